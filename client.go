@@ -1,0 +1,402 @@
+// Package tokenkeeper gets OAuth 2.0 tokens (RFC 6749, section 4: the
+// authorization code grant with PKCE per RFC 7636, the resource owner
+// password, client credentials and refresh token grants) and keeps them
+// fresh: it refreshes early and in the background, persists rotated refresh
+// tokens, recovers from a 401 once, and decodes provider errors (RFC 6749,
+// section 5.2, and Daxium Air's DAERR bodies) into one typed error.
+//
+// A Client speaks to a token endpoint. A Source manages one credential over
+// time on top of a Client, and a Transport puts that credential on every
+// request of an *http.Client. Presets describe Daxium Air, Transiteo and
+// Auth0. Tokens convert to and from golang.org/x/oauth2's, and Source is an
+// oauth2.TokenSource.
+package tokenkeeper
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Clock tells the time. Tests inject a fake one to move time forward
+// without sleeping; nil means the system clock.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// AuthStyle is how the client authenticates to the token endpoint. It is
+// always chosen, never probed: resending a password after a failed attempt
+// can lock an account out.
+type AuthStyle int
+
+const (
+	// AuthInBody sends client_id and client_secret in the form body
+	// (RFC 6749, section 2.3.1), as Daxium Air, Transiteo and Auth0
+	// document. It is the zero value. With no ClientSecret only client_id
+	// is sent.
+	AuthInBody AuthStyle = iota
+	// AuthBasic sends the client ID and secret with HTTP Basic
+	// authentication, each form-encoded first as RFC 6749 asks.
+	AuthBasic
+	// AuthNone is a public client: client_id in the body and no secret
+	// (Transiteo, Auth0 native apps). A ClientSecret is then an error.
+	AuthNone
+)
+
+// String returns the style's name.
+func (s AuthStyle) String() string {
+	switch s {
+	case AuthInBody:
+		return "in-body"
+	case AuthBasic:
+		return "basic"
+	case AuthNone:
+		return "none"
+	}
+	return fmt.Sprintf("AuthStyle(%d)", int(s))
+}
+
+// DefaultTimeout bounds every token request made with the default HTTP
+// client.
+const DefaultTimeout = 30 * time.Second
+
+// Config describes a token endpoint and the client registered with it. It
+// is read once by New; changing it afterwards has no effect. Start from a
+// preset (DaxiumAir, Transiteo, Auth0) or fill it by hand.
+type Config struct {
+	// TokenURL is the token endpoint. It must be absolute and https,
+	// unless its host is a loopback address (or "localhost") or
+	// AllowInsecureHTTP is set.
+	TokenURL string
+	// AuthURL is the authorization endpoint, for the authorization code
+	// flow. Optional; the same scheme rule applies.
+	AuthURL string
+	// AllowInsecureHTTP allows plain http URLs on hosts other than
+	// loopback. Credentials then cross the network in clear text: use it
+	// only inside a trusted network.
+	AllowInsecureHTTP bool
+
+	// ClientID identifies the client. Required.
+	ClientID string
+	// ClientSecret authenticates a confidential client. Empty for a
+	// public client.
+	ClientSecret string
+	// AuthStyle is how the client authenticates; the zero value is
+	// AuthInBody.
+	AuthStyle AuthStyle
+
+	// Credential says how a Transport presents the token to an API. The
+	// zero value sends "Authorization: Bearer <access_token>".
+	Credential Credential
+	// Header holds extra headers sent with every token request and, by a
+	// Transport, with every API request (Daxium Air's X-Accept-Version).
+	Header http.Header
+	// UserAgent, if set, is sent as User-Agent on token requests.
+	UserAgent string
+
+	// HTTPClient sends token requests. If nil, a client with
+	// DefaultTimeout and http.DefaultTransport is used. Its Timeout, if
+	// any, bounds each request in addition to the context.
+	HTTPClient *http.Client
+	// Clock tells the time for expiry computations. If nil, the system
+	// clock.
+	Clock Clock
+	// Logger, if set, receives debug events for token requests. Nothing
+	// is logged otherwise. Secrets are never logged.
+	Logger *slog.Logger
+}
+
+// Format prints the configuration without the client secret.
+func (c Config) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "tokenkeeper.Config{TokenURL:%q AuthURL:%q ClientID:%q ClientSecret:%s AuthStyle:%v}",
+		c.TokenURL, c.AuthURL, c.ClientID, redacted(c.ClientSecret), c.AuthStyle)
+}
+
+// Client requests tokens from one token endpoint. Create it with New. A
+// Client is immutable and safe for concurrent use by multiple goroutines.
+type Client struct {
+	tokenURL   string
+	authURL    *url.URL
+	clientID   string
+	secret     string
+	style      AuthStyle
+	credential Credential
+	header     http.Header
+	userAgent  string
+	hc         *http.Client
+	clock      Clock
+	logger     *slog.Logger
+}
+
+// New validates cfg and returns a Client. Every problem with cfg is
+// reported here, not at the first request.
+func New(cfg Config) (*Client, error) {
+	var errs []error
+	if _, err := checkEndpoint("TokenURL", cfg.TokenURL, cfg.AllowInsecureHTTP); err != nil {
+		errs = append(errs, err)
+	}
+	var authURL *url.URL
+	if cfg.AuthURL != "" {
+		u, err := checkEndpoint("AuthURL", cfg.AuthURL, cfg.AllowInsecureHTTP)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		authURL = u
+	}
+	if strings.TrimSpace(cfg.ClientID) == "" {
+		errs = append(errs, errors.New("ClientID is empty"))
+	}
+	switch cfg.AuthStyle {
+	case AuthInBody:
+	case AuthBasic:
+		if cfg.ClientSecret == "" {
+			errs = append(errs, errors.New("AuthStyle is AuthBasic but ClientSecret is empty"))
+		}
+	case AuthNone:
+		if cfg.ClientSecret != "" {
+			errs = append(errs, errors.New("AuthStyle is AuthNone (public client) but a ClientSecret is set"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("unknown AuthStyle %d", int(cfg.AuthStyle)))
+	}
+	if err := cfg.Credential.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for k, vs := range cfg.Header {
+		if !validHeaderName(k) {
+			errs = append(errs, fmt.Errorf("Header name %q is not a valid header name", k))
+			continue
+		}
+		for _, v := range vs {
+			if !validHeaderValue(v) {
+				errs = append(errs, fmt.Errorf("Header %q has a value with control characters", k))
+			}
+		}
+	}
+	if !validHeaderValue(cfg.UserAgent) {
+		errs = append(errs, errors.New("UserAgent has control characters"))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("tokenkeeper: invalid Config: %w", errors.Join(errs...))
+	}
+	c := &Client{
+		tokenURL:   cfg.TokenURL,
+		authURL:    authURL,
+		clientID:   cfg.ClientID,
+		secret:     cfg.ClientSecret,
+		style:      cfg.AuthStyle,
+		credential: cfg.Credential.withDefaults(),
+		header:     cfg.Header.Clone(),
+		userAgent:  cfg.UserAgent,
+		hc:         cfg.HTTPClient,
+		clock:      cfg.Clock,
+		logger:     cfg.Logger,
+	}
+	if c.hc == nil {
+		c.hc = &http.Client{Timeout: DefaultTimeout}
+	}
+	if c.clock == nil {
+		c.clock = systemClock{}
+	}
+	return c, nil
+}
+
+// checkEndpoint parses an endpoint URL and enforces https except on
+// loopback hosts or when insecure is set.
+func checkEndpoint(name, raw string, insecure bool) (*url.URL, error) {
+	if raw == "" {
+		return nil, fmt.Errorf("%s is empty", name)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a URL: %w", name, err)
+	}
+	if !u.IsAbs() || u.Host == "" {
+		return nil, fmt.Errorf("%s %q is not an absolute URL", name, raw)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%s must not carry user information", name)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !insecure && !isLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("%s %q uses plain http on a host that is not loopback (set AllowInsecureHTTP to allow it)", name, raw)
+		}
+	default:
+		return nil, fmt.Errorf("%s %q has scheme %q; want https", name, raw, u.Scheme)
+	}
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Format prints the client's endpoint and ID, never its secret.
+func (c *Client) Format(f fmt.State, verb rune) {
+	if c == nil {
+		io.WriteString(f, "tokenkeeper.Client(nil)")
+		return
+	}
+	fmt.Fprintf(f, "tokenkeeper.Client{TokenURL:%q ClientID:%q AuthStyle:%v}", c.tokenURL, c.clientID, c.style)
+}
+
+// Credential returns how tokens of this client are presented to APIs.
+func (c *Client) Credential() Credential { return c.credential }
+
+// now returns the client's current time.
+func (c *Client) now() time.Time { return c.clock.Now() }
+
+// Token performs grant against the token endpoint and returns the token it
+// issues. ctx bounds the request. A provider's refusal is an *Error; a
+// network failure is returned wrapped, with IsTemporary true.
+func (c *Client) Token(ctx context.Context, g Grant) (*Token, error) {
+	if g == nil {
+		return nil, errors.New("tokenkeeper: nil Grant")
+	}
+	form, err := g.form()
+	if err != nil {
+		return nil, fmt.Errorf("tokenkeeper: %s grant: %w", g.grantType(), err)
+	}
+	return c.do(ctx, g.grantType(), form)
+}
+
+// Refresh is shorthand for Token(ctx, RefreshTokenGrant{RefreshToken: refreshToken}).
+// The returned token keeps refreshToken when the response carries none.
+func (c *Client) Refresh(ctx context.Context, refreshToken string) (*Token, error) {
+	t, err := c.Token(ctx, RefreshTokenGrant{RefreshToken: refreshToken})
+	if err != nil {
+		return nil, err
+	}
+	if t.RefreshToken == "" {
+		t.RefreshToken = refreshToken
+	}
+	return t, nil
+}
+
+// do sends one token request with form (grant parameters only; client
+// authentication is added here).
+func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*Token, error) {
+	switch c.style {
+	case AuthInBody:
+		form.Set("client_id", c.clientID)
+		if c.secret != "" {
+			form.Set("client_secret", c.secret)
+		}
+	case AuthNone:
+		form.Set("client_id", c.clientID)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("tokenkeeper: building token request: %w", err)
+	}
+	for k, vs := range c.header {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if c.userAgent != "" {
+		req.Header.Set("User-Agent", c.userAgent)
+	}
+	if c.style == AuthBasic {
+		cred := url.QueryEscape(c.clientID) + ":" + url.QueryEscape(c.secret)
+		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred)))
+	}
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.log(ctx, "token request failed", slog.String("grant_type", grantType), slog.Duration("elapsed", time.Since(start)), slog.String("error", redactURLError(err).Error()))
+		return nil, fmt.Errorf("tokenkeeper: %s grant: %w", grantType, redactURLError(err))
+	}
+	body, readErr := readCapped(resp.Body)
+	resp.Body.Close()
+	now := c.now()
+	c.log(ctx, "token response", slog.String("grant_type", grantType), slog.Int("status", resp.StatusCode), slog.Duration("elapsed", time.Since(start)))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := parseError(resp.StatusCode, resp.Header, body, now)
+		if readErr != nil && e.Err == nil {
+			e.Err = readErr
+		}
+		return nil, e
+	}
+	if readErr != nil {
+		return nil, &Error{StatusCode: resp.StatusCode, Header: resp.Header, Message: "token response", Err: readErr}
+	}
+	t, err := decodeTokenResponse(resp.StatusCode, resp.Header.Get("Content-Type"), body, now)
+	if err != nil {
+		var pe *Error
+		if errors.As(err, &pe) {
+			pe.Header = resp.Header
+			if pe.Body == nil {
+				pe.Body = body
+			}
+		}
+		return nil, err
+	}
+	return t, nil
+}
+
+func (c *Client) log(ctx context.Context, msg string, attrs ...slog.Attr) {
+	if c.logger == nil {
+		return
+	}
+	c.logger.LogAttrs(ctx, slog.LevelDebug, msg, attrs...)
+}
+
+// redactURLError strips the query from a *url.Error's URL. Token requests
+// carry no secret in their URL, but a caller-supplied TokenURL might.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil && (u.RawQuery != "" || u.User != nil) {
+			u.RawQuery = ""
+			u.User = nil
+			return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
+		}
+	}
+	return err
+}
+
+// validHeaderName reports whether s is a valid HTTP field name (RFC 9110
+// token).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether s can be sent as a header value without
+// injecting a line: no CR, LF, NUL or other control character.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
