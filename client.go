@@ -15,9 +15,9 @@ package tokenkeeper
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -108,7 +108,9 @@ type Config struct {
 
 	// HTTPClient sends token requests. If nil, a client with
 	// DefaultTimeout and http.DefaultTransport is used. Its Timeout, if
-	// any, bounds each request in addition to the context.
+	// any, bounds each request in addition to the context. New copies it
+	// and never follows redirects for token requests (a 3xx is an
+	// *Error), so that credentials are never re-posted elsewhere.
 	HTTPClient *http.Client
 	// Clock tells the time for expiry computations. If nil, the system
 	// clock.
@@ -123,6 +125,10 @@ func (c Config) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "tokenkeeper.Config{TokenURL:%q AuthURL:%q ClientID:%q ClientSecret:%s AuthStyle:%v}",
 		c.TokenURL, c.AuthURL, c.ClientID, redacted(c.ClientSecret), c.AuthStyle)
 }
+
+// MarshalJSON writes the text of Format as a JSON string, so that a Config
+// logged as JSON (slog's JSONHandler) shows no secret either.
+func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(c)) }
 
 // Client requests tokens from one token endpoint. Create it with New. A
 // Client is immutable and safe for concurrent use by multiple goroutines.
@@ -162,11 +168,11 @@ func New(cfg Config) (*Client, error) {
 	case AuthInBody:
 	case AuthBasic:
 		if cfg.ClientSecret == "" {
-			errs = append(errs, errors.New("AuthStyle is AuthBasic but ClientSecret is empty"))
+			errs = append(errs, errors.New("no ClientSecret for AuthStyle AuthBasic"))
 		}
 	case AuthNone:
 		if cfg.ClientSecret != "" {
-			errs = append(errs, errors.New("AuthStyle is AuthNone (public client) but a ClientSecret is set"))
+			errs = append(errs, errors.New("a ClientSecret is set with AuthStyle AuthNone (public client)"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("unknown AuthStyle %d", int(cfg.AuthStyle)))
@@ -176,12 +182,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	for k, vs := range cfg.Header {
 		if !validHeaderName(k) {
-			errs = append(errs, fmt.Errorf("Header name %q is not a valid header name", k))
+			errs = append(errs, fmt.Errorf("invalid header name %q in Header", k))
 			continue
 		}
 		for _, v := range vs {
 			if !validHeaderValue(v) {
-				errs = append(errs, fmt.Errorf("Header %q has a value with control characters", k))
+				errs = append(errs, fmt.Errorf("control characters in the value of Header %q", k))
 			}
 		}
 	}
@@ -200,18 +206,25 @@ func New(cfg Config) (*Client, error) {
 		credential: cfg.Credential.withDefaults(),
 		header:     cfg.Header.Clone(),
 		userAgent:  cfg.UserAgent,
-		hc:         cfg.HTTPClient,
 		clock:      cfg.Clock,
 		logger:     cfg.Logger,
 	}
-	if c.hc == nil {
-		c.hc = &http.Client{Timeout: DefaultTimeout}
+	// Token requests never follow redirects: a 3xx would re-post the
+	// form, credentials included, to wherever it points. The caller's
+	// client is copied, not changed.
+	hc := http.Client{Timeout: DefaultTimeout}
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
 	}
+	hc.CheckRedirect = refuseRedirect
+	c.hc = &hc
 	if c.clock == nil {
 		c.clock = systemClock{}
 	}
 	return c, nil
 }
+
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // checkEndpoint parses an endpoint URL and enforces https except on
 // loopback hosts or when insecure is set.
@@ -249,12 +262,9 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Format prints the client's endpoint and ID, never its secret.
-func (c *Client) Format(f fmt.State, verb rune) {
-	if c == nil {
-		io.WriteString(f, "tokenkeeper.Client(nil)")
-		return
-	}
+// Format prints the client's endpoint and ID, never its secret. It has a
+// value receiver so that a Client value prints no secret either.
+func (c Client) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "tokenkeeper.Client{TokenURL:%q ClientID:%q AuthStyle:%v}", c.tokenURL, c.clientID, c.style)
 }
 
@@ -334,10 +344,10 @@ func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*To
 		if readErr != nil && e.Err == nil {
 			e.Err = readErr
 		}
-		return nil, e
+		return nil, c.redactEchoes(e, form)
 	}
 	if readErr != nil {
-		return nil, &Error{StatusCode: resp.StatusCode, Header: resp.Header, Message: "token response", Err: readErr}
+		return nil, &Error{StatusCode: resp.StatusCode, Header: resp.Header, Body: body, Message: "token response", Err: readErr}
 	}
 	t, err := decodeTokenResponse(resp.StatusCode, resp.Header.Get("Content-Type"), body, now)
 	if err != nil {
@@ -347,10 +357,57 @@ func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*To
 			if pe.Body == nil {
 				pe.Body = body
 			}
+			c.redactEchoes(pe, form)
 		}
 		return nil, err
 	}
 	return t, nil
+}
+
+// publicParams are the token request parameters that are not credentials.
+var publicParams = map[string]bool{
+	"grant_type": true, "client_id": true, "username": true, "scope": true,
+	"redirect_uri": true, "audience": true, "resource": true,
+	"subject_token_type": true, "actor_token_type": true, "requested_token_type": true,
+}
+
+// standardCodes are error codes that never need redacting: rewriting one
+// would break errors.Is.
+var standardCodes = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true,
+	"unauthorized_client": true, "unsupported_grant_type": true, "invalid_scope": true,
+	"access_denied": true, "server_error": true, "temporarily_unavailable": true,
+	codeDaxiumTooManyLogins: true,
+}
+
+// minEchoRedaction is the shortest value redactEchoes looks for: shorter
+// ones would garble ordinary words of the message.
+const minEchoRedaction = 4
+
+// redactEchoes removes from the printed fields of e every credential the
+// request carried (the client secret and the value of every parameter that
+// is not public), in case the server echoed one back. Body and Infos are
+// left as received: they are never printed.
+func (c *Client) redactEchoes(e *Error, form url.Values) *Error {
+	secrets := []string{c.secret}
+	for k, vs := range form {
+		if !publicParams[k] {
+			secrets = append(secrets, vs...)
+		}
+	}
+	fields := []*string{&e.Message, &e.URL, &e.APIVersion}
+	if !standardCodes[e.Code] {
+		fields = append(fields, &e.Code)
+	}
+	for _, s := range secrets {
+		if len(s) < minEchoRedaction {
+			continue
+		}
+		for _, f := range fields {
+			*f = strings.ReplaceAll(*f, s, "REDACTED")
+		}
+	}
+	return e
 }
 
 func (c *Client) log(ctx context.Context, msg string, attrs ...slog.Attr) {

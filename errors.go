@@ -2,6 +2,7 @@ package tokenkeeper
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -119,10 +120,15 @@ func (e *Error) Error() string {
 }
 
 // Format prints the same text as Error for every verb, so that no body or
-// header value can reach a log line through %+v or %#v.
-func (e *Error) Format(f fmt.State, verb rune) {
+// header value can reach a log line through %+v or %#v. It has a value
+// receiver so that an Error value prints no body either.
+func (e Error) Format(f fmt.State, verb rune) {
 	io.WriteString(f, e.Error())
 }
+
+// MarshalJSON writes the text of Error as a JSON string: the body and
+// header are never serialized.
+func (e Error) MarshalJSON() ([]byte, error) { return json.Marshal(e.Error()) }
 
 // Unwrap returns the decoding cause, if any.
 func (e *Error) Unwrap() error {
@@ -189,6 +195,11 @@ func IsTemporary(err error) bool {
 	if errors.Is(err, ErrInvalidGrant) || errors.Is(err, ErrLoginRequired) || errors.Is(err, ErrClosed) {
 		return false
 	}
+	// A *url.Error is a net.Error even when it only wraps the caller's
+	// context error, so those are ruled out first.
+	if errors.Is(err, context.Canceled) || callerDeadline(err) {
+		return false
+	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return true
 	}
@@ -198,6 +209,18 @@ func IsTemporary(err error) bool {
 	}
 	var oe *net.OpError
 	return errors.As(err, &oe)
+}
+
+// callerDeadline reports whether context.DeadlineExceeded itself is in
+// err's chain. The error of an http.Client Timeout also matches it with
+// errors.Is, but that one is a network timeout, worth a retry.
+func callerDeadline(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err == context.DeadlineExceeded {
+			return true
+		}
+	}
+	return false
 }
 
 // DecodeError reads (at most 1 MiB of) resp's body, closes it, and returns

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -41,7 +42,7 @@ func (PasswordGrant) grantType() string { return "password" }
 
 func (g PasswordGrant) form() (url.Values, error) {
 	if g.Username == "" || g.Password == "" {
-		return nil, errors.New("Username and Password are required")
+		return nil, errors.New("username and password are required")
 	}
 	v := withParams(g.Params)
 	v.Set("grant_type", "password")
@@ -55,6 +56,9 @@ func (g PasswordGrant) form() (url.Values, error) {
 func (g PasswordGrant) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "tokenkeeper.PasswordGrant{Username:%q Password:%s Scope:%q}", g.Username, redacted(g.Password), g.Scope)
 }
+
+// MarshalJSON writes the text of Format as a JSON string.
+func (g PasswordGrant) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(g)) }
 
 // RefreshTokenGrant refreshes an access token (RFC 6749, section 6). Its
 // Format method hides the refresh token.
@@ -84,6 +88,9 @@ func (g RefreshTokenGrant) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "tokenkeeper.RefreshTokenGrant{RefreshToken:%s Scope:%q}", redacted(g.RefreshToken), g.Scope)
 }
 
+// MarshalJSON writes the text of Format as a JSON string.
+func (g RefreshTokenGrant) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(g)) }
+
 // AuthorizationCodeGrant exchanges an authorization code (RFC 6749,
 // section 4.1.3) with its PKCE code verifier (RFC 7636). Its Format method
 // hides the code and the verifier.
@@ -101,7 +108,7 @@ func (AuthorizationCodeGrant) grantType() string { return "authorization_code" }
 
 func (g AuthorizationCodeGrant) form() (url.Values, error) {
 	if g.Code == "" {
-		return nil, errors.New("Code is empty")
+		return nil, errors.New("empty authorization code")
 	}
 	v := withParams(g.Params)
 	v.Set("grant_type", "authorization_code")
@@ -116,8 +123,12 @@ func (g AuthorizationCodeGrant) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "tokenkeeper.AuthorizationCodeGrant{Code:%s RedirectURI:%q CodeVerifier:%s}", redacted(g.Code), g.RedirectURI, redacted(g.CodeVerifier))
 }
 
+// MarshalJSON writes the text of Format as a JSON string.
+func (g AuthorizationCodeGrant) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(g)) }
+
 // ClientCredentialsGrant gets a token for the client itself (RFC 6749,
-// section 4.4). Audience is Auth0's API identifier.
+// section 4.4). Audience is Auth0's API identifier. Its Format method
+// leaves out Params, which may hold a client assertion.
 type ClientCredentialsGrant struct {
 	Scope    string
 	Audience string
@@ -134,6 +145,14 @@ func (g ClientCredentialsGrant) form() (url.Values, error) {
 	setIf(v, "audience", g.Audience)
 	return v, nil
 }
+
+// Format prints the grant without its parameters' values.
+func (g ClientCredentialsGrant) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "tokenkeeper.ClientCredentialsGrant{Scope:%q Audience:%q Params:%d}", g.Scope, g.Audience, len(g.Params))
+}
+
+// MarshalJSON writes the text of Format as a JSON string.
+func (g ClientCredentialsGrant) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(g)) }
 
 // ExtensionGrant is any other grant type (RFC 6749, section 4.5), such as
 // token exchange. Its Format method prints only the grant type.
@@ -158,6 +177,9 @@ func (g ExtensionGrant) form() (url.Values, error) {
 func (g ExtensionGrant) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "tokenkeeper.ExtensionGrant{GrantType:%q Params:%d}", g.GrantType, len(g.Params))
 }
+
+// MarshalJSON writes the text of Format as a JSON string.
+func (g ExtensionGrant) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(g)) }
 
 // withParams returns a copy of p, without the client authentication
 // parameters that Client owns.
@@ -217,6 +239,11 @@ type AuthCodeFlow struct {
 func (f AuthCodeFlow) Format(s fmt.State, verb rune) {
 	fmt.Fprintf(s, "tokenkeeper.AuthCodeFlow{RedirectURI:%q State:%s Verifier:%s}", f.RedirectURI, redacted(f.State), redacted(f.Verifier))
 }
+
+// MarshalJSON writes the text of Format as a JSON string, so that a logged
+// flow shows no verifier. To keep a flow in a session store, save its
+// fields one by one.
+func (f AuthCodeFlow) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(f)) }
 
 // AuthCodeURL starts an authorization code flow: it returns the URL with
 // response_type=code, client_id, redirect_uri, scope, state, audience, the

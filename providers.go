@@ -70,6 +70,9 @@ func (c Credential) withDefaults() Credential {
 // value returns the header value for t, or an error if t lacks the
 // credential or it cannot be sent in a header.
 func (c Credential) value(t *Token) (string, error) {
+	if t == nil {
+		return "", errors.New("tokenkeeper: no token to send")
+	}
 	tok := t.AccessToken
 	if c.Token == IDToken {
 		tok = t.IDToken
@@ -85,7 +88,11 @@ func (c Credential) value(t *Token) (string, error) {
 	}
 	scheme := c.Scheme
 	if scheme == "" {
+		// The server's token_type: it must not smuggle a line either.
 		scheme = t.Type()
+		if !validHeaderValue(scheme) || strings.ContainsAny(scheme, " \t") {
+			return "", errors.New("tokenkeeper: the token_type has characters not allowed in a header")
+		}
 	}
 	return scheme + " " + tok, nil
 }

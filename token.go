@@ -207,9 +207,10 @@ func (t *Token) clone() *Token {
 }
 
 // wireFields are the response fields with a field of their own in Token.
+// expires_in is not one of them: it stays reachable through Extra as sent.
 var wireFields = map[string]bool{
 	"access_token": true, "token_type": true, "refresh_token": true,
-	"id_token": true, "scope": true, "expires_in": true,
+	"id_token": true, "scope": true,
 }
 
 // maxExpiresIn caps expires_in (ten years), so that no lifetime overflows
@@ -225,8 +226,9 @@ func decodeTokenResponse(status int, contentType string, body []byte, now time.T
 	ct, _, _ := mime.ParseMediaType(contentType)
 	vals := map[string]any{}
 	trimmed := bytes.TrimSpace(body)
+	isForm := ct == "application/x-www-form-urlencoded" || (ct == "text/plain" && len(trimmed) > 0 && trimmed[0] != '{')
 	switch {
-	case ct == "application/x-www-form-urlencoded" || (ct == "text/plain" && len(trimmed) > 0 && trimmed[0] != '{'):
+	case isForm:
 		q, err := url.ParseQuery(string(trimmed))
 		if err != nil {
 			return nil, malformed(status, "form body: %v", err)
@@ -248,9 +250,21 @@ func decodeTokenResponse(status int, contentType string, body []byte, now time.T
 		}
 	}
 	if v, ok := vals["error"]; ok && v != nil && v != "" {
-		e := parseError(status, nil, body, now)
+		var e *Error
+		if isForm {
+			// parseError reads JSON only.
+			e = &Error{StatusCode: status, Body: body}
+			e.Message, _ = vals["error_description"].(string)
+			e.URL, _ = vals["error_uri"].(string)
+		} else {
+			e = parseError(status, nil, body, now)
+		}
 		if e.Code == "" {
-			e.Code = fmt.Sprint(v)
+			if code, ok := v.(string); ok {
+				e.Code = code
+			} else {
+				e.Code = "unknown_error"
+			}
 		}
 		return nil, e
 	}

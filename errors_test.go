@@ -1,0 +1,588 @@
+package tokenkeeper
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// sentinels are the errors.Is targets an *Error may match.
+var sentinels = []error{ErrInvalidGrant, ErrInvalidClient, ErrUnauthorized, ErrRateLimited, ErrInvalidRequest, ErrMalformedResponse}
+
+// assertSentinels checks that err matches exactly the sentinels in want.
+func assertSentinels(t *testing.T, err error, want ...error) {
+	t.Helper()
+	for _, s := range sentinels {
+		if got := errors.Is(err, s); got != slices.Contains(want, s) {
+			t.Errorf("errors.Is(%q, %v) = %v; want %v", err, s, got, !got)
+		}
+	}
+}
+
+// TestTokenErrorResponses sends every error shape the providers use through
+// a real server and checks the *Error it becomes.
+func TestTokenErrorResponses(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	huge := `{"error":"invalid_request","pad":"` + strings.Repeat("x", 2*mib) + `"}`
+	hugeToken := `{"access_token":"at","pad":"` + strings.Repeat("x", 2*mib) + `"}`
+	type want struct {
+		code, message, url, apiVersion string
+		infos                          []string
+		serverTime                     time.Time
+		retryAfter                     time.Duration
+		is                             []error
+		temporary                      bool
+		text                           string   // the whole Error(), if set
+		contains                       []string // parts of Error()
+		bodyLen                        int      // -1: do not check
+	}
+	tests := []struct {
+		name        string
+		status      int
+		contentType string
+		header      []string
+		body        string
+		want        want
+	}{
+		{
+			name: "RFC 6749 invalid_grant", status: 400, contentType: "application/json",
+			body: `{"error":"invalid_grant","error_description":"Refresh token revoked","error_uri":"https://auth.example.com/docs/errors#invalid_grant"}`,
+			want: want{code: "invalid_grant", message: "Refresh token revoked", url: "https://auth.example.com/docs/errors#invalid_grant",
+				is: []error{ErrInvalidGrant}, text: "tokenkeeper: 400 Bad Request: invalid_grant: Refresh token revoked"},
+		},
+		{
+			name: "Transiteo invalid_grant", status: 400, contentType: "application/json",
+			body: `{"error":"invalid_grant"}`,
+			want: want{code: "invalid_grant", is: []error{ErrInvalidGrant}, text: "tokenkeeper: 400 Bad Request: invalid_grant"},
+		},
+		{
+			name: "invalid_client 401", status: 401, contentType: "application/json; charset=utf-8",
+			body: `{"error":"invalid_client","error_description":"Unknown client"}`,
+			want: want{code: "invalid_client", message: "Unknown client", is: []error{ErrInvalidClient, ErrUnauthorized}},
+		},
+		{
+			name: "unauthorized_client 400", status: 400, contentType: "application/json",
+			body: `{"error":"unauthorized_client"}`,
+			want: want{code: "unauthorized_client", is: []error{ErrUnauthorized}},
+		},
+		{
+			name: "invalid_request", status: 400, contentType: "application/json",
+			body: `{"error":"invalid_request","error_description":"Missing parameter"}`,
+			want: want{code: "invalid_request", message: "Missing parameter", is: []error{ErrInvalidRequest}},
+		},
+		{
+			name: "unsupported_grant_type", status: 400, contentType: "application/json",
+			body: `{"error":"unsupported_grant_type"}`,
+			want: want{code: "unsupported_grant_type", is: []error{ErrInvalidRequest}},
+		},
+		{
+			name: "invalid_scope matches no sentinel", status: 400, contentType: "application/json",
+			body: `{"error":"invalid_scope"}`,
+			want: want{code: "invalid_scope"},
+		},
+		{
+			name: "DAERR 401, server_time as unix seconds string", status: 401, contentType: "application/json",
+			body: `{"code":"DAERR-AUTH001","message":"Invalid credentials","url":"https://doc.daxium-air.com/errors/DAERR-AUTH001","api_version":"v1.3","infos":[],"server_time":"1717243200"}`,
+			want: want{code: "DAERR-AUTH001", message: "Invalid credentials", url: "https://doc.daxium-air.com/errors/DAERR-AUTH001",
+				apiVersion: "v1.3", infos: []string{}, serverTime: time.Unix(1717243200, 0), is: []error{ErrUnauthorized},
+				text: "tokenkeeper: 401 Unauthorized: DAERR-AUTH001: Invalid credentials"},
+		},
+		{
+			name: "DAERR server_time as number, with infos", status: 401, contentType: "application/json",
+			body: `{"code":"DAERR-AUTH002","message":"Token expired","api_version":"v1.3","infos":[{"field":"access_token"},"second"],"server_time":1717243200}`,
+			want: want{code: "DAERR-AUTH002", message: "Token expired", apiVersion: "v1.3",
+				infos: []string{`{"field":"access_token"}`, `"second"`}, serverTime: time.Unix(1717243200, 0), is: []error{ErrUnauthorized}},
+		},
+		{
+			name: "DAERR server_time as fractional seconds", status: 401, contentType: "application/json",
+			body: `{"code":"DAERR-AUTH002","server_time":"1717243200.5"}`,
+			want: want{code: "DAERR-AUTH002", serverTime: time.Unix(1717243200, 5e8), is: []error{ErrUnauthorized}},
+		},
+		{
+			name: "DAERR server_time as ISO 8601", status: 401, contentType: "application/json",
+			body: `{"code":"DAERR-AUTH002","message":"m","server_time":"2024-06-01T14:00:00+02:00"}`,
+			want: want{code: "DAERR-AUTH002", message: "m", serverTime: time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC), is: []error{ErrUnauthorized}},
+		},
+		{
+			name: "DAERR server_time as ISO 8601 basic offset", status: 401, contentType: "application/json",
+			body: `{"code":"DAERR-AUTH002","server_time":"2024-06-01T14:00:00+0200"}`,
+			want: want{code: "DAERR-AUTH002", serverTime: time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC), is: []error{ErrUnauthorized}},
+		},
+		{
+			name: "DAERR server_time unreadable", status: 401, contentType: "application/json",
+			body: `{"code":"DAERR-AUTH002","server_time":"yesterday"}`,
+			want: want{code: "DAERR-AUTH002", is: []error{ErrUnauthorized}},
+		},
+		{
+			name: "DAERR-LOG013 with 429 and Retry-After seconds", status: 429, contentType: "application/json",
+			header: []string{"Retry-After", "120"},
+			body:   `{"code":"DAERR-LOG013","message":"Too many login attempts","api_version":"v1.3","infos":[],"server_time":"1717243200"}`,
+			want: want{code: "DAERR-LOG013", message: "Too many login attempts", apiVersion: "v1.3", infos: []string{},
+				serverTime: time.Unix(1717243200, 0), retryAfter: 2 * time.Minute, is: []error{ErrRateLimited}, temporary: true,
+				text: "tokenkeeper: 429 Too Many Requests: DAERR-LOG013: Too many login attempts"},
+		},
+		{
+			name: "DAERR-LOG013 with another status", status: 401, contentType: "application/json",
+			body: `{"code":"DAERR-LOG013","message":"Too many login attempts"}`,
+			want: want{code: "DAERR-LOG013", message: "Too many login attempts", is: []error{ErrRateLimited, ErrUnauthorized}, temporary: true},
+		},
+		{
+			name: "429 with Retry-After as HTTP-date", status: 429, contentType: "application/json",
+			header: []string{"Retry-After", testEpoch.Add(90 * time.Second).Format(http.TimeFormat)},
+			body:   `{"message":"Too Many Requests"}`,
+			want:   want{message: "Too Many Requests", retryAfter: 90 * time.Second, is: []error{ErrRateLimited}, temporary: true},
+		},
+		{
+			name: "Retry-After seconds capped", status: 429, contentType: "application/json",
+			header: []string{"Retry-After", "86400"},
+			body:   `{"error":"slow_down"}`,
+			want:   want{code: "slow_down", retryAfter: time.Hour, is: []error{ErrRateLimited}, temporary: true},
+		},
+		{
+			name: "Retry-After HTTP-date capped", status: 503, contentType: "application/json",
+			header: []string{"Retry-After", testEpoch.Add(3 * time.Hour).Format(http.TimeFormat)},
+			body:   `{"error":"temporarily_unavailable"}`,
+			want:   want{code: "temporarily_unavailable", retryAfter: time.Hour, temporary: true},
+		},
+		{
+			name: "Retry-After HTTP-date in the past", status: 503, contentType: "application/json",
+			header: []string{"Retry-After", testEpoch.Add(-time.Minute).Format(http.TimeFormat)},
+			body:   `{"error":"temporarily_unavailable"}`,
+			want:   want{code: "temporarily_unavailable", temporary: true},
+		},
+		{
+			name: "Retry-After unreadable", status: 503, contentType: "application/json",
+			header: []string{"Retry-After", "soon"},
+			body:   `{"error":"temporarily_unavailable"}`,
+			want:   want{code: "temporarily_unavailable", temporary: true},
+		},
+		{
+			name: "200 with an error field", status: 200, contentType: "application/json",
+			body: `{"error":"invalid_grant","error_description":"Code already used"}`,
+			want: want{code: "invalid_grant", message: "Code already used", is: []error{ErrInvalidGrant},
+				text: "tokenkeeper: 200 OK: invalid_grant: Code already used"},
+		},
+		{
+			name: "200 form-encoded error", status: 200, contentType: "application/x-www-form-urlencoded",
+			body: `error=access_denied&error_description=Denied+by+policy&error_uri=https%3A%2F%2Fauth.example.com%2Fdenied`,
+			want: want{code: "access_denied", message: "Denied by policy", url: "https://auth.example.com/denied",
+				text: "tokenkeeper: 200 OK: access_denied: Denied by policy"},
+		},
+		{
+			name: "200 with an error object", status: 200, contentType: "application/json",
+			body: `{"error":{"reason":"x"}}`,
+			want: want{code: "unknown_error", message: "no error code in body"},
+		},
+		{
+			name: "HTML 502", status: 502, contentType: "text/html; charset=utf-8",
+			body: "<html><body><h1>502 Bad Gateway</h1></body></html>",
+			want: want{message: "unreadable body (text/html, 50 bytes)", is: []error{ErrMalformedResponse}, temporary: true,
+				text: "tokenkeeper: 502 Bad Gateway: unreadable body (text/html, 50 bytes): tokenkeeper: malformed response: body is not a JSON object"},
+		},
+		{
+			name: "200 HTML page", status: 200, contentType: "text/html",
+			body: "<!doctype html><title>Login</title>",
+			want: want{is: []error{ErrMalformedResponse}, temporary: true, contains: []string{"200 OK", "text/html", "not a JSON object"}},
+		},
+		{
+			name: "malformed JSON", status: 400, contentType: "application/json",
+			body: `{"error":"invalid_grant"`,
+			want: want{message: "unreadable body (application/json, 24 bytes)", is: []error{ErrMalformedResponse}},
+		},
+		{
+			name: "200 malformed JSON", status: 200, contentType: "application/json",
+			body: `{"access_token":`,
+			want: want{is: []error{ErrMalformedResponse}, temporary: true, contains: []string{"200 OK", "token response", "not a JSON object (application/json, 16 bytes)"}},
+		},
+		{
+			name: "JSON of the wrong shape", status: 400, contentType: "application/json",
+			body: `["invalid_grant"]`,
+			want: want{is: []error{ErrMalformedResponse}, contains: []string{"unreadable body"}},
+		},
+		{
+			name: "JSON with a field of the wrong type", status: 400, contentType: "application/json",
+			body: `{"error":"invalid_grant","error_description":42}`,
+			want: want{is: []error{ErrMalformedResponse}, contains: []string{"unreadable body"}},
+		},
+		{
+			name: "text without a content type", status: 400,
+			body: `not json`,
+			want: want{message: "unreadable body (text/plain, 8 bytes)", is: []error{ErrMalformedResponse}},
+		},
+		{
+			name: "empty body 500", status: 500,
+			want: want{message: "empty body", is: []error{ErrMalformedResponse}, temporary: true,
+				text: "tokenkeeper: 500 Internal Server Error: empty body: tokenkeeper: malformed response: empty body"},
+		},
+		{
+			name: "blank body 401", status: 401, contentType: "application/json", body: " \n",
+			want: want{message: "empty body", is: []error{ErrMalformedResponse, ErrUnauthorized}},
+		},
+		{
+			name: "200 empty body", status: 200, contentType: "application/json",
+			want: want{is: []error{ErrMalformedResponse}, temporary: true, contains: []string{"200 OK", "empty body"}},
+		},
+		{
+			name: "JSON without code or message", status: 403, contentType: "application/json",
+			body: `{}`,
+			want: want{message: "no error code in body", text: "tokenkeeper: 403 Forbidden: no error code in body"},
+		},
+		{
+			name: "numeric code", status: 400, contentType: "application/json",
+			body: `{"code":42,"message":"numeric"}`,
+			want: want{code: "42", message: "numeric"},
+		},
+		{
+			name: "RFC 6749 fields win over DAERR ones", status: 400, contentType: "application/json",
+			body: `{"error":"invalid_grant","error_description":"d","error_uri":"https://a/u","code":"DAERR-X","message":"m","url":"https://b/u"}`,
+			want: want{code: "invalid_grant", message: "d", url: "https://a/u", is: []error{ErrInvalidGrant}},
+		},
+		{
+			name: "408 is temporary", status: 408, contentType: "application/json", body: `{"message":"timeout"}`,
+			want: want{message: "timeout", temporary: true},
+		},
+		{
+			name: "body over 1 MiB with an error status", status: 400, contentType: "application/json",
+			body: huge,
+			want: want{is: []error{ErrMalformedResponse}, contains: []string{"400 Bad Request", "unreadable body (application/json, 1048576 bytes)"}, bodyLen: mib},
+		},
+		{
+			name: "body over 1 MiB with 200", status: 200, contentType: "application/json",
+			body: hugeToken,
+			want: want{is: []error{ErrMalformedResponse}, temporary: true, contains: []string{"200 OK", "exceeds 1048576 bytes"}, bodyLen: -1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, _ := serveTokens(t, reply(tt.status, tt.contentType, tt.body, tt.header...), Config{ClientSecret: "s"})
+			tok, err := c.Token(context.Background(), RefreshTokenGrant{RefreshToken: "rt"})
+			assert.Nil(t, tok, "token along with an error")
+			require.Error(t, err)
+			var pe *Error
+			require.ErrorAs(t, err, &pe, "error %q is not an *Error", err)
+			w := tt.want
+			assert.Equal(t, tt.status, pe.StatusCode, "StatusCode")
+			assert.Equal(t, w.code, pe.Code, "Code")
+			if w.message != "" {
+				assert.Equal(t, w.message, pe.Message, "Message")
+			}
+			assert.Equal(t, w.url, pe.URL, "URL")
+			assert.Equal(t, w.apiVersion, pe.APIVersion, "APIVersion")
+			if w.infos == nil {
+				assert.Nil(t, pe.Infos, "Infos")
+			} else {
+				got := []string{}
+				for _, raw := range pe.Infos {
+					got = append(got, string(raw))
+				}
+				assert.Equal(t, w.infos, got, "Infos")
+			}
+			assert.True(t, w.serverTime.Equal(pe.ServerTime), "ServerTime = %v; want %v", pe.ServerTime, w.serverTime)
+			assert.Equal(t, w.retryAfter, pe.RetryAfter, "RetryAfter")
+			assertSentinels(t, err, w.is...)
+			assert.Equal(t, w.temporary, pe.Temporary(), "Temporary()")
+			assert.Equal(t, w.temporary, IsTemporary(err), "IsTemporary")
+
+			text := err.Error()
+			prefix := fmt.Sprintf("tokenkeeper: %d %s", tt.status, http.StatusText(tt.status))
+			assert.True(t, strings.HasPrefix(text, prefix), "Error() = %q; want it to start with %q", text, prefix)
+			if w.text != "" {
+				assert.Equal(t, w.text, text, "Error()")
+			}
+			for _, part := range w.contains {
+				assert.Contains(t, text, part, "Error()")
+			}
+			switch {
+			case w.bodyLen > 0:
+				assert.Len(t, pe.Body, w.bodyLen, "Body is capped")
+			case w.bodyLen == 0:
+				assert.Equal(t, tt.body, string(pe.Body), "Body")
+			}
+			assert.LessOrEqual(t, len(pe.Body), maxBody, "Body cap")
+			assert.Less(t, len(text), 1024, "Error() must stay short")
+			if tt.contentType != "" {
+				assert.Equal(t, tt.contentType, pe.Header.Get("Content-Type"), "Header")
+			}
+		})
+	}
+}
+
+// trackedBody is a response body that records Close and can fail reading.
+type trackedBody struct {
+	r      io.Reader
+	err    error
+	closed int
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF && b.err != nil {
+		return n, b.err
+	}
+	return n, err
+}
+
+func (b *trackedBody) Close() error {
+	b.closed++
+	return nil
+}
+
+func jsonResponse(status int, body string) (*http.Response, *trackedBody) {
+	b := &trackedBody{r: strings.NewReader(body)}
+	return &http.Response{
+		StatusCode: status,
+		Header:     http.Header{"Content-Type": {"application/json"}},
+		Body:       b,
+	}, b
+}
+
+func TestDecodeError(t *testing.T) {
+	t.Parallel()
+	t.Run("Transiteo API 401", func(t *testing.T) {
+		t.Parallel()
+		resp, body := jsonResponse(http.StatusUnauthorized, `{"message":"The incoming token has expired"}`)
+		e := DecodeError(resp)
+		require.NotNil(t, e)
+		assert.Equal(t, 1, body.closed, "body closed once")
+		assert.Equal(t, 401, e.StatusCode)
+		assert.Empty(t, e.Code)
+		assert.Equal(t, "The incoming token has expired", e.Message)
+		assert.Equal(t, "tokenkeeper: 401 Unauthorized: The incoming token has expired", e.Error())
+		assertSentinels(t, e, ErrUnauthorized)
+		assert.False(t, e.Temporary())
+	})
+	t.Run("Daxium API 401", func(t *testing.T) {
+		t.Parallel()
+		resp, body := jsonResponse(http.StatusUnauthorized,
+			`{"code":"DAERR-AUTH002","message":"Access token expired","url":"https://doc.daxium-air.com/errors","api_version":"v1.3","infos":["a"],"server_time":"1717243200"}`)
+		e := DecodeError(resp)
+		assert.Equal(t, 1, body.closed)
+		assert.Equal(t, "DAERR-AUTH002", e.Code)
+		assert.Equal(t, "Access token expired", e.Message)
+		assert.Equal(t, "https://doc.daxium-air.com/errors", e.URL)
+		assert.Equal(t, "v1.3", e.APIVersion)
+		require.Len(t, e.Infos, 1)
+		assert.JSONEq(t, `"a"`, string(e.Infos[0]))
+		assert.Equal(t, time.Unix(1717243200, 0).UTC(), e.ServerTime)
+		assertSentinels(t, e, ErrUnauthorized)
+	})
+	t.Run("Transiteo token 400", func(t *testing.T) {
+		t.Parallel()
+		resp, _ := jsonResponse(http.StatusBadRequest, `{"error":"invalid_grant"}`)
+		e := DecodeError(resp)
+		assert.Equal(t, "invalid_grant", e.Code)
+		assertSentinels(t, e, ErrInvalidGrant)
+	})
+	t.Run("Retry-After seconds", func(t *testing.T) {
+		t.Parallel()
+		resp, _ := jsonResponse(http.StatusTooManyRequests, `{"message":"slow down"}`)
+		resp.Header.Set("Retry-After", "30")
+		e := DecodeError(resp)
+		assert.Equal(t, 30*time.Second, e.RetryAfter)
+		assertSentinels(t, e, ErrRateLimited)
+		assert.True(t, e.Temporary())
+	})
+	t.Run("nil response", func(t *testing.T) {
+		t.Parallel()
+		e := DecodeError(nil)
+		require.NotNil(t, e)
+		assertSentinels(t, e, ErrMalformedResponse)
+		assert.Contains(t, e.Error(), "nil response")
+	})
+	t.Run("nil body and header", func(t *testing.T) {
+		t.Parallel()
+		e := DecodeError(&http.Response{StatusCode: http.StatusBadGateway})
+		assert.Equal(t, "empty body", e.Message)
+		assertSentinels(t, e, ErrMalformedResponse)
+		assert.True(t, e.Temporary())
+	})
+	t.Run("text without header", func(t *testing.T) {
+		t.Parallel()
+		e := DecodeError(&http.Response{StatusCode: http.StatusInternalServerError, Body: io.NopCloser(strings.NewReader("oops"))})
+		assert.Equal(t, "unreadable body (unknown content type, 4 bytes)", e.Message)
+	})
+	t.Run("read error after a readable body", func(t *testing.T) {
+		t.Parallel()
+		resp, body := jsonResponse(http.StatusBadRequest, `{"error":"invalid_grant"}`)
+		body.err = errors.New("connection reset by peer")
+		e := DecodeError(resp)
+		assert.Equal(t, 1, body.closed)
+		assert.Equal(t, "invalid_grant", e.Code, "what was read is decoded")
+		assertSentinels(t, e, ErrInvalidGrant, ErrMalformedResponse)
+		assert.Contains(t, e.Error(), "connection reset by peer")
+	})
+	t.Run("body over 1 MiB", func(t *testing.T) {
+		t.Parallel()
+		resp, body := jsonResponse(http.StatusUnauthorized, `{"message":"`+strings.Repeat("y", 3<<20)+`"}`)
+		e := DecodeError(resp)
+		assert.Equal(t, 1, body.closed)
+		assert.Len(t, e.Body, maxBody)
+		assertSentinels(t, e, ErrMalformedResponse, ErrUnauthorized)
+	})
+}
+
+func TestErrorMethods(t *testing.T) {
+	t.Parallel()
+	var nilErr *Error
+	assert.Equal(t, "tokenkeeper: <nil error>", nilErr.Error())
+	assert.NoError(t, nilErr.Unwrap())
+	assert.False(t, nilErr.Is(ErrUnauthorized))
+	assert.False(t, nilErr.Temporary())
+
+	cb := &Error{Code: "access_denied", Message: "User denied"}
+	assert.Equal(t, "tokenkeeper: authorization error: access_denied: User denied", cb.Error())
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+		assert.Equal(t, cb.Error(), fmt.Sprintf(verb, cb), "Sprintf(%q, *Error)", verb)
+		assert.Equal(t, cb.Error(), fmt.Sprintf(verb, *cb), "Sprintf(%q, Error)", verb)
+	}
+	assert.Equal(t, "<nil>", fmt.Sprint(nilErr), "a nil *Error prints without panicking")
+	b, err := json.Marshal(&Error{StatusCode: 401, Code: "invalid_client", Body: []byte("body"), Header: http.Header{"Set-Cookie": {"c"}}})
+	require.NoError(t, err)
+	assert.JSONEq(t, `"tokenkeeper: 401 Unauthorized: invalid_client"`, string(b), "Error as JSON")
+
+	cause := fmt.Errorf("%w: details", ErrMalformedResponse)
+	e := &Error{StatusCode: 502, Err: cause}
+	assert.Same(t, cause, errors.Unwrap(e))
+	assert.False(t, e.Is(errors.New("other")), "an unrelated error")
+
+	wrapped := fmt.Errorf("refreshing: %w", &Error{StatusCode: 400, Code: "invalid_grant"})
+	var pe *Error
+	require.ErrorAs(t, wrapped, &pe)
+	assert.Equal(t, "invalid_grant", pe.Code)
+	assert.ErrorIs(t, wrapped, ErrInvalidGrant)
+	assert.False(t, IsTemporary(wrapped))
+}
+
+func TestIsTemporary(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"5xx", &Error{StatusCode: 503}, true},
+		{"wrapped 5xx", fmt.Errorf("x: %w", &Error{StatusCode: 500}), true},
+		{"429", &Error{StatusCode: 429}, true},
+		{"408", &Error{StatusCode: 408}, true},
+		{"DAERR-LOG013", &Error{StatusCode: 401, Code: "DAERR-LOG013"}, true},
+		{"2xx unreadable", &Error{StatusCode: 200, Err: ErrMalformedResponse}, true},
+		{"2xx with an error code", &Error{StatusCode: 200, Code: "invalid_grant"}, false},
+		{"invalid_grant", &Error{StatusCode: 400, Code: "invalid_grant"}, false},
+		{"403", &Error{StatusCode: 403}, false},
+		{"authorization callback", &Error{Code: "access_denied"}, false},
+		{"ErrInvalidGrant", ErrInvalidGrant, false},
+		{"ErrLoginRequired wrapped", fmt.Errorf("x: %w", ErrLoginRequired), false},
+		{"ErrClosed", ErrClosed, false},
+		{"unexpected EOF", io.ErrUnexpectedEOF, true},
+		{"EOF wrapped", fmt.Errorf("x: %w", io.EOF), true},
+		{"net.OpError", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, true},
+		{"DNS timeout", &net.DNSError{Err: "timeout", Name: "auth.example.com", IsTimeout: true}, true},
+		{"url.Error around a network error", &url.Error{Op: "Post", URL: "https://a/t", Err: &net.OpError{Op: "read", Err: errors.New("reset")}}, true},
+		{"context.Canceled", context.Canceled, false},
+		{"context.DeadlineExceeded", context.DeadlineExceeded, false},
+		{"url.Error around context.Canceled", &url.Error{Op: "Post", URL: "https://a/t", Err: context.Canceled}, false},
+		{"url.Error around the caller's deadline", &url.Error{Op: "Post", URL: "https://a/t", Err: context.DeadlineExceeded}, false},
+		{"plain error", errors.New("boom"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := IsTemporary(tt.err); got != tt.want {
+				t.Errorf("IsTemporary(%v) = %v; want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
+	now := testEpoch
+	tests := []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", 0},
+		{"  ", 0},
+		{"0", 0},
+		{"-5", 0},
+		{"1", time.Second},
+		{" 120 ", 2 * time.Minute},
+		{"3600", time.Hour},
+		{"3601", time.Hour},
+		{"99999999999999999999", 0}, // not an int64: not a date either
+		{"9223372036854775807", time.Hour},
+		{now.Add(45 * time.Second).Format(http.TimeFormat), 45 * time.Second},
+		{now.Add(45 * time.Second).Format(time.RFC850), 45 * time.Second},
+		{now.Add(2 * time.Hour).Format(http.TimeFormat), time.Hour},
+		{now.Format(http.TimeFormat), 0},
+		{now.Add(-time.Hour).Format(http.TimeFormat), 0},
+		{"tomorrow", 0},
+		{"1.5", 0},
+	}
+	for _, tt := range tests {
+		if got := parseRetryAfter(tt.in, now); got != tt.want {
+			t.Errorf("parseRetryAfter(%q) = %v; want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseServerTime(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		raw  string
+		want time.Time
+	}{
+		{``, time.Time{}},
+		{`null`, time.Time{}},
+		{`""`, time.Time{}},
+		{`"1717243200"`, time.Unix(1717243200, 0)},
+		{`1717243200`, time.Unix(1717243200, 0)},
+		{`1717243200.25`, time.Unix(1717243200, 25e7)},
+		{`"-1"`, time.Time{}},
+		{`1e12`, time.Time{}},
+		{`"2024-06-01T12:00:00Z"`, time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)},
+		{`"2024-06-01T12:00:00.123456789Z"`, time.Date(2024, 6, 1, 12, 0, 0, 123456789, time.UTC)},
+		{`"2024-06-01T14:00:00+0200"`, time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)},
+		{`"2024-06-01T12:00:00"`, time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)},
+		{`"2024-06-01 12:00:00"`, time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)},
+		{`"01/06/2024"`, time.Time{}},
+		{`{"t":1}`, time.Time{}},
+		{`true`, time.Time{}},
+	}
+	for _, tt := range tests {
+		got := parseServerTime(json.RawMessage(tt.raw))
+		if !got.Equal(tt.want) {
+			t.Errorf("parseServerTime(%s) = %v; want %v", tt.raw, got, tt.want)
+		}
+	}
+}
+
+func TestReadCapped(t *testing.T) {
+	t.Parallel()
+	body, err := readCapped(strings.NewReader(strings.Repeat("a", maxBody)))
+	require.NoError(t, err, "a body of exactly 1 MiB")
+	assert.Len(t, body, maxBody)
+
+	body, err = readCapped(strings.NewReader(strings.Repeat("a", maxBody+1)))
+	require.ErrorIs(t, err, ErrMalformedResponse)
+	assert.Len(t, body, maxBody)
+
+	_, err = readCapped(&trackedBody{r: strings.NewReader("x"), err: io.ErrUnexpectedEOF})
+	require.ErrorIs(t, err, ErrMalformedResponse)
+	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+}

@@ -1,0 +1,269 @@
+package tokenkeeper
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// pkceVerifier matches an RFC 7636 code verifier: 43 to 128 unreserved
+// characters.
+var pkceVerifier = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
+
+// challengeOf computes the S256 challenge independently of the package.
+func challengeOf(verifier string) string {
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func newAuthClient(t *testing.T, authURL string) *Client {
+	t.Helper()
+	c, err := New(Config{
+		TokenURL: "https://tenant.auth0.com/oauth/token",
+		AuthURL:  authURL,
+		ClientID: "spa-id",
+	})
+	require.NoError(t, err)
+	return c
+}
+
+func TestAuthCodeURL(t *testing.T) {
+	t.Parallel()
+	t.Run("every parameter", func(t *testing.T) {
+		t.Parallel()
+		c := newAuthClient(t, "https://tenant.auth0.com/authorize?connection=google-oauth2")
+		flow, err := c.AuthCodeURL(AuthCodeRequest{
+			RedirectURI: "http://127.0.0.1:4242/callback",
+			Scope:       "openid offline_access",
+			State:       "state-1",
+			Audience:    "https://api.example.com/",
+			Params: url.Values{
+				"prompt":        {"login"},
+				"response_type": {"token"},
+				"client_id":     {"evil"},
+				"state":         {"evil"},
+			},
+		})
+		require.NoError(t, err)
+		u, err := url.Parse(flow.URL)
+		require.NoError(t, err)
+		assert.Equal(t, "https", u.Scheme)
+		assert.Equal(t, "tenant.auth0.com", u.Host)
+		assert.Equal(t, "/authorize", u.Path)
+		q := u.Query()
+		require.True(t, pkceVerifier.MatchString(flow.Verifier), "verifier %q is not an RFC 7636 verifier", flow.Verifier)
+		assert.Equal(t, url.Values{
+			"connection":            {"google-oauth2"},
+			"prompt":                {"login"},
+			"response_type":         {"code"},
+			"client_id":             {"spa-id"},
+			"redirect_uri":          {"http://127.0.0.1:4242/callback"},
+			"scope":                 {"openid offline_access"},
+			"state":                 {"state-1"},
+			"audience":              {"https://api.example.com/"},
+			"code_challenge":        {challengeOf(flow.Verifier)},
+			"code_challenge_method": {"S256"},
+		}, q, "authorization URL query")
+		assert.Equal(t, "state-1", flow.State)
+		assert.Equal(t, "http://127.0.0.1:4242/callback", flow.RedirectURI)
+	})
+	t.Run("generated state and minimal query", func(t *testing.T) {
+		t.Parallel()
+		c := newAuthClient(t, "https://tenant.auth0.com/authorize")
+		f1, err := c.AuthCodeURL(AuthCodeRequest{})
+		require.NoError(t, err)
+		f2, err := c.AuthCodeURL(AuthCodeRequest{})
+		require.NoError(t, err)
+		assert.Regexp(t, `^[A-Za-z0-9_-]{32,}$`, f1.State, "generated state")
+		assert.NotEqual(t, f1.State, f2.State, "two flows share a state")
+		assert.NotEqual(t, f1.Verifier, f2.Verifier, "two flows share a verifier")
+		u, err := url.Parse(f1.URL)
+		require.NoError(t, err)
+		assert.Equal(t, url.Values{
+			"response_type":         {"code"},
+			"client_id":             {"spa-id"},
+			"state":                 {f1.State},
+			"code_challenge":        {challengeOf(f1.Verifier)},
+			"code_challenge_method": {"S256"},
+		}, u.Query(), "empty optional fields are left out")
+	})
+	t.Run("PKCE disabled", func(t *testing.T) {
+		t.Parallel()
+		c := newAuthClient(t, "https://tenant.auth0.com/authorize")
+		flow, err := c.AuthCodeURL(AuthCodeRequest{RedirectURI: "https://app.example.com/cb", State: "s", DisablePKCE: true})
+		require.NoError(t, err)
+		assert.Empty(t, flow.Verifier)
+		u, err := url.Parse(flow.URL)
+		require.NoError(t, err)
+		assert.Equal(t, url.Values{
+			"response_type": {"code"},
+			"client_id":     {"spa-id"},
+			"redirect_uri":  {"https://app.example.com/cb"},
+			"state":         {"s"},
+		}, u.Query())
+		assert.Empty(t, flow.Grant("code").CodeVerifier, "no verifier sent without PKCE")
+	})
+	t.Run("no AuthURL", func(t *testing.T) {
+		t.Parallel()
+		c := newAuthClient(t, "")
+		flow, err := c.AuthCodeURL(AuthCodeRequest{State: "s"})
+		assert.Nil(t, flow)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "AuthURL is empty")
+	})
+}
+
+func TestS256Challenge(t *testing.T) {
+	t.Parallel()
+	// RFC 7636, appendix B.
+	assert.Equal(t, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", S256Challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"))
+	for range 3 {
+		v := NewVerifier()
+		assert.True(t, pkceVerifier.MatchString(v), "NewVerifier() = %q", v)
+		assert.Equal(t, challengeOf(v), S256Challenge(v))
+	}
+}
+
+func TestCallback(t *testing.T) {
+	t.Parallel()
+	flow := &AuthCodeFlow{State: "state-1", Verifier: "verifier-1", RedirectURI: "https://app.example.com/cb"}
+	tests := []struct {
+		name     string
+		query    url.Values
+		wantCode string
+		wantErr  string
+		wantPE   *Error
+	}{
+		{name: "success", query: url.Values{"state": {"state-1"}, "code": {"code-1"}}, wantCode: "code-1"},
+		{name: "state mismatch", query: url.Values{"state": {"state-2"}, "code": {"code-1"}}, wantErr: "tokenkeeper: authorization callback: state does not match"},
+		{name: "state prefix", query: url.Values{"state": {"state-"}, "code": {"code-1"}}, wantErr: "state does not match"},
+		{name: "missing state", query: url.Values{"code": {"code-1"}}, wantErr: "state does not match"},
+		{name: "provider error", query: url.Values{
+			"state": {"state-1"}, "error": {"access_denied"}, "error_description": {"User did not consent"}, "error_uri": {"https://auth.example.com/e"},
+		}, wantPE: &Error{Code: "access_denied", Message: "User did not consent", URL: "https://auth.example.com/e"}},
+		{name: "provider error with a wrong state", query: url.Values{"state": {"evil"}, "error": {"access_denied"}}, wantErr: "state does not match"},
+		{name: "missing code", query: url.Values{"state": {"state-1"}}, wantErr: "tokenkeeper: authorization callback: no code"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, err := flow.Callback(tt.query)
+			switch {
+			case tt.wantPE != nil:
+				assert.Empty(t, code)
+				var pe *Error
+				require.ErrorAs(t, err, &pe)
+				assert.Equal(t, tt.wantPE.Code, pe.Code)
+				assert.Equal(t, tt.wantPE.Message, pe.Message)
+				assert.Equal(t, tt.wantPE.URL, pe.URL)
+				assert.Zero(t, pe.StatusCode)
+				assert.Equal(t, "tokenkeeper: authorization error: access_denied: User did not consent", pe.Error())
+				assert.False(t, IsTemporary(err))
+			case tt.wantErr != "":
+				assert.Empty(t, code)
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				var pe *Error
+				assert.False(t, errors.As(err, &pe), "a local check is not a provider *Error")
+			default:
+				require.NoError(t, err)
+				assert.Equal(t, tt.wantCode, code)
+			}
+		})
+	}
+	t.Run("flow without state", func(t *testing.T) {
+		t.Parallel()
+		_, err := (&AuthCodeFlow{}).Callback(url.Values{"state": {""}, "code": {"c"}})
+		require.Error(t, err, "an empty state must never match")
+	})
+}
+
+// TestAuthCodeFlowEndToEnd goes from the authorization URL to the code
+// exchange and checks that the verifier sent matches the challenge.
+func TestAuthCodeFlowEndToEnd(t *testing.T) {
+	t.Parallel()
+	const tokenURL = "https://tenant.auth0.com/oauth/token"
+	hc, requests := mockTokenEndpoint(t, tokenURL)
+	c, err := New(Config{
+		TokenURL:   tokenURL,
+		AuthURL:    "https://tenant.auth0.com/authorize",
+		ClientID:   "native-id",
+		AuthStyle:  AuthNone,
+		HTTPClient: hc,
+	})
+	require.NoError(t, err)
+	flow, err := c.AuthCodeURL(AuthCodeRequest{RedirectURI: "http://127.0.0.1:4242/cb", Scope: "openid"})
+	require.NoError(t, err)
+	u, err := url.Parse(flow.URL)
+	require.NoError(t, err)
+	challenge := u.Query().Get("code_challenge")
+
+	code, err := flow.Callback(url.Values{"state": {u.Query().Get("state")}, "code": {"code-xyz"}})
+	require.NoError(t, err)
+	g := flow.Grant(code)
+	assert.Equal(t, AuthorizationCodeGrant{Code: "code-xyz", RedirectURI: "http://127.0.0.1:4242/cb", CodeVerifier: flow.Verifier}, g)
+
+	_, err = c.Token(context.Background(), g)
+	require.NoError(t, err)
+	reqs := requests()
+	require.Len(t, reqs, 1)
+	assert.Equal(t, url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {"code-xyz"},
+		"redirect_uri":  {"http://127.0.0.1:4242/cb"},
+		"code_verifier": {flow.Verifier},
+		"client_id":     {"native-id"},
+	}, reqs[0].Form)
+	assert.Equal(t, challenge, challengeOf(reqs[0].Form.Get("code_verifier")), "the verifier sent does not match the challenge")
+}
+
+func TestGrantTypes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		g    Grant
+		want string
+	}{
+		{PasswordGrant{}, "password"},
+		{RefreshTokenGrant{}, "refresh_token"},
+		{AuthorizationCodeGrant{}, "authorization_code"},
+		{ClientCredentialsGrant{}, "client_credentials"},
+		{ExtensionGrant{GrantType: "urn:x"}, "urn:x"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, tt.g.grantType(), "%T", tt.g)
+	}
+}
+
+func TestGrantFormat(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		v    any
+		want string
+	}{
+		{PasswordGrant{Username: "jane", Password: "pw", Scope: "s"}, `tokenkeeper.PasswordGrant{Username:"jane" Password:REDACTED Scope:"s"}`},
+		{PasswordGrant{Username: "jane"}, `tokenkeeper.PasswordGrant{Username:"jane" Password:none Scope:""}`},
+		{RefreshTokenGrant{RefreshToken: "rt", Scope: "s"}, `tokenkeeper.RefreshTokenGrant{RefreshToken:REDACTED Scope:"s"}`},
+		{AuthorizationCodeGrant{Code: "c", RedirectURI: "https://app/cb", CodeVerifier: "v"}, `tokenkeeper.AuthorizationCodeGrant{Code:REDACTED RedirectURI:"https://app/cb" CodeVerifier:REDACTED}`},
+		{AuthorizationCodeGrant{Code: "c"}, `tokenkeeper.AuthorizationCodeGrant{Code:REDACTED RedirectURI:"" CodeVerifier:none}`},
+		{ExtensionGrant{GrantType: "urn:x", Params: url.Values{"a": {"1"}, "b": {"2"}}}, `tokenkeeper.ExtensionGrant{GrantType:"urn:x" Params:2}`},
+		{ClientCredentialsGrant{Scope: "s", Audience: "https://api/", Params: url.Values{"client_assertion": {"jwt"}}}, `tokenkeeper.ClientCredentialsGrant{Scope:"s" Audience:"https://api/" Params:1}`},
+		{AuthCodeFlow{URL: "https://a/authorize?state=s", State: "s", Verifier: "v", RedirectURI: "https://app/cb"}, `tokenkeeper.AuthCodeFlow{RedirectURI:"https://app/cb" State:REDACTED Verifier:REDACTED}`},
+	}
+	for _, tt := range tests {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+			assert.Equal(t, tt.want, fmt.Sprintf(verb, tt.v), "Sprintf(%q, %T)", verb, tt.v)
+		}
+		b, err := json.Marshal(tt.v)
+		require.NoError(t, err)
+		assert.JSONEq(t, fmt.Sprintf("%q", tt.want), string(b), "json.Marshal(%T)", tt.v)
+	}
+}

@@ -1,0 +1,191 @@
+package tokenkeeper
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestCredentialValue(t *testing.T) {
+	t.Parallel()
+	full := &Token{AccessToken: "at-1", TokenType: "bearer", IDToken: "eyJ.id.sig"}
+	tests := []struct {
+		name    string
+		cred    Credential
+		tok     *Token
+		want    string
+		wantErr string
+	}{
+		{name: "Bearer access token", cred: Credential{}, tok: full, want: "Bearer at-1"},
+		{name: "no token type", cred: Credential{}, tok: &Token{AccessToken: "at-1"}, want: "Bearer at-1"},
+		{name: "other token type", cred: Credential{}, tok: &Token{AccessToken: "at-1", TokenType: "DPoP"}, want: "DPoP at-1"},
+		{name: "Daxium", cred: DaxiumAir.Credential, tok: full, want: "Bearer at-1"},
+		{name: "Transiteo raw id_token", cred: Transiteo.Credential, tok: full, want: "eyJ.id.sig"},
+		{name: "Auth0", cred: Auth0("t.auth0.com").Credential, tok: full, want: "Bearer at-1"},
+		{name: "custom header and scheme", cred: Credential{Header: "X-Api-Token", Scheme: "Token"}, tok: full, want: "Token at-1"},
+		{name: "scheme with id_token", cred: Credential{Scheme: "JWT", Token: IDToken}, tok: full, want: "JWT eyJ.id.sig"},
+		{name: "raw access token", cred: Credential{Raw: true}, tok: full, want: "at-1"},
+		{name: "Transiteo without id_token", cred: Transiteo.Credential, tok: &Token{AccessToken: "at-1"}, wantErr: "tokenkeeper: the token has no id_token to send"},
+		{name: "no access token", cred: Credential{}, tok: &Token{IDToken: "x"}, wantErr: "tokenkeeper: the token has no access_token to send"},
+		{name: "nil token", cred: Credential{}, tok: nil, wantErr: "no token"},
+		{name: "access token with CRLF", cred: Credential{}, tok: &Token{AccessToken: "at\r\nX-Injected: 1"}, wantErr: "access_token has characters not allowed in a header"},
+		{name: "access token with LF", cred: Credential{Raw: true}, tok: &Token{AccessToken: "at\n"}, wantErr: "not allowed in a header"},
+		{name: "access token with a space", cred: Credential{}, tok: &Token{AccessToken: "at 1"}, wantErr: "not allowed in a header"},
+		{name: "id_token with CR", cred: Transiteo.Credential, tok: &Token{IDToken: "id\r"}, wantErr: "id_token has characters not allowed in a header"},
+		{name: "id_token with NUL", cred: Transiteo.Credential, tok: &Token{IDToken: "id\x00"}, wantErr: "not allowed in a header"},
+		{name: "token_type with CRLF", cred: Credential{}, tok: &Token{AccessToken: "at", TokenType: "Bearer\r\nX-Injected: 1"}, wantErr: "token_type has characters not allowed"},
+		{name: "token_type with a space", cred: Credential{}, tok: &Token{AccessToken: "at", TokenType: "Bearer x"}, wantErr: "token_type has characters not allowed"},
+		{name: "odd token_type ignored by a fixed scheme", cred: Credential{Scheme: "Bearer"}, tok: &Token{AccessToken: "at", TokenType: "a b"}, want: "Bearer at"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := tt.cred.value(tt.tok)
+			if tt.wantErr != "" {
+				require.Error(t, err, "value = %q", got)
+				assert.Empty(t, got)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestTokenKindString(t *testing.T) {
+	t.Parallel()
+	for kind, want := range map[TokenKind]string{AccessToken: "access_token", IDToken: "id_token", TokenKind(5): "TokenKind(5)"} {
+		if got := kind.String(); got != want {
+			t.Errorf("TokenKind(%d).String() = %q; want %q", int(kind), got, want)
+		}
+	}
+}
+
+func TestPresetConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		cfg    Config
+		want   Config
+		header string // Client credential header
+	}{
+		{
+			name: "Daxium Air",
+			cfg:  DaxiumAir.Config("dax-id", "dax-secret"),
+			want: Config{
+				TokenURL:     "https://api.daxium-air.com/oauth/v2/token",
+				ClientID:     "dax-id",
+				ClientSecret: "dax-secret",
+				AuthStyle:    AuthInBody,
+				Header:       http.Header{"X-Accept-Version": {"v1.3"}},
+			},
+			header: "Authorization",
+		},
+		{
+			name: "Transiteo",
+			cfg:  Transiteo.Config("tr-id", ""),
+			want: Config{
+				TokenURL:   "https://auth.transiteo.io/oauth2/token",
+				ClientID:   "tr-id",
+				AuthStyle:  AuthNone,
+				Credential: Credential{Raw: true, Token: IDToken},
+			},
+			header: "Authorization",
+		},
+		{
+			name: "Auth0",
+			cfg:  Auth0("tenant.eu.auth0.com").Config("a0-id", "a0-secret"),
+			want: Config{
+				TokenURL:     "https://tenant.eu.auth0.com/oauth/token",
+				AuthURL:      "https://tenant.eu.auth0.com/authorize",
+				ClientID:     "a0-id",
+				ClientSecret: "a0-secret",
+				AuthStyle:    AuthInBody,
+			},
+			header: "Authorization",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tt.want.TokenURL, tt.cfg.TokenURL, "TokenURL")
+			assert.Equal(t, tt.want.AuthURL, tt.cfg.AuthURL, "AuthURL")
+			assert.Equal(t, tt.want.ClientID, tt.cfg.ClientID, "ClientID")
+			assert.Equal(t, tt.want.ClientSecret, tt.cfg.ClientSecret, "ClientSecret")
+			assert.Equal(t, tt.want.AuthStyle, tt.cfg.AuthStyle, "AuthStyle")
+			assert.Equal(t, tt.want.Header, tt.cfg.Header, "Header")
+			assert.Equal(t, tt.want.Credential, tt.cfg.Credential, "Credential")
+			c, err := New(tt.cfg)
+			require.NoError(t, err, "New with the preset's Config")
+			assert.Equal(t, tt.header, c.Credential().Header)
+		})
+	}
+
+	t.Run("Header is a copy", func(t *testing.T) {
+		t.Parallel()
+		cfg := DaxiumAir.Config("id", "secret")
+		cfg.Header.Set("X-Accept-Version", "v9")
+		assert.Equal(t, "v1.3", DaxiumAir.Header.Get("X-Accept-Version"), "the preset changed through a Config")
+	})
+	t.Run("Transiteo refuses a secret", func(t *testing.T) {
+		t.Parallel()
+		_, err := New(Transiteo.Config("tr-id", "oops"))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "AuthNone")
+	})
+}
+
+func TestWithBaseURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		p             Provider
+		base          string
+		token, author string
+	}{
+		{"Daxium", DaxiumAir, "http://127.0.0.1:8080", "http://127.0.0.1:8080/oauth/v2/token", ""},
+		{"trailing slash", DaxiumAir, "http://127.0.0.1:8080/", "http://127.0.0.1:8080/oauth/v2/token", ""},
+		{"path prefix", Transiteo, "http://127.0.0.1:8080/mock/", "http://127.0.0.1:8080/mock/oauth2/token", ""},
+		{"Auth0 both endpoints", Auth0("tenant.auth0.com"), "http://[::1]:9000", "http://[::1]:9000/oauth/token", "http://[::1]:9000/authorize"},
+		{"endpoint without a path", Provider{TokenURL: "https://auth.example.com"}, "http://localhost:1", "http://localhost:1", ""},
+		{"endpoint without a scheme kept", Provider{TokenURL: "relative/token"}, "http://localhost:1", "relative/token", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := tt.p.WithBaseURL(tt.base)
+			assert.Equal(t, tt.token, got.TokenURL, "TokenURL")
+			assert.Equal(t, tt.author, got.AuthURL, "AuthURL")
+			assert.Equal(t, tt.p.Name, got.Name, "Name")
+			assert.Equal(t, tt.p.AuthStyle, got.AuthStyle, "AuthStyle")
+			assert.Equal(t, tt.p.Credential, got.Credential, "Credential")
+			assert.Equal(t, tt.p.Header, got.Header, "Header")
+		})
+	}
+	t.Run("leaves the preset alone", func(t *testing.T) {
+		t.Parallel()
+		moved := DaxiumAir.WithBaseURL("http://127.0.0.1:1")
+		moved.Header.Set("X-Accept-Version", "v0")
+		assert.Equal(t, "https://api.daxium-air.com/oauth/v2/token", DaxiumAir.TokenURL)
+		assert.Equal(t, "v1.3", DaxiumAir.Header.Get("X-Accept-Version"))
+	})
+}
+
+func TestAuth0(t *testing.T) {
+	t.Parallel()
+	for _, domain := range []string{"tenant.eu.auth0.com", "https://tenant.eu.auth0.com", "https://tenant.eu.auth0.com/"} {
+		p := Auth0(domain)
+		assert.Equal(t, "Auth0", p.Name, "Auth0(%q).Name", domain)
+		assert.Equal(t, "https://tenant.eu.auth0.com/oauth/token", p.TokenURL, "Auth0(%q).TokenURL", domain)
+		assert.Equal(t, "https://tenant.eu.auth0.com/authorize", p.AuthURL, "Auth0(%q).AuthURL", domain)
+		assert.Equal(t, AuthInBody, p.AuthStyle, "Auth0(%q).AuthStyle", domain)
+		assert.Equal(t, Credential{}, p.Credential, "Auth0(%q).Credential", domain)
+		_, err := New(p.Config("id", "secret"))
+		assert.NoError(t, err, "New(Auth0(%q).Config)", domain)
+	}
+	_, err := New(Auth0("").Config("id", "secret"))
+	assert.Error(t, err, "an empty domain gives an invalid Config")
+}
