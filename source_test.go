@@ -1,0 +1,2029 @@
+package tokenkeeper
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/oauth2"
+
+	"github.com/tokenkeeper/tokenkeeper/oauthtest"
+)
+
+// Helpers shared by source_test.go, store_test.go and transport_test.go.
+// Their names start with "mt" (managed token) to stay clear of the other
+// test files of the package.
+
+// mtT0 is the start of every fake clock.
+var mtT0 = time.Date(2030, time.March, 4, 10, 0, 0, 0, time.UTC)
+
+// mtWait bounds every wait on a channel: a test that needs longer is
+// stuck, not slow.
+const mtWait = 15 * time.Second
+
+// mtCtx returns a context that ends after mtWait or with the test.
+func mtCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), mtWait)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// mtRecv waits for a value on ch.
+func mtRecv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(mtWait):
+		t.Fatalf("timed out after %v waiting for %s", mtWait, what)
+		panic("unreachable")
+	}
+}
+
+// mtWaitGroup waits for wg.
+func mtWaitGroup(t *testing.T, wg *sync.WaitGroup, what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	mtRecv(t, done, what)
+}
+
+// mtIdle waits until the Source has no refresh in flight, so that a test
+// can look at what a background refresh did without sleeping.
+func mtIdle(t *testing.T, s *Source) {
+	t.Helper()
+	for range 100 {
+		s.mu.Lock()
+		f := s.flight
+		s.mu.Unlock()
+		if f == nil {
+			return
+		}
+		mtRecv(t, f.done, "the refresh in flight")
+	}
+	t.Fatal("refreshes keep starting")
+}
+
+// mtToken returns a token issued now by clock, valid for life.
+func mtToken(clock *oauthtest.Clock, access, refresh string, life time.Duration) *Token {
+	now := clock.Now()
+	return &Token{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", Expiry: now.Add(life), IssuedAt: now}
+}
+
+// mtIssued converts a token minted by an oauthtest server at clock's time.
+func mtIssued(clock *oauthtest.Clock, tr oauthtest.TokenResponse) *Token {
+	now := clock.Now()
+	return &Token{
+		AccessToken:  tr.AccessToken,
+		RefreshToken: tr.RefreshToken,
+		IDToken:      tr.IDToken,
+		TokenType:    "Bearer",
+		Expiry:       now.Add(time.Duration(tr.ExpiresIn) * time.Second),
+		IssuedAt:     now,
+	}
+}
+
+// mtTokenServer is a token endpoint under the test's control. Call n
+// (from 1) answers access token "at-n" and refresh token "rt-n" valid for
+// lifetime seconds, unless respond is set; while held, calls wait for
+// release (or for their client to give up).
+type mtTokenServer struct {
+	ts       *httptest.Server
+	calls    atomic.Int64
+	entered  chan int64
+	lifetime int
+
+	mu      sync.Mutex
+	gate    chan struct{}
+	respond func(w http.ResponseWriter, r *http.Request, n int64)
+	forms   []url.Values
+}
+
+func mtNewTokenServer(t *testing.T, lifetime int) *mtTokenServer {
+	t.Helper()
+	s := &mtTokenServer{entered: make(chan int64, 4096), lifetime: lifetime}
+	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.ts.Close)
+	t.Cleanup(s.release) // runs first: no handler stays blocked
+	return s
+}
+
+func (s *mtTokenServer) serve(w http.ResponseWriter, r *http.Request) {
+	n := s.calls.Add(1)
+	r.ParseForm()
+	s.mu.Lock()
+	gate, respond := s.gate, s.respond
+	s.forms = append(s.forms, r.PostForm)
+	s.mu.Unlock()
+	select {
+	case s.entered <- n:
+	default:
+	}
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if respond != nil {
+		respond(w, r, n)
+		return
+	}
+	mtWriteToken(w, fmt.Sprintf("at-%d", n), fmt.Sprintf("rt-%d", n), s.lifetime)
+}
+
+// url returns the token endpoint.
+func (s *mtTokenServer) url() string { return s.ts.URL + "/token" }
+
+// hold makes the next calls wait for release.
+func (s *mtTokenServer) hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gate == nil {
+		s.gate = make(chan struct{})
+	}
+}
+
+// release lets the held calls answer.
+func (s *mtTokenServer) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gate != nil {
+		close(s.gate)
+		s.gate = nil
+	}
+}
+
+func (s *mtTokenServer) setRespond(f func(w http.ResponseWriter, r *http.Request, n int64)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.respond = f
+}
+
+// form returns the form of call n (from 1).
+func (s *mtTokenServer) form(n int) url.Values {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.forms[n-1]
+}
+
+func mtWriteToken(w http.ResponseWriter, access, refresh string, lifetime int) {
+	body := map[string]any{"access_token": access, "token_type": "bearer", "expires_in": lifetime}
+	if refresh != "" {
+		body["refresh_token"] = refresh
+	}
+	mtWriteJSON(w, http.StatusOK, body)
+}
+
+func mtWriteJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(body)
+}
+
+// mtClient returns a Client for tokenURL on clock.
+func mtClient(t *testing.T, tokenURL string, clock *oauthtest.Clock, hc *http.Client) *Client {
+	t.Helper()
+	c, err := New(Config{TokenURL: tokenURL, ClientID: "client-1", ClientSecret: "client-secret-1", Clock: clock, HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// mtSource returns a Source closed when the test ends.
+func mtSource(t *testing.T, c *Client, cfg SourceConfig) *Source {
+	t.Helper()
+	s, err := NewSource(c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// mtProvider starts an oauthtest server of preset on clock.
+func mtProvider(t *testing.T, opts oauthtest.Options) *oauthtest.Server {
+	t.Helper()
+	srv, err := oauthtest.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// mtDaxiumClient returns a Daxium Air client whose token endpoint is at
+// base (an oauthtest server or a front of one).
+func mtDaxiumClient(t *testing.T, base string, clock *oauthtest.Clock, hc *http.Client) *Client {
+	t.Helper()
+	cfg := DaxiumAir.WithBaseURL(base).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.Clock = clock
+	cfg.HTTPClient = hc
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// mtDaxiumLogin is the password grant the Daxium fake accepts.
+var mtDaxiumLogin = PasswordGrant{Username: oauthtest.DefaultUser, Password: oauthtest.DefaultPassword}
+
+// mtEvents records a Source's events.
+type mtEvents struct {
+	mu  sync.Mutex
+	evs []Event
+}
+
+func (r *mtEvents) on(ev Event) {
+	r.mu.Lock()
+	r.evs = append(r.evs, ev)
+	r.mu.Unlock()
+}
+
+func (r *mtEvents) all() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.evs)
+}
+
+func (r *mtEvents) count(k EventKind) int {
+	n := 0
+	for _, ev := range r.all() {
+		if ev.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *mtEvents) last(k EventKind) (Event, bool) {
+	evs := r.all()
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Kind == k {
+			return evs[i], true
+		}
+	}
+	return Event{}, false
+}
+
+// mtFront is a front for an oauthtest server's token endpoint that can
+// play an outage (503 with an HTML page, as a proxy would send) and counts
+// the calls that reach it.
+type mtFront struct {
+	ts    *httptest.Server
+	down  atomic.Bool
+	calls atomic.Int64
+}
+
+func mtNewFront(t *testing.T, srv *oauthtest.Server) *mtFront {
+	t.Helper()
+	target, err := url.Parse(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = srv.Client().Transport
+	f := &mtFront{}
+	f.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.calls.Add(1)
+		if f.down.Load() {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "<html><body><h1>503 Service Unavailable</h1></body></html>")
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(f.ts.Close)
+	return f
+}
+
+// mtGet calls url with client and returns the status, or an error.
+func mtGet(ctx context.Context, client *http.Client, url string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// Compile-time proof that a Source is an oauth2.TokenSource.
+var _ oauth2.TokenSource = (*Source)(nil)
+
+// Acceptance 1: 1,000 concurrent callers at expiry cause exactly one token
+// call, and all of them get the same new token.
+func TestSourceThousandCallersAtExpiryOneRefresh(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	ts := mtNewTokenServer(t, 3600)
+	c := mtClient(t, ts.url(), clock, ts.ts.Client())
+	s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour)})
+	clock.Advance(time.Hour)
+	ts.hold()
+
+	const n = 1000
+	ctx := mtCtx(t)
+	var started, done sync.WaitGroup
+	started.Add(n)
+	done.Add(n)
+	got := make(chan string, n)
+	for range n {
+		go func() {
+			defer done.Done()
+			started.Done()
+			tok, err := s.TokenContext(ctx)
+			if err != nil {
+				got <- "error: " + err.Error()
+				return
+			}
+			got <- tok.AccessToken
+		}()
+	}
+	mtWaitGroup(t, &started, "callers to start")
+	mtRecv(t, ts.entered, "the token call")
+	ts.release()
+	mtWaitGroup(t, &done, "callers to return")
+	close(got)
+	counts := map[string]int{}
+	for a := range got {
+		counts[a]++
+	}
+	if counts["at-1"] != n {
+		t.Errorf("tokens handed out = %v; want all %d to be at-1", counts, n)
+	}
+	if calls := ts.calls.Load(); calls != 1 {
+		t.Errorf("token calls = %d; want 1", calls)
+	}
+	if rt := ts.form(1).Get("refresh_token"); rt != "rt-0" {
+		t.Errorf("refresh_token sent = %q; want rt-0", rt)
+	}
+}
+
+// Acceptance 2: in the early-refresh window every caller gets the old
+// token at once while one background refresh runs.
+func TestSourceStaleWindowNoCallerWaits(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	ts := mtNewTokenServer(t, 3600)
+	c := mtClient(t, ts.url(), clock, ts.ts.Client())
+	s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour)})
+	ctx := mtCtx(t)
+
+	// A 1h token is not refreshed before its last five minutes.
+	clock.Set(mtT0.Add(55*time.Minute - time.Second))
+	for range 100 {
+		if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != "at-0" {
+			t.Fatalf("TokenContext = %v, %v; want at-0", tok, err)
+		}
+	}
+	if calls := ts.calls.Load(); calls != 0 {
+		t.Fatalf("token calls before the window = %d; want 0", calls)
+	}
+
+	// Inside the window, with the refresh held at the server: nobody
+	// waits.
+	clock.Set(mtT0.Add(55 * time.Minute))
+	ts.hold()
+	const n = 500
+	var returned atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(n)
+	bad := make(chan string, n)
+	for range n {
+		go func() {
+			defer wg.Done()
+			tok, err := s.TokenContext(ctx)
+			if err != nil || tok.AccessToken != "at-0" {
+				bad <- fmt.Sprintf("%v, %v", tok, err)
+			}
+			returned.Add(1)
+		}()
+	}
+	allBack := make(chan struct{})
+	go func() { wg.Wait(); close(allBack) }()
+	select {
+	case <-allBack:
+	case <-time.After(mtWait):
+		t.Fatalf("%d of %d callers blocked while the refresh was held; want 0", n-returned.Load(), n)
+	}
+	close(bad)
+	for b := range bad {
+		t.Errorf("caller in the stale window got %s; want at-0", b)
+	}
+	mtRecv(t, ts.entered, "the background refresh")
+	if calls := ts.calls.Load(); calls != 1 {
+		t.Errorf("token calls while held = %d; want 1", calls)
+	}
+	ts.release()
+	mtIdle(t, s)
+	if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != "at-1" {
+		t.Errorf("after the refresh TokenContext = %v, %v; want at-1", tok, err)
+	}
+	if calls := ts.calls.Load(); calls != 1 {
+		t.Errorf("token calls = %d; want exactly 1 background refresh", calls)
+	}
+}
+
+// Acceptance 2: the defaults behave for short lifetimes.
+func TestSourceShortTokenNotRefreshedOnEveryCall(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	ts := mtNewTokenServer(t, 30)
+	c := mtClient(t, ts.url(), clock, ts.ts.Client())
+	s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", 30*time.Second)})
+	ctx := mtCtx(t)
+
+	clock.Advance(time.Second)
+	for range 100 {
+		if _, err := s.TokenContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls := ts.calls.Load(); calls != 0 {
+		t.Fatalf("token calls for 100 calls at t+1s = %d; want 0", calls)
+	}
+	// The window of a 30 s token is its last quarter: from t+22.5s.
+	clock.Set(mtT0.Add(22 * time.Second))
+	s.TokenContext(ctx)
+	mtIdle(t, s)
+	if calls := ts.calls.Load(); calls != 0 {
+		t.Fatalf("token calls at t+22s = %d; want 0", calls)
+	}
+	clock.Set(mtT0.Add(23 * time.Second))
+	if tok, _ := s.TokenContext(ctx); tok.AccessToken != "at-0" {
+		t.Errorf("at t+23s got %v; want the old token while it refreshes", tok)
+	}
+	mtIdle(t, s)
+	if tok, _ := s.TokenContext(ctx); tok.AccessToken != "at-1" {
+		t.Errorf("after the background refresh got %v; want at-1", tok)
+	}
+	if calls := ts.calls.Load(); calls != 1 {
+		t.Errorf("token calls = %d; want 1", calls)
+	}
+}
+
+// The three ages of a token, by the default windows.
+func TestSourceTokenWindows(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	c := mtClient(t, "http://127.0.0.1:1/token", clock, nil)
+	tests := []struct {
+		name              string
+		cfg               SourceConfig
+		tok               *Token
+		wantStale, wantEx time.Time
+	}{
+		{"1h", SourceConfig{}, mtToken(clock, "a", "r", time.Hour), mtT0.Add(55 * time.Minute), mtT0.Add(time.Hour - 3*time.Second)},
+		{"30s", SourceConfig{}, mtToken(clock, "a", "r", 30*time.Second), mtT0.Add(22500 * time.Millisecond), mtT0.Add(27 * time.Second)},
+		{"10s without IssuedAt", SourceConfig{}, &Token{AccessToken: "a", Expiry: mtT0.Add(10 * time.Second)}, mtT0.Add(7500 * time.Millisecond), mtT0.Add(9 * time.Second)},
+		{"IssuedAt in the future", SourceConfig{}, &Token{AccessToken: "a", IssuedAt: mtT0.Add(time.Hour), Expiry: mtT0.Add(time.Hour)}, mtT0.Add(55 * time.Minute), mtT0.Add(time.Hour - 3*time.Second)},
+		{"no expiry", SourceConfig{}, &Token{AccessToken: "a"}, farFuture, farFuture},
+		{"refresh token only", SourceConfig{}, &Token{RefreshToken: "r"}, time.Time{}, time.Time{}},
+		{"custom", SourceConfig{EarlyRefresh: 10 * time.Minute, Skew: 30 * time.Second}, mtToken(clock, "a", "r", time.Hour), mtT0.Add(50 * time.Minute), mtT0.Add(time.Hour - 30*time.Second)},
+		{"no skew", SourceConfig{Skew: -1}, mtToken(clock, "a", "r", time.Hour), mtT0.Add(55 * time.Minute), mtT0.Add(time.Hour)},
+		{"window smaller than skew", SourceConfig{EarlyRefresh: time.Second, Skew: time.Minute}, mtToken(clock, "a", "r", time.Hour), mtT0.Add(59 * time.Minute), mtT0.Add(59 * time.Minute)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.Token = tt.tok
+			s := mtSource(t, c, cfg)
+			st := s.cur.Load()
+			if !st.staleAt.Equal(tt.wantStale) || !st.expireAt.Equal(tt.wantEx) {
+				t.Errorf("stale at %v, expires at %v; want %v, %v", st.staleAt, st.expireAt, tt.wantStale, tt.wantEx)
+			}
+		})
+	}
+}
+
+// Acceptance 3: an outage of the token endpoint while the token is valid
+// fails no request, is retried with backoff, and ends when the endpoint
+// is back.
+func TestSourceOutageWhileTokenValid(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	front := mtNewFront(t, srv)
+	c := mtDaxiumClient(t, front.ts.URL, clock, front.ts.Client())
+	events := &mtEvents{}
+	first := mtIssued(clock, srv.Issue("", ""))
+	s := mtSource(t, c, SourceConfig{Token: first, OnEvent: events.on})
+	api := s.HTTPClient(srv.Client().Transport)
+	ctx := mtCtx(t)
+
+	front.down.Store(true)
+	clock.Set(mtT0.Add(55 * time.Minute))
+	failed := 0
+	const steps = 120 // two minutes, a second apart
+	for range steps {
+		clock.Advance(time.Second)
+		for range 3 {
+			if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
+				failed++
+			}
+		}
+		if status, err := mtGet(ctx, api, srv.APIURL()); err != nil || status != http.StatusOK {
+			t.Logf("API call: %d, %v", status, err)
+			failed++
+		}
+		mtIdle(t, s)
+	}
+	if failed != 0 {
+		t.Errorf("failed caller requests during the outage = %d; want 0", failed)
+	}
+	attempts := front.calls.Load()
+	// Exponential backoff from 1 s to 1 min over 2 min: 6 to 9 attempts
+	// (one a second would be 120).
+	if attempts < 3 || attempts > 12 {
+		t.Errorf("token endpoint attempts during a %d s outage = %d; want between 3 and 12", steps, attempts)
+	}
+	var prev time.Duration
+	for i, ev := range events.all() {
+		if ev.Kind != EventRefreshFailed {
+			continue
+		}
+		var pe *Error
+		if !errors.As(ev.Err, &pe) || pe.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("event %d: Err = %v; want a 503 *Error", i, ev.Err)
+		}
+		if ev.Delay < time.Second/2 || ev.Delay > time.Minute {
+			t.Errorf("event %d: Delay = %v; want within [0.5s, 1m]", i, ev.Delay)
+		}
+		if ev.Failures >= 3 && ev.Delay < prev/4 {
+			t.Errorf("event %d: Delay = %v after %v; want growing", i, ev.Delay, prev)
+		}
+		prev = ev.Delay
+	}
+
+	// Recovery.
+	front.down.Store(false)
+	clock.Advance(time.Minute + time.Second)
+	if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
+		t.Fatalf("TokenContext = %v, %v; want the old token while refreshing", tok, err)
+	}
+	mtIdle(t, s)
+	tok, err := s.TokenContext(ctx)
+	if err != nil || tok.AccessToken == first.AccessToken {
+		t.Fatalf("after recovery TokenContext = %v, %v; want a new token", tok, err)
+	}
+	if status, err := mtGet(ctx, api, srv.APIURL()); err != nil || status != http.StatusOK {
+		t.Errorf("API after recovery: %d, %v", status, err)
+	}
+	if st := srv.Stats(); st.TokenCalls["refresh_token"] != 1 || st.RefreshReuse != 0 {
+		t.Errorf("server stats = %+v; want one refresh reaching it, no reuse", st)
+	}
+}
+
+// Acceptance 3: when the token expires during the outage, callers get the
+// provider's typed error, and the endpoint still sees few attempts.
+func TestSourceOutageAfterExpiryTypedError(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	front := mtNewFront(t, srv)
+	c := mtDaxiumClient(t, front.ts.URL, clock, front.ts.Client())
+	first := mtIssued(clock, srv.Issue("", ""))
+	s := mtSource(t, c, SourceConfig{Token: first})
+	api := s.HTTPClient(srv.Client().Transport)
+	ctx := mtCtx(t)
+
+	front.down.Store(true)
+	clock.Set(mtT0.Add(time.Hour - 3*time.Second)) // inside the skew: expired
+	const n = 100
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.TokenContext(ctx)
+			errs <- err
+		}()
+	}
+	mtWaitGroup(t, &wg, "callers")
+	close(errs)
+	for err := range errs {
+		var pe *Error
+		if !errors.As(err, &pe) || pe.StatusCode != http.StatusServiceUnavailable || !IsTemporary(err) {
+			t.Fatalf("caller error = %v (%T); want a temporary 503 *Error", err, err)
+		}
+	}
+	// Backoff: more callers fail at once, without a new attempt.
+	for range n {
+		if _, err := s.TokenContext(ctx); err == nil {
+			t.Fatal("TokenContext succeeded during the outage")
+		}
+	}
+	_, err := mtGet(ctx, api, srv.APIURL())
+	var pe *Error
+	if !errors.As(err, &pe) || pe.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("API call error = %v; want the 503 *Error through the Transport", err)
+	}
+	if attempts := front.calls.Load(); attempts != 1 {
+		t.Errorf("attempts = %d; want 1", attempts)
+	}
+
+	front.down.Store(false)
+	clock.Advance(time.Minute)
+	tok, err := s.TokenContext(ctx)
+	if err != nil || tok.AccessToken == first.AccessToken {
+		t.Fatalf("after recovery TokenContext = %v, %v; want a new token", tok, err)
+	}
+}
+
+// Acceptance 3: a 429's Retry-After is honoured: no attempt before it.
+func TestSourceRateLimitRetryAfter(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	events := &mtEvents{}
+	first := mtIssued(clock, srv.Issue("", ""))
+	s := mtSource(t, c, SourceConfig{Token: first, OnEvent: events.on})
+	ctx := mtCtx(t)
+
+	srv.RateLimitNext(1, 2*time.Minute)
+	clock.Set(mtT0.Add(55 * time.Minute))
+	s.TokenContext(ctx)
+	mtIdle(t, s)
+	ev, ok := events.last(EventRefreshFailed)
+	if !ok || ev.Delay < 2*time.Minute {
+		t.Fatalf("failure event = %+v; want a delay of at least the 2 min Retry-After", ev)
+	}
+	if !errors.Is(ev.Err, ErrRateLimited) {
+		t.Errorf("failure = %v; want ErrRateLimited", ev.Err)
+	}
+	for range 119 {
+		clock.Advance(time.Second)
+		if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
+			t.Fatalf("TokenContext = %v, %v; want the old token", tok, err)
+		}
+		mtIdle(t, s)
+	}
+	if calls := srv.Stats().TokenCallsTotal; calls != 1 {
+		t.Fatalf("token calls before Retry-After passed = %d; want 1", calls)
+	}
+	clock.Advance(time.Second)
+	s.TokenContext(ctx)
+	mtIdle(t, s)
+	if calls := srv.Stats().TokenCallsTotal; calls != 2 {
+		t.Errorf("token calls once Retry-After passed = %d; want 2", calls)
+	}
+	if tok, _ := s.TokenContext(ctx); tok.AccessToken == first.AccessToken {
+		t.Error("the token was not refreshed after Retry-After")
+	}
+}
+
+// Acceptance 3: invalid_grant and invalid_client are not retried in a
+// loop, and reach callers as typed errors once the token has expired.
+func TestSourcePermanentFailureNotRetried(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		code   string
+		is     []error
+	}{
+		{"invalid_grant", http.StatusBadRequest, "invalid_grant", []error{ErrInvalidGrant, ErrLoginRequired}},
+		{"invalid_client", http.StatusUnauthorized, "invalid_client", []error{ErrInvalidClient}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := oauthtest.NewClock(mtT0)
+			ts := mtNewTokenServer(t, 3600)
+			ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) {
+				mtWriteJSON(w, tt.status, map[string]string{"error": tt.code})
+			})
+			c := mtClient(t, ts.url(), clock, ts.ts.Client())
+			s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour)})
+			ctx := mtCtx(t)
+
+			clock.Set(mtT0.Add(55 * time.Minute))
+			for range 4*60 + 50 {
+				if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != "at-0" {
+					t.Fatalf("TokenContext = %v, %v; want at-0 while valid", tok, err)
+				}
+				mtIdle(t, s)
+				clock.Advance(time.Second)
+			}
+			// At most one attempt a minute (MaxBackoff), not one a second.
+			if calls := ts.calls.Load(); calls < 1 || calls > 5 {
+				t.Errorf("attempts in the 5 min window = %d; want 1 to 5", calls)
+			}
+			before := ts.calls.Load()
+			clock.Set(mtT0.Add(time.Hour))
+			for range 100 {
+				_, err := s.TokenContext(ctx)
+				var pe *Error
+				if !errors.As(err, &pe) || pe.Code != tt.code {
+					t.Fatalf("error = %v; want an *Error with code %s", err, tt.code)
+				}
+				for _, target := range tt.is {
+					if !errors.Is(err, target) {
+						t.Errorf("error %v is not %v", err, target)
+					}
+				}
+				if IsTemporary(err) {
+					t.Errorf("IsTemporary(%v) = true", err)
+				}
+			}
+			if calls := ts.calls.Load() - before; calls > 1 {
+				t.Errorf("attempts for 100 callers after expiry = %d; want at most 1", calls)
+			}
+		})
+	}
+}
+
+// Acceptance 4: 20 chained Daxium rotations: every new refresh token is
+// stored, none is reused, and OnToken sees each token before any caller.
+func TestSourceDaxiumRotationChain(t *testing.T) {
+	stores := []struct {
+		name  string
+		store func(t *testing.T) Store
+	}{
+		{"MemoryStore", func(*testing.T) Store { return &MemoryStore{} }},
+		{"FileStore", func(t *testing.T) Store {
+			fs, err := NewFileStore(t.TempDir() + "/token.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fs
+		}},
+	}
+	for _, tc := range stores {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := oauthtest.NewClock(mtT0)
+			srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+			c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+			store := tc.store(t)
+
+			var (
+				src      *Source
+				mu       sync.Mutex
+				order    []string
+				problems []string
+			)
+			onToken := func(ctx context.Context, tok *Token) {
+				if cur := src.current(); cur == tok {
+					problems = append(problems, "OnToken saw a token callers could already use")
+				}
+				saved, err := store.Load(ctx)
+				if err != nil || saved == nil || saved.RefreshToken != tok.RefreshToken {
+					problems = append(problems, fmt.Sprintf("OnToken ran before the Store had the token (%v, %v)", saved, err))
+				}
+				mu.Lock()
+				order = append(order, "hook "+tok.AccessToken)
+				mu.Unlock()
+			}
+			first := mtIssued(clock, srv.Issue("", ""))
+			src = mtSource(t, c, SourceConfig{Token: first, Store: store, OnToken: onToken})
+			api := src.HTTPClient(srv.Client().Transport)
+			ctx := mtCtx(t)
+
+			seen := map[string]bool{first.RefreshToken: true}
+			prev := first
+			for i := range 20 {
+				clock.Advance(time.Hour)
+				var wg sync.WaitGroup
+				toks := make(chan *Token, 10)
+				for range 10 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						tok, err := src.TokenContext(ctx)
+						if err != nil {
+							t.Errorf("rotation %d: %v", i, err)
+							return
+						}
+						mu.Lock()
+						order = append(order, "caller "+tok.AccessToken)
+						mu.Unlock()
+						toks <- tok
+					}()
+				}
+				mtWaitGroup(t, &wg, "callers")
+				close(toks)
+				tok := <-toks
+				if tok == nil {
+					t.FailNow()
+				}
+				for other := range toks {
+					if other != tok {
+						t.Errorf("rotation %d: callers got different tokens", i)
+					}
+				}
+				if tok.RefreshToken == "" || seen[tok.RefreshToken] {
+					t.Fatalf("rotation %d: refresh token %q is empty or not new", i, tok.RefreshToken)
+				}
+				seen[tok.RefreshToken] = true
+				saved, err := store.Load(ctx)
+				if err != nil || saved.RefreshToken != tok.RefreshToken || saved.AccessToken != tok.AccessToken {
+					t.Fatalf("rotation %d: stored token %v, %v; want the new one", i, saved, err)
+				}
+				if tok.AccessToken == prev.AccessToken {
+					t.Fatalf("rotation %d: access token not replaced", i)
+				}
+				if status, err := mtGet(ctx, api, srv.APIURL()); err != nil || status != http.StatusOK {
+					t.Fatalf("rotation %d: API call: %d, %v", i, status, err)
+				}
+				prev = tok
+			}
+			st := srv.Stats()
+			if st.RefreshReuse != 0 || st.TokenCalls["refresh_token"] != 20 || st.Logins != 0 {
+				t.Errorf("server stats = %+v; want 20 refreshes, no reuse, no login", st)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range problems {
+				t.Error(p)
+			}
+			hookAt := map[string]int{}
+			hooks := 0
+			for i, o := range order {
+				kind, access, _ := strings.Cut(o, " ")
+				switch kind {
+				case "hook":
+					hookAt[access] = i
+					hooks++
+				case "caller":
+					if h, ok := hookAt[access]; !ok || h > i {
+						t.Errorf("a caller got %s before OnToken saw it", access)
+					}
+				}
+			}
+			if hooks != 20 {
+				t.Errorf("OnToken calls = %d; want 20", hooks)
+			}
+		})
+	}
+}
+
+// Acceptance 5: Transiteo answers without refresh_token: the old one is
+// kept; a Source starts from a refresh token alone; the Transport sends the
+// raw id_token.
+func TestSourceTransiteoKeepsRefreshToken(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Transiteo, Clock: clock, ExpiresInAsString: true})
+	cfg := Transiteo.WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, "")
+	cfg.Clock = clock
+	cfg.HTTPClient = srv.Client()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &MemoryStore{}
+	s := mtSource(t, c, SourceConfig{Token: &Token{RefreshToken: srv.RefreshToken()}, Store: store})
+	var sent []string
+	var mu sync.Mutex
+	base := mtRoundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		sent = append(sent, r.Header.Get("Authorization"))
+		mu.Unlock()
+		return srv.Client().Transport.RoundTrip(r)
+	})
+	api := s.HTTPClient(base)
+	ctx := mtCtx(t)
+
+	for i := range 3 {
+		if status, err := mtGet(ctx, api, srv.APIURL()); err != nil || status != http.StatusOK {
+			t.Fatalf("round %d: API call: %d, %v", i, status, err)
+		}
+		tok, err := s.TokenContext(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.RefreshToken != srv.RefreshToken() {
+			t.Errorf("round %d: refresh token = %q; want the console's, kept", i, tok.RefreshToken)
+		}
+		if tok.IDToken == "" || tok.Expiry.Sub(clock.Now()) != time.Hour {
+			t.Errorf("round %d: token %v; want an id_token valid for 1h (expires_in as a string)", i, tok)
+		}
+		mu.Lock()
+		if got := sent[len(sent)-1]; got != tok.IDToken {
+			t.Errorf("round %d: Authorization = %q; want the raw id_token %q", i, got, tok.IDToken)
+		}
+		mu.Unlock()
+		if saved, _ := store.Load(ctx); saved.RefreshToken != srv.RefreshToken() {
+			t.Errorf("round %d: stored refresh token = %q; want the console's", i, saved.RefreshToken)
+		}
+		clock.Advance(time.Hour)
+	}
+	if got := srv.Stats().TokenCalls["refresh_token"]; got != 3 {
+		t.Errorf("refreshes = %d; want 3", got)
+	}
+}
+
+// Acceptance 6: a rotation whose response is lost leads to exactly one
+// re-login, then to normal refreshes again; no caller sees it.
+func TestSourceLostRotationRelogsInOnce(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	events := &mtEvents{}
+	first := mtIssued(clock, srv.Issue("", ""))
+	s := mtSource(t, c, SourceConfig{Token: first, Login: mtDaxiumLogin, OnEvent: events.on})
+	ctx := mtCtx(t)
+
+	srv.LoseNextRotation()
+	clock.Set(mtT0.Add(55 * time.Minute))
+	if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
+		t.Fatalf("TokenContext = %v, %v", tok, err)
+	}
+	mtIdle(t, s)
+	if ev, ok := events.last(EventRefreshFailed); !ok || !IsTemporary(ev.Err) {
+		t.Fatalf("lost response: event %+v; want a temporary failure", ev)
+	}
+	clock.Advance(2 * time.Second) // past the first backoff
+	if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
+		t.Fatalf("TokenContext = %v, %v", tok, err)
+	}
+	mtIdle(t, s)
+	tok, err := s.TokenContext(ctx)
+	if err != nil || tok.AccessToken == first.AccessToken {
+		t.Fatalf("after re-login TokenContext = %v, %v; want a new token", tok, err)
+	}
+	st := srv.Stats()
+	if st.Logins != 1 || st.TokenCalls["password"] != 1 || st.TokenCalls["refresh_token"] != 2 {
+		t.Errorf("stats = %+v; want 2 refreshes (lost, rejected) and exactly 1 login", st)
+	}
+	if ev, ok := events.last(EventLogin); !ok || ev.Grant != "password" || !errors.Is(ev.Err, ErrUnauthorized) {
+		t.Errorf("login event = %+v; want grant password, caused by the 401", ev)
+	}
+	// Normal again.
+	clock.Advance(time.Hour)
+	tok2, err := s.TokenContext(ctx)
+	if err != nil || tok2.AccessToken == tok.AccessToken {
+		t.Fatalf("next refresh: %v, %v", tok2, err)
+	}
+	st = srv.Stats()
+	if st.Logins != 1 || st.TokenCalls["refresh_token"] != 3 || st.RefreshReuse != 1 {
+		t.Errorf("stats = %+v; want one more refresh, no more login, only the one reuse of the lost rotation", st)
+	}
+}
+
+// Acceptance 6: without a login, the lost rotation is a typed error that
+// says a new login is needed.
+func TestSourceLostRotationWithoutLogin(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	s := mtSource(t, c, SourceConfig{Token: mtIssued(clock, srv.Issue("", ""))})
+	ctx := mtCtx(t)
+
+	srv.LoseNextRotation()
+	clock.Advance(time.Hour)
+	if _, err := s.TokenContext(ctx); err == nil || !IsTemporary(err) {
+		t.Fatalf("lost response: %v; want a temporary error", err)
+	}
+	clock.Advance(2 * time.Second)
+	for range 10 {
+		_, err := s.TokenContext(ctx)
+		var pe *Error
+		if !errors.Is(err, ErrLoginRequired) || !errors.As(err, &pe) || pe.Code != oauthtest.CodeInvalidRefreshToken {
+			t.Fatalf("error = %v; want ErrLoginRequired and the DAERR *Error", err)
+		}
+	}
+	if st := srv.Stats(); st.TokenCallsTotal != 2 || st.Logins != 0 {
+		t.Errorf("stats = %+v; want 2 token calls and no login", st)
+	}
+}
+
+// Acceptance 6: logins are spaced by ReloginInterval.
+func TestSourceReloginInterval(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	first := mtIssued(clock, srv.Issue("", ""))
+	s := mtSource(t, c, SourceConfig{Token: first, Login: mtDaxiumLogin, ReloginInterval: 2 * time.Hour})
+	ctx := mtCtx(t)
+
+	srv.RevokeRefreshToken(first.RefreshToken)
+	clock.Advance(time.Hour)
+	tok, err := s.TokenContext(ctx)
+	if err != nil {
+		t.Fatalf("first rejection: %v; want a re-login", err)
+	}
+	srv.RevokeRefreshToken(tok.RefreshToken)
+	clock.Advance(time.Hour) // a second rejection within the interval
+	for range 5 {
+		_, err = s.TokenContext(ctx)
+		var pe *Error
+		if !errors.Is(err, ErrLoginRequired) || !errors.As(err, &pe) || pe.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("second rejection: %v; want ErrLoginRequired wrapping the 401", err)
+		}
+	}
+	if st := srv.Stats(); st.Logins != 1 || st.TokenCalls["password"] != 1 {
+		t.Fatalf("stats = %+v; want one login only", st)
+	}
+	clock.Advance(time.Hour + time.Second)
+	if _, err := s.TokenContext(ctx); err != nil {
+		t.Fatalf("after the interval: %v; want a second login", err)
+	}
+	if st := srv.Stats(); st.Logins != 2 {
+		t.Errorf("logins = %d; want 2", st.Logins)
+	}
+}
+
+// Acceptance 6: a LoginFunc gets the first token and logs in again.
+func TestSourceLoginFunc(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	events := &mtEvents{}
+	var logins atomic.Int32
+	s := mtSource(t, c, SourceConfig{
+		LoginFunc: func(ctx context.Context) (*Token, error) {
+			logins.Add(1)
+			return c.Token(ctx, mtDaxiumLogin)
+		},
+		OnEvent: events.on,
+	})
+	ctx := mtCtx(t)
+	tok, err := s.TokenContext(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, ok := events.last(EventLogin); !ok || ev.Grant != "func" || ev.Err != nil {
+		t.Errorf("login event = %+v; want grant func", ev)
+	}
+	srv.RevokeRefreshToken(tok.RefreshToken)
+	clock.Advance(time.Hour)
+	if _, err := s.TokenContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if logins.Load() != 2 || srv.Stats().Logins != 2 {
+		t.Errorf("LoginFunc calls = %d, server logins = %d; want 2", logins.Load(), srv.Stats().Logins)
+	}
+
+	errBoom := errors.New("boom")
+	for _, tc := range []struct {
+		name string
+		f    func(context.Context) (*Token, error)
+		want error
+	}{
+		{"error", func(context.Context) (*Token, error) { return nil, errBoom }, errBoom},
+		{"no token", func(context.Context) (*Token, error) { return nil, nil }, nil},
+		{"no access token", func(context.Context) (*Token, error) { return &Token{RefreshToken: "r"}, nil }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := mtSource(t, c, SourceConfig{LoginFunc: tc.f})
+			_, err := s.TokenContext(ctx)
+			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Errorf("error = %v; want %v", err, tc.want)
+			}
+			// The next attempt waits for ReloginInterval, and says
+			// why the last login failed.
+			clock.Advance(2 * time.Minute)
+			s.mu.Lock()
+			s.retryAt.Store(0)
+			s.mu.Unlock()
+			_, err2 := s.TokenContext(ctx)
+			if err2 == nil {
+				t.Error("second attempt succeeded")
+			}
+		})
+	}
+}
+
+// A first login through the Login grant, and the re-login block when the
+// first login failed.
+func TestSourceFirstLoginGrant(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	ctx := mtCtx(t)
+
+	s := mtSource(t, c, SourceConfig{Login: mtDaxiumLogin})
+	if _, err := s.TokenContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := srv.Stats(); st.Logins != 1 {
+		t.Errorf("logins = %d; want 1", st.Logins)
+	}
+
+	bad := mtSource(t, c, SourceConfig{Login: PasswordGrant{Username: oauthtest.DefaultUser, Password: "wrong"}})
+	_, err := bad.TokenContext(ctx)
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Code != oauthtest.CodeInvalidCredentials {
+		t.Fatalf("wrong password: %v; want the DAERR invalid credentials error", err)
+	}
+	// Not retried before MaxBackoff, and then not before ReloginInterval.
+	for range 10 {
+		if _, err2 := bad.TokenContext(ctx); err2 != err {
+			t.Fatalf("during backoff: %v; want the same error", err2)
+		}
+	}
+	before := srv.Stats().TokenCalls["password"]
+	clock.Advance(time.Minute - time.Second)
+	bad.mu.Lock()
+	bad.retryAt.Store(0) // as if backoff were shorter than ReloginInterval
+	bad.mu.Unlock()
+	_, err = bad.TokenContext(ctx)
+	if !errors.Is(err, ErrLoginRequired) || !errors.Is(err, ErrUnauthorized) || strings.Contains(err.Error(), "%!") {
+		t.Errorf("login within the interval: %v; want ErrLoginRequired wrapping the last login's failure", err)
+	}
+	if after := srv.Stats().TokenCalls["password"]; after != before {
+		t.Errorf("password grants = %d; want %d", after, before)
+	}
+}
+
+// Acceptance 7: a Source with no Token loads it from its Store.
+func TestSourceLoadsFromStore(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	ctx := mtCtx(t)
+
+	t.Run("valid", func(t *testing.T) {
+		fs, err := NewFileStore(t.TempDir() + "/tok.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := mtIssued(clock, srv.Issue("", ""))
+		if err := fs.Save(ctx, stored); err != nil {
+			t.Fatal(err)
+		}
+		before := srv.Stats().TokenCallsTotal
+		s := mtSource(t, c, SourceConfig{Store: fs})
+		tok, err := s.TokenContext(ctx)
+		if err != nil || tok.AccessToken != stored.AccessToken {
+			t.Fatalf("TokenContext = %v, %v; want the stored token", tok, err)
+		}
+		if after := srv.Stats().TokenCallsTotal; after != before {
+			t.Errorf("token calls = %d; want none", after-before)
+		}
+	})
+	t.Run("expired", func(t *testing.T) {
+		fs, err := NewFileStore(t.TempDir() + "/tok.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := mtIssued(clock, srv.Issue("", ""))
+		fs.Save(ctx, stored)
+		clock.Advance(time.Hour)
+		s := mtSource(t, c, SourceConfig{Store: fs})
+		tok, err := s.TokenContext(ctx)
+		if err != nil || tok.AccessToken == stored.AccessToken {
+			t.Fatalf("TokenContext = %v, %v; want a token refreshed with the stored refresh token", tok, err)
+		}
+		saved, _ := fs.Load(ctx)
+		if saved.RefreshToken != tok.RefreshToken {
+			t.Error("the rotated refresh token was not saved back")
+		}
+	})
+	t.Run("refresh token only", func(t *testing.T) {
+		store := &MemoryStore{}
+		stored := mtIssued(clock, srv.Issue("", ""))
+		store.Save(ctx, &Token{RefreshToken: stored.RefreshToken})
+		s := mtSource(t, c, SourceConfig{Store: store})
+		if _, err := s.TokenContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("empty, no login", func(t *testing.T) {
+		s := mtSource(t, c, SourceConfig{Store: &MemoryStore{}})
+		if _, err := s.TokenContext(ctx); !errors.Is(err, ErrLoginRequired) {
+			t.Errorf("error = %v; want ErrLoginRequired", err)
+		}
+	})
+	t.Run("corrupt", func(t *testing.T) {
+		path := t.TempDir() + "/tok.json"
+		mtWriteFile(t, path, "{not json")
+		fs, _ := NewFileStore(path)
+		events := &mtEvents{}
+		s := mtSource(t, c, SourceConfig{Store: fs, OnEvent: events.on})
+		_, err := s.TokenContext(ctx)
+		if !errors.Is(err, ErrCorruptStore) || !errors.Is(err, ErrLoginRequired) {
+			t.Errorf("error = %v; want ErrLoginRequired wrapping ErrCorruptStore", err)
+		}
+		if events.count(EventStoreFailed) != 1 {
+			t.Errorf("EventStoreFailed = %d; want 1", events.count(EventStoreFailed))
+		}
+	})
+	t.Run("load fails then works", func(t *testing.T) {
+		store := &mtFlakyStore{}
+		stored := mtIssued(clock, srv.Issue("", ""))
+		store.Save(ctx, stored)
+		store.failLoad.Store(true)
+		s := mtSource(t, c, SourceConfig{Store: store, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+		if _, err := s.TokenContext(ctx); !errors.Is(err, errStoreDown) {
+			t.Fatalf("error = %v; want the Store's", err)
+		}
+		store.failLoad.Store(false)
+		clock.Advance(time.Second)
+		tok, err := s.TokenContext(ctx)
+		if err != nil || tok.AccessToken != stored.AccessToken {
+			t.Errorf("TokenContext = %v, %v; want the stored token, read again", tok, err)
+		}
+	})
+}
+
+var errStoreDown = errors.New("store down")
+
+// mtFlakyStore is a MemoryStore whose Load and Save fail on demand.
+type mtFlakyStore struct {
+	MemoryStore
+	failLoad, failSave atomic.Bool
+	saves              atomic.Int32
+}
+
+func (s *mtFlakyStore) Load(ctx context.Context) (*Token, error) {
+	if s.failLoad.Load() {
+		return nil, errStoreDown
+	}
+	return s.MemoryStore.Load(ctx)
+}
+
+func (s *mtFlakyStore) Save(ctx context.Context, t *Token) error {
+	s.saves.Add(1)
+	if s.failSave.Load() {
+		return errStoreDown
+	}
+	return s.MemoryStore.Save(ctx, t)
+}
+
+// Acceptance 7: a failing Store.Save is an EventStoreFailed, and the new
+// refresh token is still used from memory.
+func TestSourceStoreSaveFailure(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	events := &mtEvents{}
+	store := &mtFlakyStore{}
+	store.failSave.Store(true)
+	s := mtSource(t, c, SourceConfig{Token: mtIssued(clock, srv.Issue("", "")), Store: store, OnEvent: events.on})
+	ctx := mtCtx(t)
+
+	clock.Advance(time.Hour)
+	tok1, err := s.TokenContext(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, ok := events.last(EventStoreFailed)
+	if !ok || !errors.Is(ev.Err, errStoreDown) {
+		t.Fatalf("store event = %+v; want EventStoreFailed with the Save error", ev)
+	}
+	clock.Advance(time.Hour)
+	tok2, err := s.TokenContext(ctx)
+	if err != nil || tok2.AccessToken == tok1.AccessToken {
+		t.Fatalf("second refresh = %v, %v; want a new token from the in-memory refresh token", tok2, err)
+	}
+	if st := srv.Stats(); st.RefreshReuse != 0 || st.TokenCalls["refresh_token"] != 2 {
+		t.Errorf("stats = %+v; want 2 refreshes, no reuse", st)
+	}
+	if n := events.count(EventStoreFailed); n != 2 {
+		t.Errorf("EventStoreFailed = %d; want 2", n)
+	}
+}
+
+// Acceptance 9: a caller whose context ends returns at once; the others
+// get the token from the refresh, which goes on.
+func TestSourceCancelledCallerReturnsPromptly(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	ts := mtNewTokenServer(t, 3600)
+	c := mtClient(t, ts.url(), clock, ts.ts.Client())
+	s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour)})
+	clock.Advance(time.Hour)
+	ts.hold()
+
+	cctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cancelled := make(chan error, 1)
+	go func() {
+		_, err := s.TokenContext(cctx)
+		cancelled <- err
+	}()
+	mtRecv(t, ts.entered, "the refresh")
+	const n = 20
+	others := make(chan string, n)
+	for range n {
+		go func() {
+			tok, err := s.TokenContext(mtCtx(t))
+			if err != nil {
+				others <- err.Error()
+				return
+			}
+			others <- tok.AccessToken
+		}()
+	}
+	cancel()
+	if err := mtRecv(t, cancelled, "the cancelled caller"); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled caller: %v; want context.Canceled", err)
+	}
+	ts.release()
+	for range n {
+		if got := mtRecv(t, others, "the other callers"); got != "at-1" {
+			t.Errorf("other caller got %s; want at-1", got)
+		}
+	}
+	if calls := ts.calls.Load(); calls != 1 {
+		t.Errorf("token calls = %d; want 1", calls)
+	}
+}
+
+// Acceptance 9: the refresh runs on its own bounded context.
+func TestSourceRefreshTimeout(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	ts := mtNewTokenServer(t, 3600)
+	c := mtClient(t, ts.url(), clock, ts.ts.Client())
+	s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour), RefreshTimeout: 50 * time.Millisecond})
+	clock.Advance(time.Hour)
+	ts.hold() // the server never answers
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.TokenContext(context.Background())
+		done <- err
+	}()
+	err := mtRecv(t, done, "the refresh timeout")
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !IsTemporary(err) || !strings.Contains(err.Error(), "RefreshTimeout") {
+		t.Errorf("error = %v; want a temporary deadline error that names RefreshTimeout", err)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !ne.Temporary() { //lint:ignore SA1019 the error says it is transient either way
+		t.Errorf("error %v is not a transient net.Error timeout", err)
+	}
+	// A slow endpoint is transient: the next attempt is not a minute
+	// away.
+	s.mu.Lock()
+	wait := time.Duration(s.retryAt.Load() - clock.Now().UnixNano())
+	s.mu.Unlock()
+	if wait > time.Second {
+		t.Errorf("next attempt in %v; want the first backoff step, at most 1s", wait)
+	}
+}
+
+// A waiter that joins a refresh whose token has expired by the time it
+// wakes (the clock jumped) waits for one more refresh instead of using it.
+func TestSourceTokenExpiredOnArrival(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	ts := mtNewTokenServer(t, 3600)
+	c := mtClient(t, ts.url(), clock, ts.ts.Client())
+	var jumps atomic.Int32
+	s := mtSource(t, c, SourceConfig{
+		Token: mtToken(clock, "at-0", "rt-0", time.Hour),
+		OnToken: func(context.Context, *Token) {
+			if jumps.Add(1) == 1 {
+				clock.Advance(2 * time.Hour)
+			}
+		},
+	})
+	clock.Advance(time.Hour)
+	tok, err := s.TokenContext(mtCtx(t))
+	if err != nil || tok.AccessToken != "at-2" {
+		t.Errorf("TokenContext = %v, %v; want at-2, from a second refresh", tok, err)
+	}
+	if calls := ts.calls.Load(); calls != 2 {
+		t.Errorf("token calls = %d; want 2", calls)
+	}
+	// Bounded: a clock that jumps at every refresh gets an answer after
+	// three.
+	jumps.Store(-100)
+	s2 := mtSource(t, c, SourceConfig{
+		Token:   mtToken(clock, "at-x", "rt-x", time.Hour),
+		OnToken: func(context.Context, *Token) { clock.Advance(2 * time.Hour) },
+	})
+	clock.Advance(time.Hour)
+	before := ts.calls.Load()
+	if _, err := s2.TokenContext(mtCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if calls := ts.calls.Load() - before; calls != 3 {
+		t.Errorf("token calls with a jumping clock = %d; want 3", calls)
+	}
+}
+
+// Acceptance 10: Close cancels the refresh in flight, wakes its waiters
+// with ErrClosed, and leaves no goroutine behind.
+func TestSourceCloseCancelsRefresh(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	clock := oauthtest.NewClock(mtT0)
+	ts := mtNewTokenServer(t, 3600)
+	c := mtClient(t, ts.url(), clock, ts.ts.Client())
+	events := &mtEvents{}
+	s, err := NewSource(c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour), OnEvent: events.on})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	ts.hold()
+	const n = 10
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := s.TokenContext(context.Background())
+			errs <- err
+		}()
+	}
+	mtRecv(t, ts.entered, "the refresh")
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	if err := mtRecv(t, closed, "Close"); err != nil {
+		t.Errorf("Close = %v", err)
+	}
+	for range n {
+		if err := mtRecv(t, errs, "the waiters"); !errors.Is(err, ErrClosed) {
+			t.Errorf("waiter: %v; want ErrClosed", err)
+		}
+	}
+	if _, err := s.TokenContext(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("TokenContext after Close: %v; want ErrClosed", err)
+	}
+	if _, err := s.Token(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Token after Close: %v; want ErrClosed", err)
+	}
+	if _, err := s.Refresh(context.Background(), s.current()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Refresh after Close: %v; want ErrClosed", err)
+	}
+	body := &mtBody{r: strings.NewReader("x")}
+	req, _ := http.NewRequest(http.MethodPost, ts.ts.URL, body)
+	if _, err := (&Transport{Source: s}).RoundTrip(req); !errors.Is(err, ErrClosed) || body.closes.Load() != 1 {
+		t.Errorf("RoundTrip after Close: %v, body closed %d times; want ErrClosed, once", err, body.closes.Load())
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+	if ev, ok := events.last(EventRefreshFailed); !ok || !errors.Is(ev.Err, context.Canceled) {
+		t.Errorf("failure event = %+v; want the cancelled refresh", ev)
+	}
+	ts.release()
+	ts.ts.Close()
+	goleak.VerifyNone(t, ignore)
+}
+
+// Acceptance 10: Close stops a background refresh too.
+func TestSourceCloseStopsBackgroundRefresh(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	ts := mtNewTokenServer(t, 3600)
+	c := mtClient(t, ts.url(), clock, ts.ts.Client())
+	var tokens atomic.Int32
+	s, err := NewSource(c, SourceConfig{
+		Token:   mtToken(clock, "at-0", "rt-0", time.Hour),
+		OnToken: func(context.Context, *Token) { tokens.Add(1) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Set(mtT0.Add(56 * time.Minute))
+	ts.hold()
+	if tok, err := s.TokenContext(context.Background()); err != nil || tok.AccessToken != "at-0" {
+		t.Fatalf("TokenContext = %v, %v", tok, err)
+	}
+	mtRecv(t, ts.entered, "the background refresh")
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	mtRecv(t, closed, "Close")
+	if tokens.Load() != 0 {
+		t.Error("a token was published after Close")
+	}
+	if _, err := s.TokenContext(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("after Close: %v; want ErrClosed", err)
+	}
+}
+
+// Acceptance 11: the Logger and OnEvent see refreshes, failures, logins
+// and 401s, and no secret.
+func TestSourceObservabilityNoSecrets(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	var buf mtSyncBuffer
+	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := DaxiumAir.WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.Clock = clock
+	cfg.HTTPClient = srv.Client()
+	cfg.Logger = logger
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := &mtEvents{}
+	var (
+		mu      sync.Mutex
+		secrets = []string{oauthtest.DefaultPassword, oauthtest.DefaultClientSecret}
+	)
+	s := mtSource(t, c, SourceConfig{
+		Login:   mtDaxiumLogin,
+		Logger:  logger,
+		OnEvent: events.on,
+		OnToken: func(_ context.Context, tok *Token) {
+			mu.Lock()
+			secrets = append(secrets, tok.AccessToken, tok.RefreshToken)
+			mu.Unlock()
+		},
+	})
+	api := s.HTTPClient(srv.Client().Transport)
+	ctx := mtCtx(t)
+
+	// login, then a background refresh, a failed one, a 401 recovery.
+	if status, err := mtGet(ctx, api, srv.APIURL()); err != nil || status != http.StatusOK {
+		t.Fatalf("API: %d, %v", status, err)
+	}
+	clock.Advance(56 * time.Minute)
+	s.TokenContext(ctx)
+	mtIdle(t, s)
+	clock.Advance(56 * time.Minute)
+	srv.FailNext(1, http.StatusBadGateway)
+	s.TokenContext(ctx)
+	mtIdle(t, s)
+	tok, _ := s.TokenContext(ctx)
+	srv.Revoke(tok.AccessToken)
+	clock.Advance(2 * time.Second)
+	if status, err := mtGet(ctx, api, srv.APIURL()); err != nil || status != http.StatusOK {
+		t.Fatalf("API after revocation: %d, %v", status, err)
+	}
+
+	out := buf.String()
+	mu.Lock()
+	for _, secret := range secrets {
+		if secret != "" && strings.Contains(out, secret) {
+			t.Errorf("log output contains the secret %q", secret)
+		}
+	}
+	mu.Unlock()
+	for _, want := range []struct {
+		kind EventKind
+		msg  string
+	}{
+		{EventRefreshStarted, "tokenkeeper: refresh started"},
+		{EventRefreshSucceeded, "tokenkeeper: refresh succeeded"},
+		{EventRefreshFailed, "tokenkeeper: refresh failed"},
+		{EventLogin, "tokenkeeper: login"},
+		{EventUnauthorized, "tokenkeeper: 401 from API"},
+	} {
+		logged := strings.Count(out, `"msg":"`+want.msg+`"`)
+		if n := events.count(want.kind); n == 0 || n != logged {
+			t.Errorf("%v: %d events, %d log lines; want the same, at least one", want.kind, n, logged)
+		}
+	}
+	if ev, ok := events.last(EventUnauthorized); !ok || !ev.Recovered {
+		t.Errorf("401 event = %+v; want Recovered", ev)
+	}
+	if !strings.Contains(out, `"level":"WARN","msg":"tokenkeeper: refresh failed"`) {
+		t.Error("a failed refresh is not logged at WARN")
+	}
+}
+
+// mtSyncBuffer is a bytes.Buffer safe for concurrent writers.
+type mtSyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *mtSyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *mtSyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Every kind of event reaches the Logger at its level, without secrets.
+func TestSourceEmitLevels(t *testing.T) {
+	var buf mtSyncBuffer
+	c := mtClient(t, "http://127.0.0.1:1/token", oauthtest.NewClock(mtT0), nil)
+	s := mtSource(t, c, SourceConfig{Token: &Token{AccessToken: "a"}, Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	for k := EventRefreshStarted; k <= EventUnauthorized; k++ {
+		s.emit(Event{Kind: k, Grant: "g", Err: errors.New("e")})
+	}
+	out := buf.String()
+	for _, want := range []string{
+		`"level":"DEBUG","msg":"tokenkeeper: refresh started","grant_type":"g","error":"e"`,
+		`"level":"WARN","msg":"tokenkeeper: store failed"`,
+		`"level":"WARN","msg":"tokenkeeper: shared lock unavailable, refreshing locally"`,
+		`"level":"INFO","msg":"tokenkeeper: login"`,
+		`"level":"INFO","msg":"tokenkeeper: 401 from API","grant_type":"g","recovered":false`,
+		`"level":"DEBUG","msg":"tokenkeeper: token taken from shared store"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s in\n%s", want, out)
+		}
+	}
+}
+
+func TestEventKindString(t *testing.T) {
+	for k, want := range map[EventKind]string{
+		EventRefreshStarted:   "refresh started",
+		EventRefreshSucceeded: "refresh succeeded",
+		EventRefreshFailed:    "refresh failed",
+		EventLogin:            "login",
+		EventStoreFailed:      "store failed",
+		EventSharedToken:      "token taken from shared store",
+		EventLockFallback:     "shared lock unavailable, refreshing locally",
+		EventUnauthorized:     "401 from API",
+		0:                     "EventKind(0)",
+		99:                    "EventKind(99)",
+	} {
+		if got := k.String(); got != want {
+			t.Errorf("EventKind(%d).String() = %q; want %q", int(k), got, want)
+		}
+	}
+}
+
+// Acceptance 12: a Source is an oauth2.TokenSource and the base of an
+// oauth2.ReuseTokenSource.
+func TestSourceOAuth2TokenSource(t *testing.T) {
+	clock := oauthtest.NewClock(time.Now())
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	first := mtIssued(clock, srv.Issue("", ""))
+	s := mtSource(t, c, SourceConfig{Token: first})
+
+	var ts oauth2.TokenSource = oauth2.ReuseTokenSource(nil, s)
+	ot, err := ts.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ot.AccessToken != first.AccessToken || ot.RefreshToken != first.RefreshToken || !ot.Expiry.Equal(first.Expiry) || ot.Type() != "Bearer" {
+		t.Errorf("oauth2 token = %+v; want the Source's", ot)
+	}
+	ctx := context.WithValue(mtCtx(t), oauth2.HTTPClient, srv.Client())
+	client := oauth2.NewClient(ctx, ts)
+	if status, err := mtGet(ctx, client, srv.APIURL()); err != nil || status != http.StatusOK {
+		t.Errorf("API through oauth2.NewClient: %d, %v", status, err)
+	}
+	clock.Advance(time.Hour)
+	ot2, err := s.Token()
+	if err != nil || ot2.AccessToken == first.AccessToken {
+		t.Errorf("Token after expiry = %+v, %v; want a refreshed token", ot2, err)
+	}
+}
+
+func TestNewSourceValidates(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	c := mtClient(t, "http://127.0.0.1:1/token", clock, nil)
+	cfgT, err := New(Transiteo.WithBaseURL("http://127.0.0.1:1").Config("id", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := &Token{AccessToken: "a"}
+	tests := []struct {
+		name string
+		c    *Client
+		cfg  SourceConfig
+		want string
+	}{
+		{"nil client", nil, SourceConfig{Token: tok}, "nil Client"},
+		{"no way to a token", c, SourceConfig{}, "no way to a first token"},
+		{"empty token", c, SourceConfig{Token: &Token{IDToken: "i"}}, "neither an access nor a refresh token"},
+		{"negative early refresh", c, SourceConfig{Token: tok, EarlyRefresh: -1}, "EarlyRefresh is negative"},
+		{"negative timeout", c, SourceConfig{Token: tok, RefreshTimeout: -1}, "RefreshTimeout is negative"},
+		{"negative relogin", c, SourceConfig{Token: tok, ReloginInterval: -1}, "ReloginInterval is negative"},
+		{"backoff order", c, SourceConfig{Token: tok, MinBackoff: time.Minute, MaxBackoff: time.Second}, "MaxBackoff is less than MinBackoff"},
+		{"credential missing", cfgT, SourceConfig{Token: tok}, "no id_token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := NewSource(tt.c, tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("NewSource error = %v; want one containing %q", err, tt.want)
+			}
+			if s != nil {
+				t.Error("NewSource returned a Source with its error")
+			}
+		})
+	}
+	s := mtSource(t, c, SourceConfig{Token: &Token{AccessToken: "secret-access", RefreshToken: "secret-refresh"}})
+	if s.Client() != c {
+		t.Error("Client() is not the Client given")
+	}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		if out := fmt.Sprintf(verb, s); strings.Contains(out, "secret") || !strings.Contains(out, "tokenkeeper.Source{") {
+			t.Errorf("Sprintf(%s) = %s; want a description without secrets", verb, out)
+		}
+	}
+	empty := mtSource(t, c, SourceConfig{Login: mtDaxiumLogin})
+	if out := fmt.Sprint(empty); !strings.Contains(out, "tokenkeeper.Source{") {
+		t.Errorf("Sprint of a Source without token = %s", out)
+	}
+}
+
+// A token whose credential cannot be sent is kept for its refresh token
+// but never served: callers get the error, and a refresh replaces the
+// token once the (transient) backoff has passed.
+func TestSourceTokenWithoutCredential(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	ts := mtNewTokenServer(t, 3600)
+	ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) {
+		body := map[string]any{"access_token": fmt.Sprintf("at-%d", n), "refresh_token": fmt.Sprintf("rt-%d", n), "expires_in": 3600}
+		if n > 1 {
+			body["id_token"] = fmt.Sprintf("id-%d", n)
+		}
+		mtWriteJSON(w, http.StatusOK, body)
+	})
+	cfg := Transiteo.WithBaseURL(ts.ts.URL).Config("id", "")
+	cfg.TokenURL = ts.url()
+	cfg.Clock = clock
+	cfg.HTTPClient = ts.ts.Client()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &MemoryStore{}
+	events := &mtEvents{}
+	s := mtSource(t, c, SourceConfig{Token: &Token{RefreshToken: "rt-0"}, Store: store, OnEvent: events.on})
+	ctx := mtCtx(t)
+	if tok, err := s.TokenContext(ctx); err == nil || !strings.Contains(err.Error(), "no id_token") {
+		t.Fatalf("TokenContext = %v, %v; want the credential error", tok, err)
+	}
+	if saved, _ := store.Load(ctx); saved == nil || saved.RefreshToken != "rt-1" {
+		t.Errorf("stored %v; want the token kept, with its refresh token rt-1", saved)
+	}
+	if ev, ok := events.last(EventRefreshFailed); !ok || ev.Delay > time.Second {
+		t.Errorf("failure event %+v; want a transient backoff of at most MinBackoff", ev)
+	}
+	body := &mtBody{r: strings.NewReader("x")}
+	req, _ := http.NewRequest(http.MethodPost, ts.ts.URL, body)
+	_, err = s.HTTPClient(nil).Transport.RoundTrip(req)
+	if err == nil || !strings.Contains(err.Error(), "no id_token") || body.closes.Load() != 1 {
+		t.Errorf("RoundTrip = %v, body closed %d times; want the credential error, body closed once", err, body.closes.Load())
+	}
+	if calls := ts.calls.Load(); calls != 1 {
+		t.Errorf("token calls during the backoff = %d; want 1", calls)
+	}
+	clock.Advance(time.Second)
+	tok, err := s.TokenContext(ctx)
+	if err != nil || tok.IDToken != "id-2" {
+		t.Fatalf("after the backoff TokenContext = %v, %v; want the new token", tok, err)
+	}
+	if rt := ts.form(2).Get("refresh_token"); rt != "rt-1" {
+		t.Errorf("second refresh sent %q; want the kept rt-1", rt)
+	}
+}
+
+// mtSharedStore is a MemoryStore with a refresh lock, as processes sharing
+// a credential would have.
+type mtSharedStore struct {
+	mtFlakyStore
+	mu        sync.Mutex
+	held      bool
+	lockErr   atomic.Bool
+	unlockErr atomic.Bool
+	tries     atomic.Int32
+	tried     chan struct{}
+}
+
+func (s *mtSharedStore) TryLock(ctx context.Context) (func(context.Context) error, bool, error) {
+	s.tries.Add(1)
+	if s.tried != nil {
+		select {
+		case s.tried <- struct{}{}:
+		default:
+		}
+	}
+	if s.lockErr.Load() {
+		return nil, false, errStoreDown
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held {
+		return nil, false, nil
+	}
+	s.held = true
+	return func(context.Context) error {
+		s.setHeld(false)
+		if s.unlockErr.Load() {
+			return errStoreDown
+		}
+		return nil
+	}, true, nil
+}
+
+func (s *mtSharedStore) setHeld(h bool) {
+	s.mu.Lock()
+	s.held = h
+	s.mu.Unlock()
+}
+
+// Two Sources sharing a store with a lock refresh a rotating credential
+// once between them: the second takes the first's token.
+func TestSourceSharedStoreRotation(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	ctx := mtCtx(t)
+	store := &mtSharedStore{}
+	first := mtIssued(clock, srv.Issue("", ""))
+	store.Save(ctx, first)
+	evA, evB := &mtEvents{}, &mtEvents{}
+	a := mtSource(t, c, SourceConfig{Store: store, OnEvent: evA.on})
+	b := mtSource(t, c, SourceConfig{Store: store, OnEvent: evB.on})
+	for _, s := range []*Source{a, b} {
+		if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
+			t.Fatalf("TokenContext = %v, %v; want the stored token", tok, err)
+		}
+	}
+	for round := range 4 {
+		clock.Advance(time.Hour)
+		one, other := a, b
+		if round%2 == 1 {
+			one, other = b, a
+		}
+		t1, err := one.TokenContext(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t2, err := other.TokenContext(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if t1.AccessToken != t2.AccessToken || t1.RefreshToken != t2.RefreshToken {
+			t.Fatalf("round %d: the Sources hold different tokens", round)
+		}
+	}
+	if st := srv.Stats(); st.TokenCalls["refresh_token"] != 4 || st.RefreshReuse != 0 {
+		t.Errorf("stats = %+v; want 4 refreshes for 8 expiries, no reuse", st)
+	}
+	if evA.count(EventSharedToken)+evB.count(EventSharedToken) != 4 {
+		t.Errorf("EventSharedToken = %d + %d; want 4", evA.count(EventSharedToken), evB.count(EventSharedToken))
+	}
+	if store.held {
+		t.Error("the lock is still held")
+	}
+}
+
+// While another process holds the lock, a Source waits for the token it
+// stores instead of refreshing.
+func TestSourceSharedStoreWaitsForHolder(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	ctx := mtCtx(t)
+	store := &mtSharedStore{tried: make(chan struct{}, 1)}
+	first := mtIssued(clock, srv.Issue("", ""))
+	s := mtSource(t, c, SourceConfig{Token: first, Store: store})
+	clock.Advance(time.Hour)
+
+	store.setHeld(true) // another process is refreshing
+	got := make(chan *Token, 1)
+	go func() {
+		tok, err := s.TokenContext(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- tok
+	}()
+	mtRecv(t, store.tried, "a lock attempt")
+	// The other process finishes: it stores its token and unlocks.
+	other, err := c.Refresh(ctx, first.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Save(ctx, other)
+	store.setHeld(false)
+	if tok := mtRecv(t, got, "the token"); tok == nil || tok.AccessToken != other.AccessToken {
+		t.Errorf("got %v; want the other process's token", tok)
+	}
+	if st := srv.Stats(); st.TokenCallsTotal != 1 || st.RefreshReuse != 0 {
+		t.Errorf("stats = %+v; want only the other process's refresh", st)
+	}
+}
+
+// A stored refresh token newer than the Source's is used even when the
+// stored access token cannot be: presenting the old one would be reuse.
+func TestSourceSharedStoreNewerRefreshToken(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	ctx := mtCtx(t)
+	store := &mtSharedStore{}
+	first := mtIssued(clock, srv.Issue("", ""))
+	s := mtSource(t, c, SourceConfig{Token: first, Store: store})
+
+	clock.Advance(30 * time.Minute)
+	other, err := c.Refresh(ctx, first.RefreshToken) // another process rotates
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Save(ctx, &Token{RefreshToken: other.RefreshToken, IssuedAt: other.IssuedAt})
+	clock.Advance(time.Hour)
+	tok, err := s.TokenContext(ctx)
+	if err != nil {
+		t.Fatalf("TokenContext: %v; want a refresh with the stored refresh token", err)
+	}
+	if st := srv.Stats(); st.RefreshReuse != 0 {
+		t.Errorf("refresh token reuse = %d; want 0", st.RefreshReuse)
+	}
+	if saved, _ := store.Load(ctx); saved.AccessToken != tok.AccessToken {
+		t.Error("the new token was not stored")
+	}
+}
+
+// The lock's failures: unreachable (refresh locally), unlock failing,
+// Load failing under the lock, and Close while waiting for a holder.
+func TestSourceSharedStoreFailures(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	ts := mtNewTokenServer(t, 3600)
+	c := mtClient(t, ts.url(), clock, ts.ts.Client())
+	ctx := mtCtx(t)
+
+	t.Run("lock unreachable", func(t *testing.T) {
+		store := &mtSharedStore{}
+		store.lockErr.Store(true)
+		events := &mtEvents{}
+		s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour), Store: store, OnEvent: events.on})
+		clock.Advance(time.Hour)
+		if _, err := s.TokenContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if ev, ok := events.last(EventLockFallback); !ok || !errors.Is(ev.Err, errStoreDown) {
+			t.Errorf("event = %+v; want EventLockFallback", ev)
+		}
+	})
+	t.Run("unlock and load fail", func(t *testing.T) {
+		store := &mtSharedStore{}
+		store.unlockErr.Store(true)
+		store.failLoad.Store(true)
+		events := &mtEvents{}
+		s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour), Store: store, OnEvent: events.on})
+		clock.Advance(time.Hour)
+		if _, err := s.TokenContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := events.count(EventStoreFailed); n != 2 {
+			t.Errorf("EventStoreFailed = %d; want 2 (load, unlock)", n)
+		}
+	})
+	t.Run("shared token found but unlock fails", func(t *testing.T) {
+		store := &mtSharedStore{}
+		store.unlockErr.Store(true)
+		events := &mtEvents{}
+		s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour), Store: store, OnEvent: events.on})
+		clock.Advance(time.Hour)
+		store.Save(ctx, mtToken(clock, "at-shared", "rt-shared", time.Hour))
+		tok, err := s.TokenContext(ctx)
+		if err != nil || tok.AccessToken != "at-shared" {
+			t.Fatalf("TokenContext = %v, %v; want the shared token", tok, err)
+		}
+		if events.count(EventStoreFailed) != 1 || events.count(EventSharedToken) != 1 {
+			t.Errorf("events = %+v", events.all())
+		}
+	})
+	t.Run("close while another holds the lock", func(t *testing.T) {
+		store := &mtSharedStore{tried: make(chan struct{}, 1)}
+		store.setHeld(true)
+		s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour), Store: store})
+		clock.Advance(time.Hour)
+		errs := make(chan error, 1)
+		go func() {
+			_, err := s.TokenContext(context.Background())
+			errs <- err
+		}()
+		mtRecv(t, store.tried, "a lock attempt")
+		s.Close()
+		if err := mtRecv(t, errs, "the waiter"); !errors.Is(err, ErrClosed) {
+			t.Errorf("error = %v; want ErrClosed", err)
+		}
+	})
+	t.Run("lock error after close", func(t *testing.T) {
+		store := &mtSharedStore{}
+		s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour), Store: store})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		store.lockErr.Store(true)
+		if _, _, _, err := s.lockShared(ctx, store, nil); !errors.Is(err, context.Canceled) {
+			t.Errorf("lockShared with a cancelled context = %v; want context.Canceled", err)
+		}
+	})
+}
+
+// backoff grows exponentially with jitter up to MaxBackoff, stays at
+// MaxBackoff for permanent failures, and honours Retry-After.
+func TestSourceBackoff(t *testing.T) {
+	c := mtClient(t, "http://127.0.0.1:1/token", oauthtest.NewClock(mtT0), nil)
+	s := mtSource(t, c, SourceConfig{Token: &Token{AccessToken: "a"}, MinBackoff: time.Second, MaxBackoff: time.Minute})
+	temp := &Error{StatusCode: http.StatusBadGateway}
+	for n, hi := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 6: 32 * time.Second, 7: time.Minute, 50: time.Minute} {
+		for range 20 {
+			if d := s.backoff(n, temp); d < hi/2 || d > hi {
+				t.Errorf("backoff(%d) = %v; want in [%v, %v]", n, d, hi/2, hi)
+			}
+		}
+	}
+	if d := s.backoff(1, &Error{StatusCode: http.StatusBadRequest, Code: "invalid_grant"}); d != time.Minute {
+		t.Errorf("backoff for invalid_grant = %v; want MaxBackoff", d)
+	}
+	if d := s.backoff(1, &Error{StatusCode: http.StatusTooManyRequests, RetryAfter: 10 * time.Minute}); d != 10*time.Minute {
+		t.Errorf("backoff with Retry-After 10m = %v", d)
+	}
+}

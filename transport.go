@@ -1,0 +1,217 @@
+package tokenkeeper
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// maxDrain is the most bytes of a discarded response body read so that its
+// connection can be reused.
+const maxDrain = 64 << 10
+
+// Transport is an http.RoundTripper that puts the Source's credential on
+// every request, as the Client's Credential says (the preset's header and
+// scheme), with the Client's extra headers, and recovers once from a 401.
+//
+// When the API answers 401 to a request sent with the token that is still
+// current, Transport makes the Source refresh (once, however many requests
+// saw that 401), and replays the request once with the new token if its
+// body can be replayed (no body, or GetBody set, as http.NewRequest does
+// for in-memory bodies). Otherwise the 401 is returned and the refresh
+// serves the next request. The first response's body is drained (up to
+// 64 KiB) and closed before the replay.
+//
+// The credential (and the Client's extra headers) is not sent on a
+// redirect to another origin: another host or port, or another scheme,
+// such as a downgrade from https to http on the same host.
+//
+// A Transport is safe for concurrent use by multiple goroutines. Its fields
+// must not change once it is in use.
+type Transport struct {
+	// Source supplies the token. Required.
+	Source *Source
+	// Base sends the requests. If nil, http.DefaultTransport is used.
+	Base http.RoundTripper
+}
+
+// HTTPClient returns an *http.Client whose requests carry the Source's
+// credential, sent through base (http.DefaultTransport if nil). It has no
+// overall timeout: give each request a context with a deadline.
+func (s *Source) HTTPClient(base http.RoundTripper) *http.Client {
+	return &http.Client{Transport: &Transport{Source: s, Base: base}}
+}
+
+func (t *Transport) base() http.RoundTripper {
+	if t.Base != nil {
+		return t.Base
+	}
+	return http.DefaultTransport
+}
+
+// RoundTrip implements http.RoundTripper. It never modifies req and closes
+// req.Body on every path.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.Source == nil {
+		closeBody(req)
+		return nil, errors.New("tokenkeeper: Transport has no Source")
+	}
+	if crossOriginRedirect(req) {
+		return t.base().RoundTrip(req)
+	}
+	src := t.Source
+	st, err := src.get(req.Context())
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	resp, err := t.base().RoundTrip(src.authorize(req, st, req.Body))
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		// Not replayable: refresh for the next request and hand the
+		// 401 back.
+		src.refreshAfter401(st)
+		src.emit(Event{Kind: EventUnauthorized})
+		return resp, nil
+	}
+	next, err := src.await(req.Context(), st)
+	if err != nil {
+		src.emit(Event{Kind: EventUnauthorized, Err: err})
+		return resp, nil
+	}
+	body := req.Body
+	if req.GetBody != nil {
+		if body, err = req.GetBody(); err != nil {
+			src.emit(Event{Kind: EventUnauthorized, Err: err})
+			return resp, nil
+		}
+	}
+	drainClose(resp.Body)
+	src.emit(Event{Kind: EventUnauthorized, Recovered: true})
+	return t.base().RoundTrip(src.authorize(req, next, body))
+}
+
+// authorize returns a shallow copy of req with its own header map holding
+// the credential of st and the Client's extra headers (unless the request
+// sets them), and body. The header values of req are shared, not copied:
+// neither this package nor net/http writes to them.
+func (s *Source) authorize(req *http.Request, st *state, body io.ReadCloser) *http.Request {
+	r := new(http.Request)
+	*r = *req
+	extra := s.c.header
+	h := make(http.Header, len(req.Header)+1+len(extra))
+	for k, v := range req.Header {
+		h[k] = v
+	}
+	for k, v := range extra {
+		k = http.CanonicalHeaderKey(k)
+		if _, ok := h[k]; !ok {
+			h[k] = v
+		}
+	}
+	h[s.c.credential.Header] = st.hdr
+	r.Header = h
+	r.Body = body
+	return r
+}
+
+// refreshAfter401 starts a refresh of st, unless st was already replaced
+// or a refresh is running, without waiting.
+func (s *Source) refreshAfter401(st *state) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur.Load() == st && s.flight == nil && !s.closed.Load() && s.c.now().UnixNano() >= s.retryAt.Load() {
+		s.startLocked(st)
+	}
+}
+
+// Refresh replaces rejected, a token that an API refused, and returns its
+// successor. If rejected is no longer the current token (another caller
+// already reported it), the current one is returned without a new refresh,
+// so that many callers seeing one revocation cause one refresh. Tokens are
+// compared by their access and id tokens, so a copy of the current token
+// counts as the current token. Use it in code that calls APIs without
+// Transport.
+func (s *Source) Refresh(ctx context.Context, rejected *Token) (*Token, error) {
+	st := s.cur.Load()
+	if st == nil || rejected == nil || !sameCredentials(st.tok, rejected) {
+		return s.TokenContext(ctx)
+	}
+	next, err := s.await(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	return next.tok, nil
+}
+
+// sameCredentials reports whether a and b carry the same access and id
+// tokens.
+func sameCredentials(a, b *Token) bool {
+	return a == b || (a.AccessToken == b.AccessToken && a.IDToken == b.IDToken)
+}
+
+// crossOriginRedirect reports whether req follows a redirect to an origin
+// (scheme, host and port) other than the one the first request went to.
+// When the chain cannot be followed back to the first request, it answers
+// true: the credential is then not sent rather than risked.
+func crossOriginRedirect(req *http.Request) bool {
+	if req.Response == nil {
+		return false
+	}
+	first := req
+	for range maxRedirectChain {
+		if first.Response == nil {
+			return !sameOrigin(first.URL, req.URL)
+		}
+		if first.Response.Request == nil {
+			return true
+		}
+		first = first.Response.Request
+	}
+	return true
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port
+// (RFC 6454), the default port of the scheme filled in.
+func sameOrigin(a, b *url.URL) bool {
+	if a == nil || b == nil || !strings.EqualFold(a.Scheme, b.Scheme) || !strings.EqualFold(a.Hostname(), b.Hostname()) {
+		return false
+	}
+	return originPort(a) == originPort(b)
+}
+
+func originPort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+		return "80"
+	case "https":
+		return "443"
+	}
+	return ""
+}
+
+// maxRedirectChain bounds the walk back to the first request of a redirect
+// chain; net/http stops after 10 redirects by default.
+const maxRedirectChain = 64
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+func drainClose(body io.ReadCloser) {
+	if body == nil {
+		return
+	}
+	io.CopyN(io.Discard, body, maxDrain)
+	body.Close()
+}
