@@ -459,17 +459,22 @@ func (s *Source) run(f *flight, old *state) {
 	close(f.done)
 }
 
-// refreshTimeoutError is a refresh ended by RefreshTimeout: the Source's
-// own deadline, not a caller's, and so a transient failure (a net.Error
+// refreshTimeoutError is a refresh ended by RefreshTimeout or by the lease
+// of a shared lock: the Source's own deadline, not a caller's, and so a transient failure (a net.Error
 // that is a timeout) that errors.Is still matches with
 // context.DeadlineExceeded.
 type refreshTimeoutError struct {
 	timeout time.Duration
+	what    string // the bound that ran out; "" means RefreshTimeout
 	err     error
 }
 
 func (e *refreshTimeoutError) Error() string {
-	return fmt.Sprintf("tokenkeeper: the refresh timed out after %v (RefreshTimeout): %v", e.timeout, e.err)
+	what := e.what
+	if what == "" {
+		what = "RefreshTimeout"
+	}
+	return fmt.Sprintf("tokenkeeper: the refresh timed out after %v (%s): %v", e.timeout, what, e.err)
 }
 
 // Unwrap returns the cause as a list: IsTemporary then sees this error as
@@ -550,18 +555,36 @@ func (s *Source) refresh(ctx context.Context, old *state) (st *state, notBefore 
 	}
 
 	if lk, ok := s.cfg.Store.(Locker); ok {
-		shared, stored, unlock, err := s.lockShared(ctx, lk, base)
+		var shared, stored *Token
+		var held *heldLock
+		shared, stored, held, err = s.lockShared(ctx, lk, base)
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		if unlock != nil {
+		if held != nil {
+			unlockCtx := context.WithoutCancel(ctx)
 			defer func() {
-				uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				uctx, cancel := context.WithTimeout(unlockCtx, 5*time.Second)
 				defer cancel()
-				if uerr := unlock(uctx); uerr != nil {
+				if uerr := held.unlock(uctx); uerr != nil {
 					s.emit(Event{Kind: EventStoreFailed, Err: uerr})
 				}
 			}()
+			if ll, ok := lk.(LeaseLocker); ok && ll.Lease() > 0 {
+				// The refresh must end while the lock is still ours:
+				// past its lease another process may take it and
+				// present the same refresh token.
+				bound := ll.Lease() - ll.Lease()/10
+				outer := ctx
+				leaseCtx, cancel := context.WithDeadline(ctx, held.at.Add(bound))
+				defer cancel()
+				ctx = leaseCtx
+				defer func() {
+					if err != nil && outer.Err() == nil && leaseCtx.Err() == context.DeadlineExceeded {
+						err = &refreshTimeoutError{timeout: bound, what: "nine tenths of the shared lock's lease", err: err}
+					}
+				}()
+			}
 		}
 		if shared != nil {
 			s.emit(Event{Kind: EventSharedToken})
@@ -668,6 +691,11 @@ func (s *Source) login(ctx context.Context, refreshErr, loadErr error) (*state, 
 	}
 	s.mu.Lock()
 	s.lastLoginErr = err
+	if err != nil && IsTemporary(err) {
+		// The provider never judged this attempt (network, 5xx, 429):
+		// the backoff spaces the next one, not ReloginInterval.
+		s.lastLogin = last
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return nil, time.Time{}, err
@@ -680,9 +708,10 @@ func (s *Source) login(ctx context.Context, refreshErr, loadErr error) (*state, 
 // Otherwise it returns unlock when this process holds the lock, and the
 // token stored at that time. When the lock cannot be used (the store is
 // down), it returns nothing and the refresh goes ahead locally.
-func (s *Source) lockShared(ctx context.Context, lk Locker, old *Token) (shared, stored *Token, unlock func(context.Context) error, err error) {
+func (s *Source) lockShared(ctx context.Context, lk Locker, old *Token) (shared, stored *Token, held *heldLock, err error) {
 	wait := 20 * time.Millisecond
 	for {
+		tried := time.Now()
 		unlock, ok, err := lk.TryLock(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -705,7 +734,7 @@ func (s *Source) lockShared(ctx context.Context, lk Locker, old *Token) (shared,
 			return t, nil, nil, nil
 		}
 		if ok {
-			return nil, t, unlock, nil
+			return nil, t, &heldLock{unlock: unlock, at: tried}, nil
 		}
 		timer := time.NewTimer(wait)
 		select {
@@ -716,6 +745,12 @@ func (s *Source) lockShared(ctx context.Context, lk Locker, old *Token) (shared,
 		}
 		wait = min(wait*2, 500*time.Millisecond)
 	}
+}
+
+// heldLock is a shared lock this process holds, taken no earlier than at.
+type heldLock struct {
+	unlock func(context.Context) error
+	at     time.Time
 }
 
 // usable reports whether t can be served now: it has an access token that

@@ -2027,3 +2027,71 @@ func TestSourceBackoff(t *testing.T) {
 		t.Errorf("backoff with Retry-After 10m = %v", d)
 	}
 }
+
+// A first login that fails for a transient reason (here a 503) is spaced
+// by the backoff, not by ReloginInterval: once the backoff has passed, the
+// next caller logs in.
+func TestSourceTransientLoginFailureKeepsLoginBudget(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	ctx := mtCtx(t)
+	s := mtSource(t, c, SourceConfig{Login: mtDaxiumLogin, MinBackoff: time.Second, MaxBackoff: 2 * time.Second})
+
+	srv.FailNext(1, http.StatusServiceUnavailable)
+	_, err := s.TokenContext(ctx)
+	var pe *Error
+	if !errors.As(err, &pe) || pe.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("first login: %v; want the 503 *Error", err)
+	}
+	clock.Advance(3 * time.Second) // past the backoff, well within ReloginInterval
+	if _, err := s.TokenContext(ctx); err != nil {
+		t.Fatalf("second login after the backoff: %v", err)
+	}
+	if got := srv.Stats().TokenCalls["password"]; got != 2 {
+		t.Errorf("password grants = %d; want 2", got)
+	}
+}
+
+// mtLeaseStore is a shared store whose lock has a lease.
+type mtLeaseStore struct {
+	mtSharedStore
+	lease time.Duration
+}
+
+func (s *mtLeaseStore) Lease() time.Duration { return s.lease }
+
+// Under a LeaseLocker, a refresh that would outlive the lock's lease is cut
+// at nine tenths of it, as a transient failure that names the lease, so
+// that no other process can take the lock and present the same refresh
+// token while it runs.
+func TestSourceRefreshEndsWithinLease(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	ctx := mtCtx(t)
+	store := &mtLeaseStore{lease: 200 * time.Millisecond}
+	store.Save(ctx, mtIssued(clock, srv.Issue("", "")))
+	s := mtSource(t, c, SourceConfig{Store: store})
+	if _, err := s.TokenContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	clock.Advance(time.Hour)
+	srv.HangNext(1)
+	_, err := s.TokenContext(ctx)
+	if err == nil || !strings.Contains(err.Error(), "lease") || !IsTemporary(err) {
+		t.Fatalf("refresh past the lease: %v; want a temporary timeout naming the lease", err)
+	}
+	if store.held {
+		t.Error("the lock is still held after the refresh ended")
+	}
+	// The refresh token was not spent: the next attempt succeeds.
+	s.retryAt.Store(0)
+	if _, err := s.TokenContext(ctx); err != nil {
+		t.Fatalf("refresh after the cut one: %v", err)
+	}
+	if st := srv.Stats(); st.RefreshReuse != 0 {
+		t.Errorf("refresh reuse = %d; want 0", st.RefreshReuse)
+	}
+}

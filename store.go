@@ -36,6 +36,17 @@ type Locker interface {
 	TryLock(ctx context.Context) (unlock func(context.Context) error, ok bool, err error)
 }
 
+// LeaseLocker is a Locker whose lock frees itself after Lease, so that a
+// holder that crashed cannot block the others for ever. A Source holding
+// such a lock ends its refresh (token call and Save) within nine tenths of
+// the lease, so that no other process can take the lock and present the
+// same refresh token while the first refresh is still running.
+type LeaseLocker interface {
+	Locker
+	// Lease returns how long a taken lock lasts.
+	Lease() time.Duration
+}
+
 // ErrCorruptStore is wrapped by the error of a Store whose stored data
 // cannot be decoded.
 var ErrCorruptStore = errors.New("tokenkeeper: stored token is corrupt")

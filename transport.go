@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // maxDrain is the most bytes of a discarded response body read so that its
@@ -22,7 +23,9 @@ const maxDrain = 64 << 10
 // saw that 401), and replays the request once with the new token if its
 // body can be replayed (no body, or GetBody set, as http.NewRequest does
 // for in-memory bodies). Otherwise the 401 is returned and the refresh
-// serves the next request. The first response's body is drained (up to
+// serves the next request. When that refresh fails, the 401 is returned
+// too, and until a refresh succeeds the Source answers with the refresh's
+// error (ErrLoginRequired, say) instead of the refused token. The first response's body is drained (up to
 // 64 KiB) and closed before the replay.
 //
 // The credential (and the Client's extra headers) is not sent on a
@@ -79,7 +82,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		src.emit(Event{Kind: EventUnauthorized})
 		return resp, nil
 	}
-	next, err := src.await(req.Context(), st)
+	next, err := src.replace(req.Context(), st)
 	if err != nil {
 		src.emit(Event{Kind: EventUnauthorized, Err: err})
 		return resp, nil
@@ -142,11 +145,33 @@ func (s *Source) Refresh(ctx context.Context, rejected *Token) (*Token, error) {
 	if st == nil || rejected == nil || !sameCredentials(st.tok, rejected) {
 		return s.TokenContext(ctx)
 	}
-	next, err := s.await(ctx, st)
+	next, err := s.replace(ctx, st)
 	if err != nil {
 		return nil, err
 	}
 	return next.tok, nil
+}
+
+// replace waits for the successor of st, which an API refused. If no
+// successor can be had (the refresh failed, not the caller's context), st
+// is marked expired: until a refresh succeeds, callers get the refresh's
+// error rather than a token known to be refused.
+func (s *Source) replace(ctx context.Context, st *state) (*state, error) {
+	next, err := s.await(ctx, st)
+	if err == nil {
+		return next, nil
+	}
+	if ctx.Err() == nil && !errors.Is(err, ErrClosed) {
+		s.mu.Lock()
+		if s.cur.Load() == st {
+			refused := *st
+			refused.gen = s.gen.Add(1)
+			refused.staleAt, refused.expireAt = time.Time{}, time.Time{}
+			s.cur.Store(&refused)
+		}
+		s.mu.Unlock()
+	}
+	return nil, err
 }
 
 // sameCredentials reports whether a and b carry the same access and id

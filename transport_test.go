@@ -1,6 +1,7 @@
 package tokenkeeper
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -558,17 +559,28 @@ func TestTransport401Unrecoverable(t *testing.T) {
 		s.cfg.OnEvent = events.on
 		base := &mtBase{answer: unauthorized}
 		req, _ := http.NewRequest(http.MethodGet, "http://api.test/", nil)
-		for range 3 {
-			resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
-			if err != nil || resp.StatusCode != 401 {
-				t.Fatalf("RoundTrip = %v, %v; want the 401", resp, err)
-			}
-		}
-		if ts.calls.Load() != 1 || base.calls() != 3 {
-			t.Errorf("token calls %d, API calls %d; want 1 (then backoff), 3", ts.calls.Load(), base.calls())
+		resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
+		if err != nil || resp.StatusCode != 401 {
+			t.Fatalf("RoundTrip = %v, %v; want the 401", resp, err)
 		}
 		if ev, ok := events.last(EventUnauthorized); !ok || ev.Recovered || ev.Err == nil {
 			t.Errorf("event %+v; want an unrecovered 401 with the refresh error", ev)
+		}
+		// The refused token is no longer served: during the backoff,
+		// requests fail with the refresh's typed error, without
+		// reaching the API or the token endpoint.
+		for range 2 {
+			resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
+			var pe *Error
+			if !errors.As(err, &pe) || pe.StatusCode != 503 {
+				t.Fatalf("RoundTrip = %v, %v; want the token endpoint's 503 *Error", resp, err)
+			}
+		}
+		if _, err := s.TokenContext(context.Background()); err == nil {
+			t.Error("TokenContext served the refused token")
+		}
+		if ts.calls.Load() != 1 || base.calls() != 1 {
+			t.Errorf("token calls %d, API calls %d; want 1 (then backoff), 1", ts.calls.Load(), base.calls())
 		}
 	})
 	t.Run("GetBody fails", func(t *testing.T) {
