@@ -1,0 +1,66 @@
+package redisstore_test
+
+import (
+	"log"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tokenkeeper/tokenkeeper"
+	"github.com/tokenkeeper/tokenkeeper/redisstore"
+)
+
+// A replica of a service sharing one Daxium Air credential with the
+// others. It needs a Redis server, so it is compiled, not run; the
+// integration tests run the same set-up against a real one.
+func Example() {
+	rdb := redis.NewClient(&redis.Options{
+		Addr:                  os.Getenv("REDIS_ADDR"),
+		ContextTimeoutEnabled: true, // required: calls must stop at their deadline
+	})
+	defer rdb.Close()
+
+	// 32 bytes from your secret manager: AES-256-GCM at rest.
+	aead, err := redisstore.NewAESGCM([]byte(os.Getenv("TOKEN_KEY")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	store, err := redisstore.New(rdb, "daxium:prod", redisstore.Options{
+		Cipher: aead,
+		// Lease (default 10s): a refresh is cut at nine tenths of it.
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	cfg := tokenkeeper.DaxiumAir.Config(os.Getenv("DAXIUM_CLIENT_ID"), os.Getenv("DAXIUM_CLIENT_SECRET"))
+	cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second} // a token request gives up well within the lease
+	client, err := tokenkeeper.New(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	src, err := tokenkeeper.NewSource(client, tokenkeeper.SourceConfig{
+		Store: store,
+		// Used when Redis holds no token yet, and when the refresh token
+		// is rejected.
+		Login: tokenkeeper.PasswordGrant{Username: os.Getenv("DAXIUM_USER"), Password: os.Getenv("DAXIUM_PASSWORD")},
+		OnEvent: func(ev tokenkeeper.Event) {
+			if ev.Kind == tokenkeeper.EventLockFallback || ev.Kind == tokenkeeper.EventStoreFailed {
+				log.Printf("token store: %v: %v", ev.Kind, ev.Err) // alert on these
+			}
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer src.Close()
+
+	api := src.HTTPClient(nil) // every request carries a valid token
+	resp, err := api.Get("https://api.daxium-air.com/api/v1.3/me")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// ...
+}
