@@ -22,8 +22,12 @@ const maxBody = 1 << 20
 // Sentinel errors. Test for them with errors.Is; a provider failure is an
 // *Error whose Is method matches the sentinel for its code or status.
 var (
-	// ErrInvalidGrant: the grant (refresh token, code, password) was
-	// rejected. Retrying the same grant cannot help.
+	// ErrInvalidGrant: the server answered the RFC 6749 code
+	// invalid_grant: the grant (refresh token, code, password) was
+	// rejected, and retrying it cannot help. Daxium Air rejects a grant
+	// with a 401 and a DAERR code instead, which matches ErrUnauthorized;
+	// a Source treats any permanent 400, 401 or 403 to a refresh as a
+	// dead refresh token.
 	ErrInvalidGrant = errors.New("tokenkeeper: invalid grant")
 	// ErrInvalidClient: client authentication failed.
 	ErrInvalidClient = errors.New("tokenkeeper: invalid client")

@@ -77,8 +77,10 @@ type SourceConfig struct {
 	ReloginInterval time.Duration
 
 	// OnToken, if set, is called with every new token after the Store
-	// saved it and before any caller can use it. It must not block long
-	// and must not call the Source.
+	// saved it and before any caller can use it: the token is not yet
+	// current when OnToken runs (EventRefreshSucceeded follows once it
+	// is). It is the place to persist a rotated refresh token elsewhere.
+	// It must not block long and must not call the Source.
 	OnToken func(ctx context.Context, t *Token)
 	// OnEvent, if set, receives every Event, synchronously, for metrics.
 	// It must not block long and must not call the Source.
