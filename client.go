@@ -341,7 +341,7 @@ func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*To
 	c.log(ctx, "token response", slog.String("grant_type", grantType), slog.Int("status", resp.StatusCode), slog.Duration("elapsed", time.Since(start)))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := parseError(resp.StatusCode, resp.Header, body, now)
-		if readErr != nil && e.Err == nil {
+		if readErr != nil {
 			e.Err = readErr
 		}
 		return nil, c.redactEchoes(e, form)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net"
 	"net/http"
@@ -243,7 +244,9 @@ func DecodeError(resp *http.Response) *Error {
 		resp.Body.Close()
 	}
 	e := parseError(resp.StatusCode, resp.Header, body, time.Now())
-	if readErr != nil && e.Err == nil {
+	if readErr != nil {
+		// Over 1 MiB or cut short: that, not what the first part
+		// looked like, is the cause.
 		e.Err = readErr
 	}
 	return e
@@ -263,21 +266,12 @@ func readCapped(r io.Reader) ([]byte, error) {
 	return body, nil
 }
 
-// errorBody is the union of the error shapes the providers send.
-type errorBody struct {
-	Error            json.RawMessage   `json:"error"`
-	ErrorDescription string            `json:"error_description"`
-	ErrorURI         string            `json:"error_uri"`
-	Code             json.RawMessage   `json:"code"`
-	Message          string            `json:"message"`
-	URL              string            `json:"url"`
-	APIVersion       string            `json:"api_version"`
-	Infos            []json.RawMessage `json:"infos"`
-	ServerTime       json.RawMessage   `json:"server_time"`
-}
-
 // parseError builds an *Error from a response's parts. now is the time the
 // Retry-After header is measured from.
+//
+// The body is read leniently: each known field is taken if it has a usable
+// shape and ignored otherwise, so that one odd field (a PHP "infos" object,
+// a numeric api_version) never hides the error code.
 func parseError(status int, h http.Header, body []byte, now time.Time) *Error {
 	e := &Error{StatusCode: status, Body: body, Header: h}
 	if h != nil {
@@ -289,8 +283,8 @@ func parseError(status int, h http.Header, body []byte, now time.Time) *Error {
 		e.Err = fmt.Errorf("%w: empty body", ErrMalformedResponse)
 		return e
 	}
-	var eb errorBody
-	if trimmed[0] != '{' || json.Unmarshal(trimmed, &eb) != nil {
+	var fields map[string]json.RawMessage
+	if trimmed[0] != '{' || json.Unmarshal(trimmed, &fields) != nil {
 		ct := ""
 		if h != nil {
 			ct, _, _ = mime.ParseMediaType(h.Get("Content-Type"))
@@ -302,21 +296,31 @@ func parseError(status int, h http.Header, body []byte, now time.Time) *Error {
 		e.Err = fmt.Errorf("%w: body is not a JSON object", ErrMalformedResponse)
 		return e
 	}
-	e.Code = jsonString(eb.Error)
-	e.Message = eb.ErrorDescription
-	e.URL = eb.ErrorURI
-	if code := jsonString(eb.Code); code != "" && e.Code == "" {
-		e.Code = code
+	field := func(names ...string) string {
+		for _, n := range names {
+			if v := jsonString(fields[n]); v != "" {
+				return v
+			}
+		}
+		return ""
 	}
-	if e.Message == "" {
-		e.Message = eb.Message
+	e.Code = field("error", "code")
+	if e.Code == "" && len(bytes.TrimSpace(fields["error"])) > 0 && !bytes.Equal(bytes.TrimSpace(fields["error"]), []byte("null")) {
+		e.Code = "unknown_error"
 	}
-	if e.URL == "" {
-		e.URL = eb.URL
+	e.Message = field("error_description", "message")
+	e.URL = field("error_uri", "url")
+	e.APIVersion = field("api_version")
+	var infos []json.RawMessage
+	if raw, ok := fields["infos"]; ok {
+		if json.Unmarshal(raw, &infos) != nil {
+			// Not an array (PHP encodes a non-empty list as an
+			// object): kept whole, as one item.
+			infos = []json.RawMessage{raw}
+		}
 	}
-	e.APIVersion = eb.APIVersion
-	e.Infos = eb.Infos
-	e.ServerTime = parseServerTime(eb.ServerTime)
+	e.Infos = infos
+	e.ServerTime = parseServerTime(fields["server_time"])
 	if e.Code == "" && e.Message == "" {
 		e.Message = "no error code in body"
 	}
@@ -349,7 +353,7 @@ func parseServerTime(raw json.RawMessage) time.Time {
 		return time.Time{}
 	}
 	if n, err := strconv.ParseFloat(s, 64); err == nil {
-		if n < 0 || n > 1e11 {
+		if math.IsNaN(n) || n < 0 || n > 1e11 {
 			return time.Time{}
 		}
 		sec := int64(n)

@@ -184,7 +184,7 @@ func TestTokenErrorResponses(t *testing.T) {
 		{
 			name: "200 with an error object", status: 200, contentType: "application/json",
 			body: `{"error":{"reason":"x"}}`,
-			want: want{code: "unknown_error", message: "no error code in body"},
+			want: want{code: "unknown_error"},
 		},
 		{
 			name: "HTML 502", status: 502, contentType: "text/html; charset=utf-8",
@@ -214,8 +214,8 @@ func TestTokenErrorResponses(t *testing.T) {
 		},
 		{
 			name: "JSON with a field of the wrong type", status: 400, contentType: "application/json",
-			body: `{"error":"invalid_grant","error_description":42}`,
-			want: want{is: []error{ErrMalformedResponse}, contains: []string{"unreadable body"}},
+			body: `{"error":"invalid_grant","error_description":42,"infos":{"user":"x"},"api_version":1.3}`,
+			want: want{code: "invalid_grant", message: "42", apiVersion: "1.3", infos: []string{`{"user":"x"}`}, is: []error{ErrInvalidGrant}},
 		},
 		{
 			name: "text without a content type", status: 400,

@@ -335,7 +335,7 @@ func parseExpiresIn(v any) (time.Duration, error) {
 	case json.Number:
 		n, err := v.Float64()
 		if err != nil {
-			return 0, fmt.Errorf("expires_in %q is not a number", v.String())
+			return 0, fmt.Errorf("expires_in is not a number (%d bytes)", len(v.String()))
 		}
 		f = n
 	case string:
@@ -345,7 +345,7 @@ func parseExpiresIn(v any) (time.Duration, error) {
 		}
 		n, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return 0, fmt.Errorf("expires_in %q is not a number", v)
+			return 0, fmt.Errorf("expires_in is a string that is not a number (%d bytes)", len(v))
 		}
 		f = n
 	default:

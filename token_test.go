@@ -75,7 +75,7 @@ func TestDecodeTokenResponse(t *testing.T) {
 			want: Token{AccessToken: "at", Expiry: now.Add(maxExpiresIn)}},
 		{name: "expires_in negative", contentType: jsonCT, body: `{"access_token":"at","expires_in":-1}`, wantErr: "expires_in is negative"},
 		{name: "expires_in negative string", contentType: jsonCT, body: `{"access_token":"at","expires_in":"-3600"}`, wantErr: "expires_in is negative"},
-		{name: "expires_in non-numeric string", contentType: jsonCT, body: `{"access_token":"at","expires_in":"one hour"}`, wantErr: `expires_in "one hour" is not a number`},
+		{name: "expires_in non-numeric string", contentType: jsonCT, body: `{"access_token":"at","expires_in":"one hour"}`, wantErr: `expires_in is a string that is not a number (8 bytes)`},
 		{name: "expires_in NaN", contentType: jsonCT, body: `{"access_token":"at","expires_in":"NaN"}`, wantErr: "not a finite number"},
 		{name: "expires_in infinite", contentType: jsonCT, body: `{"access_token":"at","expires_in":"+Inf"}`, wantErr: "not a finite number"},
 		{name: "expires_in out of float range", contentType: jsonCT, body: `{"access_token":"at","expires_in":1e400}`, wantErr: "is not a number"},
@@ -107,7 +107,7 @@ func TestDecodeTokenResponse(t *testing.T) {
 		},
 		{name: "form-encoded as text/plain", contentType: "text/plain; charset=utf-8", body: "access_token=at&expires_in=60\n",
 			want: Token{AccessToken: "at", Expiry: now.Add(time.Minute)}},
-		{name: "form-encoded, bad expires_in", contentType: formCT, body: "access_token=at&expires_in=soon", wantErr: `expires_in "soon" is not a number`},
+		{name: "form-encoded, bad expires_in", contentType: formCT, body: "access_token=at&expires_in=soon", wantErr: `expires_in is a string that is not a number (4 bytes)`},
 		{name: "form-encoded, no access_token", contentType: formCT, body: "token_type=bearer", wantErr: "no access_token"},
 		{name: "form-encoded, bad escape", contentType: formCT, body: "access_token=%zz", wantErr: "form body"},
 		{

@@ -175,7 +175,7 @@ func TestTransportExtraHeaderCanonical(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, "http://api.test/x", nil)
 	req.Header.Set("X-Accept-Version", "v2")
 	(&Transport{Source: s, Base: base}).RoundTrip(req)
-	if h := base.reqs[0].Header; len(h.Values("X-Accept-Version")) != 1 || h["x-accept-version"] != nil {
+	if h := base.reqs[0].Header; len(h.Values("X-Accept-Version")) != 1 || h[strings.ToLower("X-Accept-Version")] != nil {
 		t.Errorf("sent header %v; want X-Accept-Version once, the request's", h)
 	}
 }
