@@ -29,7 +29,9 @@ type Grant interface {
 // (RFC 6749, section 4.3), Daxium Air's login. Its Format method hides the
 // password.
 type PasswordGrant struct {
+	// Username is the resource owner's name (Daxium Air: an e-mail).
 	Username string
+	// Password is the resource owner's password.
 	Password string
 	// Scope is optional, space separated.
 	Scope string
@@ -63,6 +65,7 @@ func (g PasswordGrant) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.S
 // RefreshTokenGrant refreshes an access token (RFC 6749, section 6). Its
 // Format method hides the refresh token.
 type RefreshTokenGrant struct {
+	// RefreshToken is the refresh token to redeem.
 	RefreshToken string
 	// Scope optionally narrows the scope.
 	Scope string
@@ -95,6 +98,7 @@ func (g RefreshTokenGrant) MarshalJSON() ([]byte, error) { return json.Marshal(f
 // section 4.1.3) with its PKCE code verifier (RFC 7636). Its Format method
 // hides the code and the verifier.
 type AuthorizationCodeGrant struct {
+	// Code is the authorization code from the callback.
 	Code string
 	// RedirectURI must equal the one sent to the authorization endpoint.
 	RedirectURI string
@@ -130,7 +134,9 @@ func (g AuthorizationCodeGrant) MarshalJSON() ([]byte, error) { return json.Mars
 // section 4.4). Audience is Auth0's API identifier. Its Format method
 // leaves out Params, which may hold a client assertion.
 type ClientCredentialsGrant struct {
-	Scope    string
+	// Scope is optional, space separated.
+	Scope string
+	// Audience is the API the token is for (Auth0); optional.
 	Audience string
 	// Params are extra form parameters.
 	Params url.Values
@@ -159,7 +165,8 @@ func (g ClientCredentialsGrant) MarshalJSON() ([]byte, error) { return json.Mars
 type ExtensionGrant struct {
 	// GrantType is the absolute URI or name sent as grant_type.
 	GrantType string
-	Params    url.Values
+	// Params are the grant's form parameters.
+	Params url.Values
 }
 
 func (g ExtensionGrant) grantType() string { return g.GrantType }

@@ -104,9 +104,10 @@ func (c Credential) value(t *Token) (string, error) {
 type Provider struct {
 	// Name is a human-readable name.
 	Name string
-	// TokenURL and AuthURL are the endpoints.
+	// TokenURL is the token endpoint.
 	TokenURL string
-	AuthURL  string
+	// AuthURL is the authorization endpoint, if the provider has one.
+	AuthURL string
 	// AuthStyle is how the provider authenticates clients.
 	AuthStyle AuthStyle
 	// Header holds headers the provider asks clients to send.

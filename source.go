@@ -141,6 +141,7 @@ func (k EventKind) String() string {
 // Event describes something a Source did, for logs and metrics. It holds
 // no secret.
 type Event struct {
+	// Kind says what happened.
 	Kind EventKind
 	// Grant is the grant type used, if any.
 	Grant string
@@ -167,6 +168,11 @@ type state struct {
 	hdrErr   error    // why the token cannot be sent as the credential
 	gen      uint64
 	grant    string // how the token was obtained, for events
+	// header is the whole header of a request that sets none: the
+	// Client's extra headers and the credential. It is cloned for each
+	// such request (one copy of a small map, cheaper than building it),
+	// never handed out.
+	header http.Header
 }
 
 // farFuture stands for "never" in state times.
@@ -198,6 +204,9 @@ type Source struct {
 	// mutex when nothing can start.
 	flying  atomic.Bool
 	retryAt atomic.Int64
+	// sysClock is set when the Client uses the system clock: get then
+	// tells a fresh token by the monotonic clock alone.
+	sysClock bool
 
 	ctx    context.Context // base of refresh contexts; cancelled by Close
 	cancel context.CancelFunc
@@ -248,6 +257,7 @@ func NewSource(c *Client, cfg SourceConfig) (*Source, error) {
 		cfg.Store = &MemoryStore{}
 	}
 	s := &Source{c: c, cfg: cfg}
+	_, s.sysClock = c.clock.(systemClock)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if cfg.Token != nil {
 		st := s.newState(cfg.Token.clone())
@@ -327,6 +337,12 @@ func (s *Source) get(ctx context.Context) (*state, error) {
 	}
 	st := s.cur.Load()
 	if st != nil {
+		// time.Until reads only the monotonic clock when staleAt has a
+		// monotonic reading, which is cheaper than time.Now and gives
+		// the same answer as now.Before(st.staleAt).
+		if s.sysClock && time.Until(st.staleAt) > 0 {
+			return st, nil
+		}
 		now := s.c.now()
 		if now.Before(st.staleAt) {
 			return st, nil
@@ -838,6 +854,7 @@ func (s *Source) newState(t *Token) *state {
 			st.staleAt, st.expireAt = time.Time{}, time.Time{}
 		} else {
 			st.hdr = []string{v}
+			st.header = s.c.requestHeader(nil, st.hdr)
 		}
 	}
 	return st

@@ -21,12 +21,18 @@ const (
 // Options.ExpiresInAsString sends expires_in as a string, which this type
 // does not decode.
 type TokenResponse struct {
-	AccessToken  string `json:"access_token"`
+	// AccessToken is the access token.
+	AccessToken string `json:"access_token"`
+	// RefreshToken is the refresh token, if the preset issues one.
 	RefreshToken string `json:"refresh_token,omitempty"`
-	IDToken      string `json:"id_token,omitempty"`
-	TokenType    string `json:"token_type"`
-	Scope        string `json:"scope,omitempty"`
-	ExpiresIn    int    `json:"expires_in"`
+	// IDToken is the id_token, if the preset and scope give one.
+	IDToken string `json:"id_token,omitempty"`
+	// TokenType is the token type as the preset writes it.
+	TokenType string `json:"token_type"`
+	// Scope is the granted scope, if any.
+	Scope string `json:"scope,omitempty"`
+	// ExpiresIn is the access token's lifetime in seconds.
+	ExpiresIn int `json:"expires_in"`
 }
 
 // grantRecord is what one token response granted. Its access token and id
