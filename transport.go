@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -106,9 +107,22 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (s *Source) authorize(req *http.Request, st *state, body io.ReadCloser) *http.Request {
 	r := new(http.Request)
 	*r = *req
-	extra := s.c.header
-	h := make(http.Header, len(req.Header)+1+len(extra))
-	for k, v := range req.Header {
+	if len(req.Header) == 0 {
+		// The common case: a copy of the header prepared with st.
+		r.Header = maps.Clone(st.header)
+	} else {
+		r.Header = s.c.requestHeader(req.Header, st.hdr)
+	}
+	r.Body = body
+	return r
+}
+
+// requestHeader returns a new header map holding the entries of own, the
+// Client's extra headers that own does not set, and the credential cred.
+func (c *Client) requestHeader(own http.Header, cred []string) http.Header {
+	extra := c.header
+	h := make(http.Header, len(own)+1+len(extra))
+	for k, v := range own {
 		h[k] = v
 	}
 	for k, v := range extra {
@@ -117,10 +131,8 @@ func (s *Source) authorize(req *http.Request, st *state, body io.ReadCloser) *ht
 			h[k] = v
 		}
 	}
-	h[s.c.credential.Header] = st.hdr
-	r.Header = h
-	r.Body = body
-	return r
+	h[c.credential.Header] = cred
+	return h
 }
 
 // refreshAfter401 starts a refresh of st, unless st was already replaced
