@@ -55,24 +55,6 @@ var hygPublicParams = map[string]bool{
 // id, code), wherever they appear, even in broken bodies.
 var hygMinted = regexp.MustCompile(`\b(?:at|rt|id|ac)_[A-Z2-7]{26}\b`)
 
-// hygBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type hygBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *hygBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *hygBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // hygOutput is one thing the library emitted, and where it came from.
 type hygOutput struct {
 	category, origin, text string
@@ -82,7 +64,7 @@ type hygOutput struct {
 // output of the library, to search the second for the first.
 type hygRecorder struct {
 	t                *testing.T
-	jsonLog, textLog hygBuffer
+	jsonLog, textLog syncBuffer
 	logger           *slog.Logger // debug level, to a JSON and a text handler
 
 	mu      sync.Mutex
@@ -1027,7 +1009,7 @@ func TestHygieneTokenURLQuery(t *testing.T) {
 	down := httptest.NewServer(http.NotFoundHandler())
 	downURL := down.URL
 	down.Close()
-	var logs hygBuffer
+	var logs syncBuffer
 	c, err := New(Config{TokenURL: downURL + "/token?api_key=" + hygAssertion, ClientID: "client",
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {

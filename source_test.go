@@ -1,7 +1,6 @@
 package tokenkeeper
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -243,6 +242,15 @@ func mtDaxiumClient(t *testing.T, base string, clock *oauthtest.Clock, hc *http.
 		t.Fatal(err)
 	}
 	return c
+}
+
+// mtDaxium starts a Daxium fake provider on a fake clock and returns the
+// clock, the provider and a Client for it.
+func mtDaxium(t *testing.T) (*oauthtest.Clock, *oauthtest.Server, *Client) {
+	t.Helper()
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	return clock, srv, mtDaxiumClient(t, srv.URL(), clock, srv.Client())
 }
 
 // mtDaxiumLogin is the password grant the Daxium fake accepts.
@@ -653,9 +661,7 @@ func TestSourceOutageAfterExpiryTypedError(t *testing.T) {
 
 // Acceptance 3: a 429's Retry-After is honoured: no attempt before it.
 func TestSourceRateLimitRetryAfter(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	clock, srv, c := mtDaxium(t)
 	events := &mtEvents{}
 	first := mtIssued(clock, srv.Issue("", ""))
 	s := mtSource(t, c, SourceConfig{Token: first, OnEvent: events.on})
@@ -934,9 +940,7 @@ func TestSourceTransiteoKeepsRefreshToken(t *testing.T) {
 // Acceptance 6: a rotation whose response is lost leads to exactly one
 // re-login, then to normal refreshes again; no caller sees it.
 func TestSourceLostRotationRelogsInOnce(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	clock, srv, c := mtDaxium(t)
 	events := &mtEvents{}
 	first := mtIssued(clock, srv.Issue("", ""))
 	s := mtSource(t, c, SourceConfig{Token: first, Login: mtDaxiumLogin, OnEvent: events.on})
@@ -982,9 +986,7 @@ func TestSourceLostRotationRelogsInOnce(t *testing.T) {
 // Acceptance 6: without a login, the lost rotation is a typed error that
 // says a new login is needed.
 func TestSourceLostRotationWithoutLogin(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	clock, srv, c := mtDaxium(t)
 	s := mtSource(t, c, SourceConfig{Token: mtIssued(clock, srv.Issue("", ""))})
 	ctx := mtCtx(t)
 
@@ -1008,9 +1010,7 @@ func TestSourceLostRotationWithoutLogin(t *testing.T) {
 
 // Acceptance 6: logins are spaced by ReloginInterval.
 func TestSourceReloginInterval(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	clock, srv, c := mtDaxium(t)
 	first := mtIssued(clock, srv.Issue("", ""))
 	s := mtSource(t, c, SourceConfig{Token: first, Login: mtDaxiumLogin, ReloginInterval: 2 * time.Hour})
 	ctx := mtCtx(t)
@@ -1044,9 +1044,7 @@ func TestSourceReloginInterval(t *testing.T) {
 
 // Acceptance 6: a LoginFunc gets the first token and logs in again.
 func TestSourceLoginFunc(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	clock, srv, c := mtDaxium(t)
 	events := &mtEvents{}
 	var logins atomic.Int32
 	s := mtSource(t, c, SourceConfig{
@@ -1106,9 +1104,7 @@ func TestSourceLoginFunc(t *testing.T) {
 // A first login through the Login grant, and the re-login block when the
 // first login failed.
 func TestSourceFirstLoginGrant(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	clock, srv, c := mtDaxium(t)
 	ctx := mtCtx(t)
 
 	s := mtSource(t, c, SourceConfig{Login: mtDaxiumLogin})
@@ -1147,9 +1143,7 @@ func TestSourceFirstLoginGrant(t *testing.T) {
 
 // Acceptance 7: a Source with no Token loads it from its Store.
 func TestSourceLoadsFromStore(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	clock, srv, c := mtDaxium(t)
 	ctx := mtCtx(t)
 
 	t.Run("valid", func(t *testing.T) {
@@ -1263,9 +1257,7 @@ func (s *mtFlakyStore) Save(ctx context.Context, t *Token) error {
 // Acceptance 7: a failing Store.Save is an EventStoreFailed, and the new
 // refresh token is still used from memory.
 func TestSourceStoreSaveFailure(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	clock, srv, c := mtDaxium(t)
 	events := &mtEvents{}
 	store := &mtFlakyStore{}
 	store.failSave.Store(true)
@@ -1503,7 +1495,7 @@ func TestSourceCloseStopsBackgroundRefresh(t *testing.T) {
 func TestSourceObservabilityNoSecrets(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	var buf mtSyncBuffer
+	var buf syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := DaxiumAir.WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
 	cfg.Clock = clock
@@ -1580,27 +1572,9 @@ func TestSourceObservabilityNoSecrets(t *testing.T) {
 	}
 }
 
-// mtSyncBuffer is a bytes.Buffer safe for concurrent writers.
-type mtSyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *mtSyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *mtSyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // Every kind of event reaches the Logger at its level, without secrets.
 func TestSourceEmitLevels(t *testing.T) {
-	var buf mtSyncBuffer
+	var buf syncBuffer
 	c := mtClient(t, "http://127.0.0.1:1/token", oauthtest.NewClock(mtT0), nil)
 	s := mtSource(t, c, SourceConfig{Token: &Token{AccessToken: "a"}, Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	for k := EventRefreshStarted; k <= EventUnauthorized; k++ {
@@ -1622,20 +1596,24 @@ func TestSourceEmitLevels(t *testing.T) {
 }
 
 func TestEventKindString(t *testing.T) {
-	for k, want := range map[EventKind]string{
-		EventRefreshStarted:   "refresh started",
-		EventRefreshSucceeded: "refresh succeeded",
-		EventRefreshFailed:    "refresh failed",
-		EventLogin:            "login",
-		EventStoreFailed:      "store failed",
-		EventSharedToken:      "token taken from shared store",
-		EventLockFallback:     "shared lock unavailable, refreshing locally",
-		EventUnauthorized:     "401 from API",
-		0:                     "EventKind(0)",
-		99:                    "EventKind(99)",
-	} {
-		if got := k.String(); got != want {
-			t.Errorf("EventKind(%d).String() = %q; want %q", int(k), got, want)
+	// Every kind has its own name; unknown kinds print their number.
+	seen := map[string]EventKind{}
+	for k := EventRefreshStarted; k <= EventUnauthorized; k++ {
+		name := k.String()
+		if name == "" || strings.HasPrefix(name, "EventKind(") {
+			t.Errorf("EventKind(%d) has no name: %q", int(k), name)
+		}
+		if other, dup := seen[name]; dup {
+			t.Errorf("EventKind(%d) and EventKind(%d) share the name %q", int(other), int(k), name)
+		}
+		seen[name] = k
+	}
+	if got := EventUnauthorized.String(); got != "401 from API" {
+		t.Errorf("EventUnauthorized.String() = %q", got)
+	}
+	for _, k := range []EventKind{0, EventUnauthorized + 1, 99} {
+		if got, want := k.String(), fmt.Sprintf("EventKind(%d)", int(k)); got != want {
+			t.Errorf("String() = %q; want %q", got, want)
 		}
 	}
 }
@@ -1818,9 +1796,7 @@ func (s *mtSharedStore) setHeld(h bool) {
 // Two Sources sharing a store with a lock refresh a rotating credential
 // once between them: the second takes the first's token.
 func TestSourceSharedStoreRotation(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	clock, srv, c := mtDaxium(t)
 	ctx := mtCtx(t)
 	store := &mtSharedStore{}
 	first := mtIssued(clock, srv.Issue("", ""))
@@ -1865,9 +1841,7 @@ func TestSourceSharedStoreRotation(t *testing.T) {
 // While another process holds the lock, a Source waits for the token it
 // stores instead of refreshing.
 func TestSourceSharedStoreWaitsForHolder(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	clock, srv, c := mtDaxium(t)
 	ctx := mtCtx(t)
 	store := &mtSharedStore{tried: make(chan struct{}, 1)}
 	first := mtIssued(clock, srv.Issue("", ""))
@@ -1902,9 +1876,7 @@ func TestSourceSharedStoreWaitsForHolder(t *testing.T) {
 // A stored refresh token newer than the Source's is used even when the
 // stored access token cannot be: presenting the old one would be reuse.
 func TestSourceSharedStoreNewerRefreshToken(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	clock, srv, c := mtDaxium(t)
 	ctx := mtCtx(t)
 	store := &mtSharedStore{}
 	first := mtIssued(clock, srv.Issue("", ""))
@@ -2032,9 +2004,7 @@ func TestSourceBackoff(t *testing.T) {
 // by the backoff, not by ReloginInterval: once the backoff has passed, the
 // next caller logs in.
 func TestSourceTransientLoginFailureKeepsLoginBudget(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	clock, srv, c := mtDaxium(t)
 	ctx := mtCtx(t)
 	s := mtSource(t, c, SourceConfig{Login: mtDaxiumLogin, MinBackoff: time.Second, MaxBackoff: 2 * time.Second})
 
@@ -2066,9 +2036,7 @@ func (s *mtLeaseStore) Lease() time.Duration { return s.lease }
 // that no other process can take the lock and present the same refresh
 // token while it runs.
 func TestSourceRefreshEndsWithinLease(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	clock, srv, c := mtDaxium(t)
 	ctx := mtCtx(t)
 	store := &mtLeaseStore{lease: 200 * time.Millisecond}
 	store.Save(ctx, mtIssued(clock, srv.Issue("", "")))
