@@ -219,6 +219,16 @@ func mtSource(t *testing.T, c *Client, cfg SourceConfig) *Source {
 	return s
 }
 
+// mtHourSource returns a fake clock, a token server issuing 1-hour tokens,
+// and a Source holding the fresh 1-hour token at-0 / rt-0.
+func mtHourSource(t *testing.T) (*oauthtest.Clock, *mtTokenServer, *Source) {
+	t.Helper()
+	clock := oauthtest.NewClock(mtT0)
+	ts := mtNewTokenServer(t, 3600)
+	c := mtClient(t, ts.url(), clock, ts.ts.Client())
+	return clock, ts, mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour)})
+}
+
 // mtProvider starts an oauthtest server of preset on clock.
 func mtProvider(t *testing.T, opts oauthtest.Options) *oauthtest.Server {
 	t.Helper()
@@ -347,10 +357,7 @@ var _ oauth2.TokenSource = (*Source)(nil)
 // Acceptance 1: 1,000 concurrent callers at expiry cause exactly one token
 // call, and all of them get the same new token.
 func TestSourceThousandCallersAtExpiryOneRefresh(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	ts := mtNewTokenServer(t, 3600)
-	c := mtClient(t, ts.url(), clock, ts.ts.Client())
-	s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour)})
+	clock, ts, s := mtHourSource(t)
 	clock.Advance(time.Hour)
 	ts.hold()
 
@@ -395,10 +402,7 @@ func TestSourceThousandCallersAtExpiryOneRefresh(t *testing.T) {
 // Acceptance 2: in the early-refresh window every caller gets the old
 // token at once while one background refresh runs.
 func TestSourceStaleWindowNoCallerWaits(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	ts := mtNewTokenServer(t, 3600)
-	c := mtClient(t, ts.url(), clock, ts.ts.Client())
-	s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour)})
+	clock, ts, s := mtHourSource(t)
 	ctx := mtCtx(t)
 
 	// A 1h token is not refreshed before its last five minutes.
@@ -1289,10 +1293,7 @@ func TestSourceStoreSaveFailure(t *testing.T) {
 // Acceptance 9: a caller whose context ends returns at once; the others
 // get the token from the refresh, which goes on.
 func TestSourceCancelledCallerReturnsPromptly(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	ts := mtNewTokenServer(t, 3600)
-	c := mtClient(t, ts.url(), clock, ts.ts.Client())
-	s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour)})
+	clock, ts, s := mtHourSource(t)
 	clock.Advance(time.Hour)
 	ts.hold()
 
