@@ -41,15 +41,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
-	"os"
-	"os/signal"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper"
+	"github.com/tokenkeeper/tokenkeeper/examples/internal/show"
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
 
@@ -59,15 +57,9 @@ const (
 	offlineTimeout = 30 * time.Second
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := run(ctx, os.Stdout, os.Getenv)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "auth0:", err)
-		os.Exit(1)
-	}
-}
+// main calls run with a context that Ctrl-C cancels, standard output and
+// the environment.
+func main() { show.Main("auth0", run) }
 
 // settings is what the program reads from the environment.
 type settings struct {
@@ -198,7 +190,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		return err
 	}
 	defer src.Close()
-	if err := get(ctx, w, src.HTTPClient(nil), s.apiURL); err != nil {
+	if err := show.Get(ctx, w, src.HTTPClient(nil), "AUTH0_API_URL", s.apiURL); err != nil {
 		explain(w, err)
 		return err
 	}
@@ -285,34 +277,6 @@ func playBrowser(ctx context.Context, authURL string) error {
 	defer resp.Body.Close()
 	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return err
-}
-
-// get sends GET url with api and prints the outcome. A refusal is returned
-// as the *tokenkeeper.Error that DecodeError makes of the response.
-func get(ctx context.Context, w io.Writer, api *http.Client, rawURL string) error {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return fmt.Errorf("AUTH0_API_URL: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := api.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return tokenkeeper.DecodeError(resp)
-	}
-	n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	// Only the path: a query could hold something private.
-	fmt.Fprintf(w, "   GET %s -> %s (%d bytes)\n", u.Path, resp.Status, n)
-	return nil
 }
 
 // explain prints what err means for the user, without any secret.

@@ -16,47 +16,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tokenkeeper/tokenkeeper"
-	"github.com/tokenkeeper/tokenkeeper/oauthtest"
+	"github.com/tokenkeeper/tokenkeeper/examples/internal/exampletest"
 )
-
-// fakeToken matches the tokens and codes oauthtest mints: a kind prefix and
-// 26 base32 characters.
-var fakeToken = regexp.MustCompile(`\b(at|rt|id|ac)_[A-Z2-7]{26}\b`)
-
-// checkFakeToken makes sure fakeToken still matches what oauthtest mints,
-// so that the search for leaked tokens cannot pass by missing them.
-func checkFakeToken(t *testing.T) {
-	t.Helper()
-	srv, err := oauthtest.NewServer(oauthtest.Options{Preset: oauthtest.Auth0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	tr := srv.Issue("", "openid offline_access")
-	for _, tok := range []string{tr.AccessToken, tr.RefreshToken, tr.IDToken} {
-		if !fakeToken.MatchString(tok) {
-			t.Fatalf("fakeToken does not match the minted token %q", tok)
-		}
-	}
-}
-
-// env returns a getenv that knows only vars, so that the variables of the
-// machine running the test never send it to a real tenant.
-func env(vars map[string]string) func(string) string {
-	return func(name string) string { return vars[name] }
-}
 
 func TestOffline(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	checkFakeToken(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var buf bytes.Buffer
-	if err := run(ctx, &buf, env(nil)); err != nil {
-		t.Fatalf("run: %v\noutput:\n%s", err, buf.String())
-	}
-	out := buf.String()
-	for _, want := range []string{
+	out := exampletest.RunOffline(t, run, nil)
+	exampletest.AssertContains(t, out,
 		"running offline against a fake Auth0 tenant at http://127.0.0.1:",
 		"   redirect URI: http://127.0.0.1:",
 		"/authorize?",
@@ -68,14 +34,8 @@ func TestOffline(t *testing.T) {
 		`tokenkeeper.Token{type=Bearer access=REDACTED refresh=REDACTED id=REDACTED scope="openid offline_access" expiry=`,
 		"   GET /api/me -> 200 OK (",
 		"   refresh token rotated: true\n",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q\noutput:\n%s", want, out)
-		}
-	}
-	if tok := fakeToken.FindString(out); tok != "" {
-		t.Errorf("output holds the token or code %q:\n%s", tok, out)
-	}
+	)
+	exampletest.AssertNoToken(t, out)
 
 	// The loopback listener is closed once run returns.
 	m := regexp.MustCompile(`redirect URI: http://(127\.0\.0\.1:\d+)/callback`).FindStringSubmatch(out)
@@ -161,7 +121,7 @@ func TestSettings(t *testing.T) {
 		{"bad port", map[string]string{"AUTH0_DOMAIN": "tenant.example.com", "AUTH0_CLIENT_ID": "id", "AUTH0_CALLBACK_PORT": "http"}, `AUTH0_CALLBACK_PORT "http" is not a port number`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := run(context.Background(), &bytes.Buffer{}, env(tc.vars))
+			err := run(context.Background(), &bytes.Buffer{}, exampletest.Env(tc.vars))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("run = %v; want an error containing %q", err, tc.want)
 			}

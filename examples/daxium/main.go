@@ -32,28 +32,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper"
+	"github.com/tokenkeeper/tokenkeeper/examples/internal/show"
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := run(ctx, os.Stdout, os.Getenv)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "daxium:", err)
-		os.Exit(1)
-	}
-}
+// main calls run with a context that Ctrl-C cancels, standard output and
+// the environment.
+func main() { show.Main("daxium", run) }
 
 // settings is what the program reads from the environment.
 type settings struct {
@@ -183,7 +175,10 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	fmt.Fprintln(w, "2. Call the API with the HTTP client of the source.")
 	if s.apiURL == "" {
 		fmt.Fprintln(w, "   DAXIUM_API_URL is not set: no API call.")
-	} else if err := get(ctx, w, src.HTTPClient(nil), s.apiURL); err != nil {
+	} else if err := show.Get(ctx, w, src.HTTPClient(nil), "DAXIUM_API_URL", s.apiURL); err != nil {
+		// A refusal by the API came back through tokenkeeper.DecodeError,
+		// the same decoder as for token errors: a DAERR body becomes a
+		// *tokenkeeper.Error with its code, message and documentation URL.
 		explain(w, err)
 		return err
 	}
@@ -191,36 +186,6 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	if offline {
 		return showErrors(ctx, w, provider, client, login, tok)
 	}
-	return nil
-}
-
-// get sends GET url with api and prints the outcome. A refusal is returned
-// as the *tokenkeeper.Error that DecodeError makes of the response.
-func get(ctx context.Context, w io.Writer, api *http.Client, rawURL string) error {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return fmt.Errorf("DAXIUM_API_URL: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := api.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		// The same decoder as for token errors: a DAERR body becomes a
-		// *tokenkeeper.Error with its code, message and documentation URL.
-		return tokenkeeper.DecodeError(resp)
-	}
-	n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	// Only the path: a query could hold something private.
-	fmt.Fprintf(w, "   GET %s -> %s (%d bytes)\n", u.Path, resp.Status, n)
 	return nil
 }
 
@@ -268,7 +233,7 @@ func showErrors(ctx context.Context, w io.Writer, provider *oauthtest.Server, cl
 			return err
 		}
 		defer src.Close()
-		err = get(ctx, io.Discard, src.HTTPClient(nil), provider.APIURL())
+		_, _, err = show.Fetch(ctx, src.HTTPClient(nil), provider.APIURL())
 		if err == nil {
 			return errors.New("the call succeeded; want an error")
 		}

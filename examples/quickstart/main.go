@@ -11,12 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper"
+	"github.com/tokenkeeper/tokenkeeper/examples/internal/show"
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
 
@@ -76,20 +76,13 @@ func run(w io.Writer) error {
 			st.TokenCalls["password"], st.TokenCalls["refresh_token"])
 	}
 	get := func() error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, provider.APIURL(), nil)
+		// A refusal comes back as the *tokenkeeper.Error that
+		// tokenkeeper.DecodeError makes of the API's answer.
+		status, _, err := show.Fetch(ctx, api, provider.APIURL())
 		if err != nil {
 			return err
 		}
-		resp, err := api.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return tokenkeeper.DecodeError(resp)
-		}
-		io.Copy(io.Discard, resp.Body)
-		fmt.Fprintf(w, "   GET %s -> %s\n", "/api/v1.3/me", resp.Status)
+		fmt.Fprintf(w, "   GET %s -> %s\n", "/api/v1.3/me", status)
 		return nil
 	}
 

@@ -29,25 +29,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"os"
-	"os/signal"
 	"sync"
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper"
+	"github.com/tokenkeeper/tokenkeeper/examples/internal/show"
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := run(ctx, os.Stdout, os.Getenv)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "transiteo:", err)
-		os.Exit(1)
-	}
-}
+// main calls run with a context that Ctrl-C cancels, standard output and
+// the environment.
+func main() { show.Main("transiteo", run) }
 
 func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -106,7 +98,10 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	}
 	seen := &authorizationRecorder{base: http.DefaultTransport}
 	api := src.HTTPClient(seen)
-	if err := get(ctx, w, api, apiURL); err != nil {
+	// A refusal by the API comes back as the *tokenkeeper.Error that
+	// tokenkeeper.DecodeError makes of it: Transiteo's API errors are
+	// {"message": ...}, and Message holds it.
+	if err := show.Get(ctx, w, api, "TRANSITEO_API_URL", apiURL); err != nil {
 		explain(w, err)
 		return err
 	}
@@ -121,7 +116,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 
 	fmt.Fprintln(w, "3. The provider drops the id_token before it expires; the API answers 401.")
 	provider.Revoke(tok.IDToken)
-	if err := get(ctx, w, api, apiURL); err != nil {
+	if err := show.Get(ctx, w, api, "TRANSITEO_API_URL", apiURL); err != nil {
 		return err
 	}
 	st := provider.Stats()
@@ -136,40 +131,11 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		return err
 	}
 	defer stale.Close()
-	err = get(ctx, w, stale.HTTPClient(nil), apiURL)
+	err = show.Get(ctx, w, stale.HTTPClient(nil), "TRANSITEO_API_URL", apiURL)
 	if err == nil {
 		return errors.New("a refused refresh token went unnoticed")
 	}
 	explain(w, err)
-	return nil
-}
-
-// get sends GET url with api and prints the outcome. A refusal is returned
-// as the *tokenkeeper.Error that DecodeError makes of the response.
-func get(ctx context.Context, w io.Writer, api *http.Client, rawURL string) error {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return fmt.Errorf("TRANSITEO_API_URL: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := api.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		// Transiteo's API errors are {"message": ...}: Message holds it.
-		return tokenkeeper.DecodeError(resp)
-	}
-	n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	// Only the path: a query could hold something private.
-	fmt.Fprintf(w, "   GET %s -> %s (%d bytes)\n", u.Path, resp.Status, n)
 	return nil
 }
 
