@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper"
+	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
 
 // The password grant against a Daxium Air-like token endpoint: client_id
@@ -114,4 +115,53 @@ func ExampleClient_Refresh() {
 	// new login needed: true
 	// retry later: false
 	// tokenkeeper: 400 Bad Request: invalid_grant: Refresh token is expired
+}
+
+// A managed Source on the fake Daxium Air provider: it logs in on first
+// use, its HTTP client puts the token on every request, and it recovers
+// from a revoked token with one refresh and one replay.
+func ExampleSource_HTTPClient() {
+	provider, err := oauthtest.NewServer(oauthtest.Options{Preset: oauthtest.Daxium})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer provider.Close()
+
+	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir.WithBaseURL(provider.URL()).
+		Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret))
+	if err != nil {
+		log.Fatal(err)
+	}
+	src, err := tokenkeeper.NewSource(client, tokenkeeper.SourceConfig{
+		Login: tokenkeeper.PasswordGrant{Username: oauthtest.DefaultUser, Password: oauthtest.DefaultPassword},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer src.Close()
+	api := src.HTTPClient(nil)
+
+	get := func() {
+		resp, err := api.Get(provider.APIURL())
+		if err != nil {
+			log.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		fmt.Println(resp.Status)
+	}
+	get()
+	tok, err := src.TokenContext(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	provider.Revoke(tok.AccessToken)
+	get()
+
+	st := provider.Stats()
+	fmt.Printf("logins: %d, refreshes: %d, API 401s: %d\n", st.Logins, st.TokenCalls["refresh_token"], st.API401s)
+	// Output:
+	// 200 OK
+	// 200 OK
+	// logins: 1, refreshes: 1, API 401s: 1
 }
