@@ -57,7 +57,7 @@ func newFaultHarness(t *testing.T, refreshTimeout time.Duration) *faultHarness {
 	h.srv = srv
 	h.tokenT = http.DefaultTransport.(*http.Transport).Clone()
 	h.apiT = http.DefaultTransport.(*http.Transport).Clone()
-	cfg := DaxiumAir.WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg := DaxiumAir().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
 	cfg.HTTPClient = &http.Client{Transport: h.tokenT}
 	cfg.Clock = h.clock
 	c, err := New(cfg)
@@ -534,8 +534,10 @@ func TestFaultMatrix(t *testing.T) {
 			},
 			invalid: func(t *testing.T, h *faultHarness, row faultRow) {
 				// Revoked, and the refresh fails: the caller gets the
-				// API's own 401, which DecodeError reads.
+				// API's own 401, which DecodeError reads. (Past the
+				// interval between two refreshes forced by a 401.)
 				h.drain()
+				h.clock.Advance(forcedRefreshInterval)
 				row.inject(h)
 				h.srv.FailNext(1, http.StatusServiceUnavailable)
 				r := h.call(faultCallTime)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -37,13 +36,16 @@ const (
 )
 
 // SourceConfig configures a Source. At least one of Token, Store, Login or
-// LoginFunc must give the Source a way to its first token.
+// LoginFunc must give the Source a way to its first token. Login and
+// LoginFunc are exclusive.
 type SourceConfig struct {
 	// Token is the initial token. It may hold only a refresh token
-	// (Transiteo's console token): the first use then refreshes it.
+	// (Transiteo's console token): the first use then refreshes it. With
+	// a Store too, Token only seeds an empty Store: a token already
+	// stored (rotated by an earlier run) wins, read on first use.
 	Token *Token
-	// Store loads the token when Token is nil, and saves every new token.
-	// Nil means a MemoryStore. A Store that is also a Locker coordinates
+	// Store loads the token on first use, and saves every new token. Nil
+	// means a MemoryStore. A Store that is also a Locker coordinates
 	// refreshes between processes.
 	Store Store
 	// Login gets a token from scratch, for the first token and when the
@@ -72,90 +74,28 @@ type SourceConfig struct {
 	// failure at once.
 	MinBackoff, MaxBackoff time.Duration
 	// ReloginInterval is the least time between two logins; every login
-	// attempt counts, the first one and failed ones included. Zero means
-	// DefaultReloginInterval.
+	// attempt the provider answered counts, the first one, refused and
+	// rate-limited ones included (a network failure or a 5xx does not).
+	// Zero means DefaultReloginInterval.
 	ReloginInterval time.Duration
 
-	// OnToken, if set, is called with every new token after the Store
-	// saved it and before any caller can use it: the token is not yet
-	// current when OnToken runs (EventRefreshSucceeded follows once it
-	// is). It is the place to persist a rotated refresh token elsewhere.
-	// It must not block long and must not call the Source.
+	// OnToken, if set, is called with every token about to become
+	// current: after the Store saved it when it comes from the token
+	// endpoint, and also for a token read from the Store. The token is
+	// not yet current when OnToken runs (EventRefreshSucceeded follows
+	// once it is): it is the place to persist a rotated refresh token
+	// elsewhere. It runs on the refresh goroutine, one call at a time. It
+	// must not block long and must not call the Source: a Source waiting
+	// on itself deadlocks.
 	OnToken func(ctx context.Context, t *Token)
 	// OnEvent, if set, receives every Event, synchronously, for metrics.
-	// It must not block long and must not call the Source.
+	// It is called from several goroutines at once (the refresh and the
+	// requests of a Transport). It must not block long and must not call
+	// the Source: a Source waiting on itself deadlocks.
 	OnEvent func(Event)
 	// Logger, if set, receives the same events (refresh, retry, login,
 	// store failure, 401 recovery) without secrets.
 	Logger *slog.Logger
-}
-
-// EventKind says what happened.
-type EventKind int
-
-// The kinds of Event.
-const (
-	// EventRefreshStarted: a refresh (or login) attempt began.
-	EventRefreshStarted EventKind = iota + 1
-	// EventRefreshSucceeded: a new token is in use.
-	EventRefreshSucceeded
-	// EventRefreshFailed: an attempt failed; Err says why, Delay when the
-	// next attempt may start.
-	EventRefreshFailed
-	// EventLogin: the login grant was used (first token or re-login).
-	EventLogin
-	// EventStoreFailed: Store.Save or Load failed; the token in memory
-	// is kept and used.
-	EventStoreFailed
-	// EventSharedToken: another process holding the shared lock
-	// refreshed; its token was taken from the Store.
-	EventSharedToken
-	// EventLockFallback: the shared lock could not be used (the store is
-	// unreachable); the refresh went ahead in this process only.
-	EventLockFallback
-	// EventUnauthorized: an API answered 401 to the current token and the
-	// Transport refreshed; Recovered tells whether the request was
-	// replayed.
-	EventUnauthorized
-)
-
-var eventNames = [...]string{
-	EventRefreshStarted:   "refresh started",
-	EventRefreshSucceeded: "refresh succeeded",
-	EventRefreshFailed:    "refresh failed",
-	EventLogin:            "login",
-	EventStoreFailed:      "store failed",
-	EventSharedToken:      "token taken from shared store",
-	EventLockFallback:     "shared lock unavailable, refreshing locally",
-	EventUnauthorized:     "401 from API",
-}
-
-// String returns a short description of the kind.
-func (k EventKind) String() string {
-	if k > 0 && int(k) < len(eventNames) {
-		return eventNames[k]
-	}
-	return fmt.Sprintf("EventKind(%d)", int(k))
-}
-
-// Event describes something a Source did, for logs and metrics. It holds
-// no secret.
-type Event struct {
-	// Kind says what happened.
-	Kind EventKind
-	// Grant is the grant type used, if any.
-	Grant string
-	// Failures is the number of consecutive failed attempts, this one
-	// included.
-	Failures int
-	// Delay is how long until the next attempt may start (failures).
-	Delay time.Duration
-	// Elapsed is how long the attempt took.
-	Elapsed time.Duration
-	// Recovered is set on EventUnauthorized when the request was replayed.
-	Recovered bool
-	// Err is the failure, if any.
-	Err error
 }
 
 // state is one published token with what the hot path needs, computed
@@ -175,6 +115,15 @@ type state struct {
 	header http.Header
 }
 
+// storeTimeout bounds saving a new token and the OnToken hook, which run
+// even after the refresh's own deadline has passed.
+const storeTimeout = 10 * time.Second
+
+// forcedRefreshInterval is the least time between two refreshes forced by
+// a 401, so that an API that refuses every token (a missing scope, say)
+// does not cost a token call per request.
+const forcedRefreshInterval = 10 * time.Second
+
 // farFuture stands for "never" in state times.
 var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -192,7 +141,8 @@ type flight struct {
 // rejected, and saves every new token to its Store.
 //
 // A Source is safe for concurrent use by multiple goroutines. Reading a
-// fresh token takes no lock. Call Close to stop background work.
+// fresh token takes no lock. Call Close to stop background work. The zero
+// value is not usable: create a Source with NewSource.
 type Source struct {
 	c   *Client
 	cfg SourceConfig
@@ -219,6 +169,12 @@ type Source struct {
 	lastLogin    time.Time
 	lastLoginErr error // the failure of the last login, if it failed
 	loaded       bool  // the Store was read, or holds our token
+	seed         *Token
+	// deadRefresh is a refresh token the provider rejected for good, and
+	// deadErr why: it is not presented again.
+	deadRefresh string
+	deadErr     error
+	lastForced  time.Time // when a 401 last forced a refresh
 }
 
 // NewSource returns a Source managing the credential of c. It does no I/O:
@@ -232,6 +188,14 @@ func NewSource(c *Client, cfg SourceConfig) (*Source, error) {
 	}
 	if cfg.Token != nil && cfg.Token.AccessToken == "" && cfg.Token.RefreshToken == "" {
 		return nil, errors.New("tokenkeeper: NewSource: Token has neither an access nor a refresh token")
+	}
+	if cfg.Login != nil && cfg.LoginFunc != nil {
+		return nil, errors.New("tokenkeeper: NewSource: both Login and LoginFunc are set")
+	}
+	if cfg.Login != nil {
+		if _, err := cfg.Login.form(); err != nil {
+			return nil, fmt.Errorf("tokenkeeper: NewSource: Login: %w", err)
+		}
 	}
 	for _, d := range []struct {
 		name string
@@ -253,7 +217,8 @@ func NewSource(c *Client, cfg SourceConfig) (*Source, error) {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		return nil, errors.New("tokenkeeper: NewSource: MaxBackoff is less than MinBackoff")
 	}
-	if cfg.Store == nil {
+	ownStore := cfg.Store != nil
+	if !ownStore {
 		cfg.Store = &MemoryStore{}
 	}
 	s := &Source{c: c, cfg: cfg}
@@ -265,8 +230,13 @@ func NewSource(c *Client, cfg SourceConfig) (*Source, error) {
 			s.cancel()
 			return nil, fmt.Errorf("tokenkeeper: NewSource: %w", st.hdrErr)
 		}
-		s.cur.Store(st)
-		s.loaded = true
+		if ownStore {
+			// The Store may hold a newer token: read it on first use.
+			s.seed = st.tok
+		} else {
+			s.cur.Store(st)
+			s.loaded = true
+		}
 	}
 	return s, nil
 }
@@ -294,8 +264,10 @@ func (s *Source) TokenContext(ctx context.Context) (*Token, error) {
 }
 
 // Token returns a valid token as an *oauth2.Token, making Source an
-// oauth2.TokenSource. It waits at most RefreshTimeout for a refresh; use
-// TokenContext to pass a context.
+// oauth2.TokenSource. It waits for a refresh in flight, which
+// RefreshTimeout bounds; use TokenContext to pass a context. Through
+// oauth2's own Transport, the token is sent as "Bearer <access_token>"
+// whatever the Client's Credential says: use Transport for Transiteo.
 func (s *Source) Token() (*oauth2.Token, error) {
 	t, err := s.TokenContext(context.Background())
 	if err != nil {
@@ -304,9 +276,11 @@ func (s *Source) Token() (*oauth2.Token, error) {
 	return t.OAuth2(), nil
 }
 
-// Close stops background work and waits for a refresh in flight to end
-// (its context is cancelled); callers waiting for it get ErrClosed.
-// Afterwards every call returns ErrClosed. Close is idempotent.
+// Close stops background work. A refresh in flight is not cut short: the
+// provider may already have rotated the refresh token, so Close waits for
+// the answer (at most RefreshTimeout) and saves it. Only waiting for
+// another process's shared lock stops at once. Afterwards every call
+// returns ErrClosed. Close is idempotent.
 func (s *Source) Close() error {
 	s.mu.Lock()
 	s.closed.Store(true)
@@ -428,7 +402,9 @@ func (s *Source) startLocked(old *state) *flight {
 // run performs one refresh flight and publishes its result.
 func (s *Source) run(f *flight, old *state) {
 	defer s.wg.Done()
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RefreshTimeout)
+	// Not derived from s.ctx: Close must not cut a token request whose
+	// answer may carry the only copy of a rotated refresh token.
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RefreshTimeout)
 	defer cancel()
 	start := time.Now()
 	st, notBefore, err := s.refresh(ctx, old)
@@ -439,10 +415,8 @@ func (s *Source) run(f *flight, old *state) {
 	cause := err // what the backoff and the event see
 	switch {
 	case err == nil:
-	case s.ctx.Err() != nil:
-		// Close cancelled the refresh: the waiters learn that the
-		// Source is closed, not that a context they never saw ended.
-		err = ErrClosed
+	case errors.Is(err, ErrClosed):
+		// Close stopped the wait for a shared lock.
 	case ctx.Err() == context.DeadlineExceeded && errors.Is(err, context.DeadlineExceeded):
 		err = &refreshTimeoutError{timeout: s.cfg.RefreshTimeout, err: err}
 		cause = err
@@ -477,300 +451,6 @@ func (s *Source) run(f *flight, old *state) {
 	close(f.done)
 }
 
-// refreshTimeoutError is a refresh ended by RefreshTimeout or by the lease
-// of a shared lock: the Source's own deadline, not a caller's, and so a transient failure (a net.Error
-// that is a timeout) that errors.Is still matches with
-// context.DeadlineExceeded.
-type refreshTimeoutError struct {
-	timeout time.Duration
-	what    string // the bound that ran out; "" means RefreshTimeout
-	err     error
-}
-
-func (e *refreshTimeoutError) Error() string {
-	what := e.what
-	if what == "" {
-		what = "RefreshTimeout"
-	}
-	return fmt.Sprintf("tokenkeeper: the refresh timed out after %v (%s): %v", e.timeout, what, e.err)
-}
-
-// Unwrap returns the cause as a list: IsTemporary then sees this error as
-// a timeout, not as the caller's context.DeadlineExceeded.
-func (e *refreshTimeoutError) Unwrap() []error { return []error{e.err} }
-
-// Timeout reports true: the refresh took too long.
-func (e *refreshTimeoutError) Timeout() bool { return true }
-
-// Temporary reports true: the next attempt may be faster.
-func (e *refreshTimeoutError) Temporary() bool { return true }
-
-// unsendableError is a refresh that brought a token whose credential
-// cannot be sent. The token is kept for its refresh token; the next
-// attempt comes after a transient backoff, as the endpoint may issue a
-// better one.
-type unsendableError struct{ err error }
-
-func (e *unsendableError) Error() string {
-	return "tokenkeeper: the new token cannot be used: " + e.err.Error()
-}
-
-func (e *unsendableError) Unwrap() error { return e.err }
-
-// backoff returns the wait after the n-th consecutive failure: for a
-// transient failure, exponential from MinBackoff, capped at MaxBackoff,
-// with equal jitter; for a permanent one (invalid_grant, invalid_client, a
-// login needed), MaxBackoff, so that it is not retried in a loop; and in
-// every case at least the server's Retry-After.
-func (s *Source) backoff(n int, err error) time.Duration {
-	var d time.Duration
-	var ue *unsendableError
-	if IsTemporary(err) || errors.As(err, &ue) {
-		d = s.cfg.MinBackoff
-		for i := 1; i < n && d < s.cfg.MaxBackoff; i++ {
-			if d > s.cfg.MaxBackoff/2 {
-				d = s.cfg.MaxBackoff // and no overflow
-				break
-			}
-			d *= 2
-		}
-		d = d/2 + rand.N(d/2+1)
-	} else {
-		d = s.cfg.MaxBackoff
-	}
-	var pe *Error
-	if errors.As(err, &pe) && pe.RetryAfter > d {
-		d = pe.RetryAfter
-	}
-	return d
-}
-
-// refresh gets the token that replaces old: from the Store on first use,
-// from the shared store if another process refreshed it, else by refresh
-// token, else by login. On failure notBefore may say when a next attempt
-// makes sense.
-func (s *Source) refresh(ctx context.Context, old *state) (st *state, notBefore time.Time, err error) {
-	var base *Token
-	if old != nil {
-		base = old.tok
-	}
-	var loadErr error
-	if !s.isLoaded() {
-		t, err := s.cfg.Store.Load(ctx)
-		if err != nil {
-			// Not marked loaded: the next attempt reads the Store again.
-			loadErr = err
-			s.emit(Event{Kind: EventStoreFailed, Err: err})
-		} else {
-			s.setLoaded()
-			if t != nil {
-				if s.usable(t) {
-					return s.publish(ctx, t, "store", false), time.Time{}, nil
-				}
-				base = t
-			}
-		}
-	}
-
-	if lk, ok := s.cfg.Store.(Locker); ok {
-		var shared, stored *Token
-		var held *heldLock
-		shared, stored, held, err = s.lockShared(ctx, lk, base)
-		if err != nil {
-			return nil, time.Time{}, err
-		}
-		if held != nil {
-			unlockCtx := context.WithoutCancel(ctx)
-			defer func() {
-				uctx, cancel := context.WithTimeout(unlockCtx, 5*time.Second)
-				defer cancel()
-				if uerr := held.unlock(uctx); uerr != nil {
-					s.emit(Event{Kind: EventStoreFailed, Err: uerr})
-				}
-			}()
-			if ll, ok := lk.(LeaseLocker); ok && ll.Lease() > 0 {
-				// The refresh must end while the lock is still ours:
-				// past its lease another process may take it and
-				// present the same refresh token.
-				bound := ll.Lease() - ll.Lease()/10
-				outer := ctx
-				leaseCtx, cancel := context.WithDeadline(ctx, held.at.Add(bound))
-				defer cancel()
-				ctx = leaseCtx
-				defer func() {
-					if err != nil && outer.Err() == nil && leaseCtx.Err() == context.DeadlineExceeded {
-						err = &refreshTimeoutError{timeout: bound, what: "nine tenths of the shared lock's lease", err: err}
-					}
-				}()
-			}
-		}
-		if shared != nil {
-			s.emit(Event{Kind: EventSharedToken})
-			return s.publish(ctx, shared, "shared", false), time.Time{}, nil
-		}
-		if newerRefresh(stored, base) {
-			// Another process rotated the refresh token after ours was
-			// issued: ours is dead, and presenting it again would count
-			// as reuse.
-			base = stored
-		}
-	}
-
-	var refreshErr error
-	if base != nil && base.RefreshToken != "" {
-		s.emit(Event{Kind: EventRefreshStarted, Grant: "refresh_token"})
-		t, err := s.c.Token(ctx, RefreshTokenGrant{RefreshToken: base.RefreshToken})
-		if err == nil {
-			if t.RefreshToken == "" {
-				t.RefreshToken = base.RefreshToken
-			}
-			return s.publish(ctx, t, "refresh_token", true), time.Time{}, nil
-		}
-		if !needsLogin(err) {
-			return nil, time.Time{}, err
-		}
-		refreshErr = err
-	}
-	return s.login(ctx, refreshErr, loadErr)
-}
-
-// newerRefresh reports whether stored carries a refresh token issued after
-// base's.
-func newerRefresh(stored, base *Token) bool {
-	if stored == nil || stored.RefreshToken == "" {
-		return false
-	}
-	return base == nil || (stored.RefreshToken != base.RefreshToken && stored.IssuedAt.After(base.IssuedAt))
-}
-
-// needsLogin reports whether a refresh failure means the refresh token is
-// dead (so only a login can help): a permanent 400, 401 or 403 that is not
-// about the client's own credentials.
-func needsLogin(err error) bool {
-	var pe *Error
-	if !errors.As(err, &pe) || pe.Temporary() || errors.Is(pe, ErrInvalidClient) {
-		return false
-	}
-	switch pe.StatusCode {
-	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
-		return true
-	}
-	return false
-}
-
-// login gets a token with the configured login, once, and not sooner than
-// ReloginInterval after the previous login. refreshErr is why it is needed
-// (nil for a first login); loadErr is a failure to read the Store.
-func (s *Source) login(ctx context.Context, refreshErr, loadErr error) (*state, time.Time, error) {
-	if s.cfg.Login == nil && s.cfg.LoginFunc == nil {
-		switch {
-		case refreshErr != nil:
-			return nil, time.Time{}, fmt.Errorf("%w: the refresh token was rejected and no login is configured: %w", ErrLoginRequired, refreshErr)
-		case loadErr != nil:
-			return nil, time.Time{}, fmt.Errorf("%w: the Store could not be read and no login is configured: %w", ErrLoginRequired, loadErr)
-		}
-		return nil, time.Time{}, fmt.Errorf("%w: no valid token, no refresh token and no login configured", ErrLoginRequired)
-	}
-	now := s.c.now()
-	s.mu.Lock()
-	last, lastErr := s.lastLogin, s.lastLoginErr
-	allowed := last.IsZero() || now.Sub(last) >= s.cfg.ReloginInterval
-	if allowed {
-		s.lastLogin = now
-	}
-	s.mu.Unlock()
-	if !allowed {
-		next := last.Add(s.cfg.ReloginInterval)
-		err := fmt.Errorf("%w: the last login was %v ago; the next is allowed in %v (ReloginInterval)",
-			ErrLoginRequired, now.Sub(last).Round(time.Millisecond), next.Sub(now).Round(time.Millisecond))
-		switch {
-		case refreshErr != nil:
-			err = fmt.Errorf("%w: %w", err, refreshErr)
-		case lastErr != nil:
-			err = fmt.Errorf("%w: %w", err, lastErr)
-		}
-		return nil, next, err
-	}
-	grant := "func"
-	if s.cfg.LoginFunc == nil {
-		grant = s.cfg.Login.grantType()
-	}
-	s.emit(Event{Kind: EventRefreshStarted, Grant: grant})
-	s.emit(Event{Kind: EventLogin, Grant: grant, Err: refreshErr})
-	var t *Token
-	var err error
-	if s.cfg.LoginFunc != nil {
-		t, err = s.cfg.LoginFunc(ctx)
-		if err == nil && (t == nil || t.AccessToken == "") {
-			err = errors.New("tokenkeeper: LoginFunc returned no access token")
-		}
-	} else {
-		t, err = s.c.Token(ctx, s.cfg.Login)
-	}
-	s.mu.Lock()
-	s.lastLoginErr = err
-	if err != nil && IsTemporary(err) {
-		// The provider never judged this attempt (network, 5xx, 429):
-		// the backoff spaces the next one, not ReloginInterval.
-		s.lastLogin = last
-	}
-	s.mu.Unlock()
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	return s.publish(ctx, t, grant, true), time.Time{}, nil
-}
-
-// lockShared takes the shared refresh lock of lk. It returns the stored
-// token as shared instead when it replaces old (another holder refreshed).
-// Otherwise it returns unlock when this process holds the lock, and the
-// token stored at that time. When the lock cannot be used (the store is
-// down), it returns nothing and the refresh goes ahead locally.
-func (s *Source) lockShared(ctx context.Context, lk Locker, old *Token) (shared, stored *Token, held *heldLock, err error) {
-	wait := 20 * time.Millisecond
-	for {
-		tried := time.Now()
-		unlock, ok, err := lk.TryLock(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, nil, nil, ctx.Err()
-			}
-			s.emit(Event{Kind: EventLockFallback, Err: err})
-			return nil, nil, nil, nil
-		}
-		t, lerr := s.cfg.Store.Load(ctx)
-		if lerr != nil {
-			s.emit(Event{Kind: EventStoreFailed, Err: lerr})
-			t = nil
-		}
-		if s.replaces(t, old) {
-			if ok {
-				if uerr := unlock(ctx); uerr != nil {
-					s.emit(Event{Kind: EventStoreFailed, Err: uerr})
-				}
-			}
-			return t, nil, nil, nil
-		}
-		if ok {
-			return nil, t, &heldLock{unlock: unlock, at: tried}, nil
-		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			timer.Stop()
-			return nil, nil, nil, fmt.Errorf("tokenkeeper: waiting for another process to refresh: %w", ctx.Err())
-		}
-		wait = min(wait*2, 500*time.Millisecond)
-	}
-}
-
-// heldLock is a shared lock this process holds, taken no earlier than at.
-type heldLock struct {
-	unlock func(context.Context) error
-	at     time.Time
-}
-
 // usable reports whether t can be served now: it has an access token that
 // is not inside its safety skew.
 func (s *Source) usable(t *Token) bool {
@@ -779,19 +459,6 @@ func (s *Source) usable(t *Token) bool {
 	}
 	now := s.c.now()
 	return !t.ExpiresWithin(now, s.skewFor(t, now))
-}
-
-// replaces reports whether the stored token t is a usable successor of
-// old: a different token, not older than old, that can be served now.
-func (s *Source) replaces(t, old *Token) bool {
-	if !s.usable(t) {
-		return false
-	}
-	if old == nil {
-		return true
-	}
-	differs := t.AccessToken != old.AccessToken || t.RefreshToken != old.RefreshToken
-	return differs && !t.IssuedAt.Before(old.IssuedAt)
 }
 
 func (s *Source) isLoaded() bool {
@@ -814,13 +481,17 @@ func (s *Source) setLoaded() {
 func (s *Source) publish(ctx context.Context, t *Token, grant string, save bool) *state {
 	st := s.newState(t)
 	st.grant = grant
+	// The token is in hand: whatever deadline cut the refresh short
+	// (RefreshTimeout, a lease), saving it must still be tried.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
 	if save {
-		if err := s.cfg.Store.Save(ctx, t); err != nil {
+		if err := s.cfg.Store.Save(sctx, t); err != nil {
 			s.emit(Event{Kind: EventStoreFailed, Grant: grant, Err: err})
 		}
 	}
 	if s.cfg.OnToken != nil {
-		s.cfg.OnToken(ctx, t)
+		s.cfg.OnToken(sctx, t)
 	}
 	s.cur.Store(st)
 	s.setLoaded()
@@ -877,35 +548,4 @@ func (s *Source) skewFor(t *Token, now time.Time) time.Duration {
 		return 0
 	}
 	return min(s.cfg.Skew, lifetime(t, now)/10)
-}
-
-// emit sends ev to OnEvent and the Logger.
-func (s *Source) emit(ev Event) {
-	if s.cfg.OnEvent != nil {
-		s.cfg.OnEvent(ev)
-	}
-	if s.cfg.Logger == nil {
-		return
-	}
-	level := slog.LevelDebug
-	attrs := make([]slog.Attr, 0, 6)
-	if ev.Grant != "" {
-		attrs = append(attrs, slog.String("grant_type", ev.Grant))
-	}
-	switch ev.Kind {
-	case EventRefreshFailed:
-		level = slog.LevelWarn
-		attrs = append(attrs, slog.Int("failures", ev.Failures), slog.Duration("retry_in", ev.Delay), slog.Duration("elapsed", ev.Elapsed))
-	case EventStoreFailed, EventLockFallback:
-		level = slog.LevelWarn
-	case EventLogin, EventUnauthorized:
-		level = slog.LevelInfo
-		if ev.Kind == EventUnauthorized {
-			attrs = append(attrs, slog.Bool("recovered", ev.Recovered))
-		}
-	}
-	if ev.Err != nil {
-		attrs = append(attrs, slog.String("error", ev.Err.Error()))
-	}
-	s.cfg.Logger.LogAttrs(context.Background(), level, "tokenkeeper: "+ev.Kind.String(), attrs...)
 }

@@ -244,7 +244,7 @@ func mtProvider(t *testing.T, opts oauthtest.Options) *oauthtest.Server {
 // base (an oauthtest server or a front of one).
 func mtDaxiumClient(t *testing.T, base string, clock *oauthtest.Clock, hc *http.Client) *Client {
 	t.Helper()
-	cfg := DaxiumAir.WithBaseURL(base).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg := DaxiumAir().WithBaseURL(base).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
 	cfg.Clock = clock
 	cfg.HTTPClient = hc
 	c, err := New(cfg)
@@ -892,7 +892,7 @@ func TestSourceDaxiumRotationChain(t *testing.T) {
 func TestSourceTransiteoKeepsRefreshToken(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Transiteo, Clock: clock, ExpiresInAsString: true})
-	cfg := Transiteo.WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, "")
+	cfg := Transiteo().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, "")
 	cfg.Clock = clock
 	cfg.HTTPClient = srv.Client()
 	c, err := New(cfg)
@@ -1209,8 +1209,8 @@ func TestSourceLoadsFromStore(t *testing.T) {
 		events := &mtEvents{}
 		s := mtSource(t, c, SourceConfig{Store: fs, OnEvent: events.on})
 		_, err := s.TokenContext(ctx)
-		if !errors.Is(err, ErrCorruptStore) || !errors.Is(err, ErrLoginRequired) {
-			t.Errorf("error = %v; want ErrLoginRequired wrapping ErrCorruptStore", err)
+		if !errors.Is(err, ErrCorruptStore) || errors.Is(err, ErrLoginRequired) {
+			t.Errorf("error = %v; want ErrCorruptStore (a store problem, not a login needed)", err)
 		}
 		if events.count(EventStoreFailed) != 1 {
 			t.Errorf("EventStoreFailed = %d; want 1", events.count(EventStoreFailed))
@@ -1404,37 +1404,57 @@ func TestSourceTokenExpiredOnArrival(t *testing.T) {
 }
 
 // Acceptance 10: Close cancels the refresh in flight, wakes its waiters
-// with ErrClosed, and leaves no goroutine behind.
-func TestSourceCloseCancelsRefresh(t *testing.T) {
+// Acceptance 10: Close does not cut a refresh in flight (the provider may
+// already have rotated the refresh token): it waits for the answer, which
+// is saved and handed to the waiters; afterwards every call returns
+// ErrClosed and no goroutine is left.
+func TestSourceCloseWaitsForRefresh(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	clock := oauthtest.NewClock(mtT0)
 	ts := mtNewTokenServer(t, 3600)
 	c := mtClient(t, ts.url(), clock, ts.ts.Client())
-	events := &mtEvents{}
-	s, err := NewSource(c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour), OnEvent: events.on})
+	store := &MemoryStore{}
+	s, err := NewSource(c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.cfg.Store = store
 	clock.Advance(time.Hour)
 	ts.hold()
 	const n = 10
-	errs := make(chan error, n)
+	type result struct {
+		tok *Token
+		err error
+	}
+	got := make(chan result, n)
 	for range n {
 		go func() {
-			_, err := s.TokenContext(context.Background())
-			errs <- err
+			tok, err := s.TokenContext(context.Background())
+			got <- result{tok, err}
 		}()
 	}
 	mtRecv(t, ts.entered, "the refresh")
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while the refresh was in flight")
+	default:
+	}
+	ts.release()
 	if err := mtRecv(t, closed, "Close"); err != nil {
 		t.Errorf("Close = %v", err)
 	}
 	for range n {
-		if err := mtRecv(t, errs, "the waiters"); !errors.Is(err, ErrClosed) {
-			t.Errorf("waiter: %v; want ErrClosed", err)
+		// A waiter that joined the refresh gets its token; one that
+		// arrived after Close began gets ErrClosed.
+		r := mtRecv(t, got, "the waiters")
+		if (r.tok == nil || r.tok.AccessToken != "at-1") && !errors.Is(r.err, ErrClosed) {
+			t.Errorf("waiter got %v, %v; want the refreshed token at-1 or ErrClosed", r.tok, r.err)
 		}
+	}
+	if saved, _ := store.Load(context.Background()); saved == nil || saved.RefreshToken != "rt-1" {
+		t.Errorf("stored %v; want the rotated refresh token rt-1 saved", saved)
 	}
 	if _, err := s.TokenContext(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Errorf("TokenContext after Close: %v; want ErrClosed", err)
@@ -1453,16 +1473,13 @@ func TestSourceCloseCancelsRefresh(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
 	}
-	if ev, ok := events.last(EventRefreshFailed); !ok || !errors.Is(ev.Err, context.Canceled) {
-		t.Errorf("failure event = %+v; want the cancelled refresh", ev)
-	}
-	ts.release()
 	ts.ts.Close()
 	goleak.VerifyNone(t, ignore)
 }
 
-// Acceptance 10: Close stops a background refresh too.
-func TestSourceCloseStopsBackgroundRefresh(t *testing.T) {
+// Acceptance 10: a background refresh running at Close is finished and
+// saved, then nothing more runs.
+func TestSourceCloseFinishesBackgroundRefresh(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	ts := mtNewTokenServer(t, 3600)
 	c := mtClient(t, ts.url(), clock, ts.ts.Client())
@@ -1482,12 +1499,16 @@ func TestSourceCloseStopsBackgroundRefresh(t *testing.T) {
 	mtRecv(t, ts.entered, "the background refresh")
 	closed := make(chan struct{})
 	go func() { s.Close(); close(closed) }()
+	ts.release()
 	mtRecv(t, closed, "Close")
-	if tokens.Load() != 0 {
-		t.Error("a token was published after Close")
+	if tokens.Load() != 1 {
+		t.Errorf("OnToken calls = %d; want 1: the rotated token is handed over, not dropped", tokens.Load())
 	}
 	if _, err := s.TokenContext(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Errorf("after Close: %v; want ErrClosed", err)
+	}
+	if calls := ts.calls.Load(); calls != 1 {
+		t.Errorf("token calls = %d; want 1", calls)
 	}
 }
 
@@ -1498,7 +1519,7 @@ func TestSourceObservabilityNoSecrets(t *testing.T) {
 	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
 	var buf syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := DaxiumAir.WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg := DaxiumAir().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
 	cfg.Clock = clock
 	cfg.HTTPClient = srv.Client()
 	cfg.Logger = logger
@@ -1651,7 +1672,7 @@ func TestSourceOAuth2TokenSource(t *testing.T) {
 func TestNewSourceValidates(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	c := mtClient(t, "http://127.0.0.1:1/token", clock, nil)
-	cfgT, err := New(Transiteo.WithBaseURL("http://127.0.0.1:1").Config("id", ""))
+	cfgT, err := New(Transiteo().WithBaseURL("http://127.0.0.1:1").Config("id", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1710,7 +1731,7 @@ func TestSourceTokenWithoutCredential(t *testing.T) {
 		}
 		mtWriteJSON(w, http.StatusOK, body)
 	})
-	cfg := Transiteo.WithBaseURL(ts.ts.URL).Config("id", "")
+	cfg := Transiteo().WithBaseURL(ts.ts.URL).Config("id", "")
 	cfg.TokenURL = ts.url()
 	cfg.Clock = clock
 	cfg.HTTPClient = ts.ts.Client()
@@ -1925,10 +1946,13 @@ func TestSourceSharedStoreFailures(t *testing.T) {
 	})
 	t.Run("unlock and load fail", func(t *testing.T) {
 		store := &mtSharedStore{}
-		store.unlockErr.Store(true)
-		store.failLoad.Store(true)
 		events := &mtEvents{}
 		s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour), Store: store, OnEvent: events.on})
+		if _, err := s.TokenContext(ctx); err != nil { // the seed goes to the empty store
+			t.Fatal(err)
+		}
+		store.unlockErr.Store(true)
+		store.failLoad.Store(true)
 		clock.Advance(time.Hour)
 		if _, err := s.TokenContext(ctx); err != nil {
 			t.Fatal(err)
@@ -1939,9 +1963,12 @@ func TestSourceSharedStoreFailures(t *testing.T) {
 	})
 	t.Run("shared token found but unlock fails", func(t *testing.T) {
 		store := &mtSharedStore{}
-		store.unlockErr.Store(true)
 		events := &mtEvents{}
 		s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour), Store: store, OnEvent: events.on})
+		if _, err := s.TokenContext(ctx); err != nil { // the seed goes to the empty store
+			t.Fatal(err)
+		}
+		store.unlockErr.Store(true)
 		clock.Advance(time.Hour)
 		store.Save(ctx, mtToken(clock, "at-shared", "rt-shared", time.Hour))
 		tok, err := s.TokenContext(ctx)
@@ -2034,8 +2061,7 @@ func (s *mtLeaseStore) Lease() time.Duration { return s.lease }
 
 // Under a LeaseLocker, a refresh that would outlive the lock's lease is cut
 // at nine tenths of it, as a transient failure that names the lease, so
-// that no other process can take the lock and present the same refresh
-// token while it runs.
+// that normally no other process takes the lock while it runs.
 func TestSourceRefreshEndsWithinLease(t *testing.T) {
 	clock, srv, c := mtDaxium(t)
 	ctx := mtCtx(t)
@@ -2062,5 +2088,126 @@ func TestSourceRefreshEndsWithinLease(t *testing.T) {
 	}
 	if st := srv.Stats(); st.RefreshReuse != 0 {
 		t.Errorf("refresh reuse = %d; want 0", st.RefreshReuse)
+	}
+}
+
+// A login answered 429 (DAERR-LOG013) counts against ReloginInterval: the
+// Source does not try again on the short transient backoff, which is how
+// accounts get locked out.
+func TestSourceRateLimitedLoginIsSpaced(t *testing.T) {
+	clock, srv, c := mtDaxium(t)
+	ctx := mtCtx(t)
+	s := mtSource(t, c, SourceConfig{Login: mtDaxiumLogin, MinBackoff: time.Second, MaxBackoff: 2 * time.Second})
+	srv.RateLimitNext(1, 0)
+	if _, err := s.TokenContext(ctx); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("first login: %v; want ErrRateLimited", err)
+	}
+	for range 20 { // 20 s: past every transient backoff, within ReloginInterval
+		clock.Advance(time.Second)
+		s.TokenContext(ctx)
+	}
+	if got := srv.Stats().TokenCalls["password"]; got != 1 {
+		t.Errorf("password grants in 20 s = %d; want 1", got)
+	}
+	clock.Advance(time.Minute)
+	if _, err := s.TokenContext(ctx); err != nil {
+		t.Fatalf("login after ReloginInterval: %v", err)
+	}
+}
+
+// A refresh token the provider rejected for good is not presented again
+// before each later login attempt.
+func TestSourceDeadRefreshTokenNotReused(t *testing.T) {
+	clock, srv, c := mtDaxium(t)
+	ctx := mtCtx(t)
+	first := mtIssued(clock, srv.Issue("", ""))
+	srv.RevokeRefreshToken(first.RefreshToken)
+	s := mtSource(t, c, SourceConfig{Token: first, Login: PasswordGrant{Username: oauthtest.DefaultUser, Password: "wrong"}})
+	clock.Advance(time.Hour)
+	for range 5 {
+		s.TokenContext(ctx)
+		clock.Advance(2 * time.Minute) // past every backoff and ReloginInterval
+	}
+	st := srv.Stats()
+	if st.TokenCalls["refresh_token"] != 1 {
+		t.Errorf("refresh_token grants = %d; want 1: the dead token is not presented again", st.TokenCalls["refresh_token"])
+	}
+	if st.TokenCalls["password"] != 5 {
+		t.Errorf("password grants = %d; want 5, one per attempt", st.TokenCalls["password"])
+	}
+}
+
+// With both a Token and a Store, a token the Store already holds (rotated
+// by an earlier run) wins over the configured one, which would be dead; an
+// empty Store is seeded with the configured token.
+func TestSourceSeedTokenAndStore(t *testing.T) {
+	clock, srv, c := mtDaxium(t)
+	ctx := mtCtx(t)
+	seed := mtIssued(clock, srv.Issue("", ""))
+
+	t.Run("stored token wins", func(t *testing.T) {
+		store := &MemoryStore{}
+		rotated, err := c.Refresh(ctx, seed.RefreshToken) // an earlier run rotated it
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.Save(ctx, rotated)
+		s := mtSource(t, c, SourceConfig{Token: seed, Store: store})
+		tok, err := s.TokenContext(ctx)
+		if err != nil || tok.AccessToken != rotated.AccessToken {
+			t.Fatalf("TokenContext = %v, %v; want the stored token", tok, err)
+		}
+		clock.Advance(time.Hour)
+		if _, err := s.TokenContext(ctx); err != nil {
+			t.Fatalf("refresh with the stored refresh token: %v", err)
+		}
+		if st := srv.Stats(); st.RefreshReuse != 0 {
+			t.Errorf("refresh reuse = %d; want 0: the dead seed was presented", st.RefreshReuse)
+		}
+	})
+	t.Run("empty store is seeded", func(t *testing.T) {
+		store := &MemoryStore{}
+		fresh := mtIssued(clock, srv.Issue("", ""))
+		s := mtSource(t, c, SourceConfig{Token: fresh, Store: store})
+		tok, err := s.TokenContext(ctx)
+		if err != nil || tok.AccessToken != fresh.AccessToken {
+			t.Fatalf("TokenContext = %v, %v; want the configured token", tok, err)
+		}
+		if saved, _ := store.Load(ctx); saved == nil || saved.RefreshToken != fresh.RefreshToken {
+			t.Errorf("stored %v; want the configured token saved", saved)
+		}
+	})
+}
+
+// A Store that cannot be read for a moment, with no login configured, is a
+// transient failure: retried after the short backoff, and not reported as
+// a login being needed.
+func TestSourceStoreReadFailureIsTransient(t *testing.T) {
+	clock, srv, c := mtDaxium(t)
+	ctx := mtCtx(t)
+	store := &mtFlakyStore{}
+	store.MemoryStore.Save(ctx, mtIssued(clock, srv.Issue("", "")))
+	store.failLoad.Store(true)
+	s := mtSource(t, c, SourceConfig{Store: store, MinBackoff: time.Second, MaxBackoff: time.Minute})
+	_, err := s.TokenContext(ctx)
+	if !errors.Is(err, errStoreDown) || errors.Is(err, ErrLoginRequired) {
+		t.Fatalf("error = %v; want the store failure, not ErrLoginRequired", err)
+	}
+	store.failLoad.Store(false)
+	clock.Advance(2 * time.Second) // the transient backoff, not MaxBackoff
+	if _, err := s.TokenContext(ctx); err != nil {
+		t.Fatalf("after the store came back: %v", err)
+	}
+}
+
+func TestNewSourceRejectsBadLogins(t *testing.T) {
+	_, _, c := mtDaxium(t)
+	for name, cfg := range map[string]SourceConfig{
+		"both logins":    {Login: mtDaxiumLogin, LoginFunc: func(context.Context) (*Token, error) { return nil, nil }},
+		"empty password": {Login: PasswordGrant{Username: "u"}},
+	} {
+		if _, err := NewSource(c, cfg); err == nil {
+			t.Errorf("%s: NewSource accepted it", name)
+		}
 	}
 }

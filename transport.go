@@ -24,10 +24,13 @@ const maxDrain = 64 << 10
 // saw that 401), and replays the request once with the new token if its
 // body can be replayed (no body, or GetBody set, as http.NewRequest does
 // for in-memory bodies). Otherwise the 401 is returned and the refresh
-// serves the next request. When that refresh fails, the 401 is returned
-// too, and until a refresh succeeds the Source answers with the refresh's
-// error (ErrLoginRequired, say) instead of the refused token. The first response's body is drained (up to
-// 64 KiB) and closed before the replay.
+// serves the next request. The first response's body is drained (up to
+// 64 KiB) and closed before the replay. When the refresh fails, the 401 is
+// returned; if it failed for good (ErrLoginRequired, say), the Source
+// answers with that error instead of the refused token until a refresh
+// succeeds. A 401 forces a refresh at most once every 10 seconds, so that
+// an API that refuses every token (a missing scope) does not cost a token
+// call per request.
 //
 // The credential (and the Client's extra headers) is not sent on a
 // redirect to another origin: another host or port, or another scheme,
@@ -81,6 +84,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// 401 back.
 		src.refreshAfter401(st)
 		src.emit(Event{Kind: EventUnauthorized})
+		return resp, nil
+	}
+	if !src.mayForce(st) {
+		src.emit(Event{Kind: EventUnauthorized, Err: errForcedTooSoon})
 		return resp, nil
 	}
 	next, err := src.replace(req.Context(), st)
@@ -138,6 +145,9 @@ func (c *Client) requestHeader(own http.Header, cred []string) http.Header {
 // refreshAfter401 starts a refresh of st, unless st was already replaced
 // or a refresh is running, without waiting.
 func (s *Source) refreshAfter401(st *state) {
+	if !s.mayForce(st) {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur.Load() == st && s.flight == nil && !s.closed.Load() && s.c.now().UnixNano() >= s.retryAt.Load() {
@@ -173,7 +183,10 @@ func (s *Source) replace(ctx context.Context, st *state) (*state, error) {
 	if err == nil {
 		return next, nil
 	}
-	if ctx.Err() == nil && !errors.Is(err, ErrClosed) {
+	// Only a permanent failure (a login needed, the refresh token
+	// rejected) condemns the token: during an outage of the token
+	// endpoint the refused request fails, the others go on.
+	if ctx.Err() == nil && !errors.Is(err, ErrClosed) && !IsTemporary(err) && !isTransientFailure(err) {
 		s.mu.Lock()
 		if s.cur.Load() == st {
 			refused := *st
@@ -251,4 +264,34 @@ func drainClose(body io.ReadCloser) {
 	}
 	io.CopyN(io.Discard, body, maxDrain)
 	body.Close()
+}
+
+// errForcedTooSoon is why a 401 did not force a refresh: one did less
+// than forcedRefreshInterval ago.
+var errForcedTooSoon = errors.New("tokenkeeper: the API refused a token again soon after a forced refresh; not refreshing again yet")
+
+// mayForce reports whether a 401 to st may force a refresh: always when a
+// refresh is running or st was already replaced (nothing new starts), and
+// otherwise at most once every forcedRefreshInterval, so that an API that
+// refuses every token does not cost a token call per request.
+func (s *Source) mayForce(st *state) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur.Load() != st || s.flight != nil {
+		return true
+	}
+	now := s.c.now()
+	if !s.lastForced.IsZero() && now.Sub(s.lastForced) < forcedRefreshInterval {
+		return false
+	}
+	s.lastForced = now
+	return true
+}
+
+// CloseIdleConnections closes the idle connections of Base, if it can, so
+// that http.Client.CloseIdleConnections reaches them.
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.base().(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }

@@ -499,23 +499,35 @@ func TestTransport401ForReplacedToken(t *testing.T) {
 // Acceptance 8: an API that keeps answering 401 gets at most two calls per
 // request.
 func TestTransportNoLoopOnPersistent401(t *testing.T) {
-	s, ts, _ := mtTransportSource(t)
+	s, ts, clock := mtTransportSource(t)
 	api := mtNewAPI(t, "never")
 	client := s.HTTPClient(api.ts.Client().Transport)
 	ctx := mtCtx(t)
-	for i := 1; i <= 3; i++ {
+	// Each request: at most one refresh and one replay. A second 401
+	// within forcedRefreshInterval of a forced refresh forces none: an
+	// API that refuses every token costs one token call per interval,
+	// not one per request.
+	for i, want := range []struct {
+		advance          time.Duration
+		apiCalls, tokens int64
+	}{
+		{0, 2, 1},                     // refresh, replay, still 401
+		{time.Second, 3, 1},           // too soon: the 401 as is
+		{forcedRefreshInterval, 5, 2}, // the interval passed: once more
+	} {
+		clock.Advance(want.advance)
 		status, err := mtGet(ctx, client, api.ts.URL)
 		if err != nil || status != 401 {
-			t.Fatalf("request %d: %d, %v; want the 401", i, status, err)
+			t.Fatalf("request %d: %d, %v; want the 401", i+1, status, err)
 		}
-		total := 0
+		var total int64
 		api.mu.Lock()
 		for _, n := range api.calls {
-			total += n
+			total += int64(n)
 		}
 		api.mu.Unlock()
-		if total != 2*i || ts.calls.Load() != int64(i) {
-			t.Errorf("after %d requests: %d API calls, %d token calls; want %d, %d", i, total, ts.calls.Load(), 2*i, i)
+		if total != want.apiCalls || ts.calls.Load() != want.tokens {
+			t.Errorf("after %d requests: %d API calls, %d token calls; want %d, %d", i+1, total, ts.calls.Load(), want.apiCalls, want.tokens)
 		}
 	}
 }
@@ -552,35 +564,56 @@ func TestTransportDrainsFirstResponse(t *testing.T) {
 // that fails: the 401 goes back to the caller, once.
 func TestTransport401Unrecoverable(t *testing.T) {
 	unauthorized := func(n int, r *http.Request) (*http.Response, error) { return mtResponse(r, 401, nil), nil }
-	t.Run("refresh fails", func(t *testing.T) {
+	t.Run("refresh fails for a while", func(t *testing.T) {
+		// A 503 from the token endpoint: the refused request gets its
+		// 401, and the token is not condemned, since the API may have
+		// refused this one request only; no token call during the
+		// backoff.
 		s, ts, _ := mtTransportSource(t)
 		ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) { w.WriteHeader(503) })
 		events := &mtEvents{}
 		s.cfg.OnEvent = events.on
 		base := &mtBase{answer: unauthorized}
 		req, _ := http.NewRequest(http.MethodGet, "http://api.test/", nil)
+		for range 3 {
+			resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
+			if err != nil || resp.StatusCode != 401 {
+				t.Fatalf("RoundTrip = %v, %v; want the 401", resp, err)
+			}
+		}
+		if ev, ok := events.last(EventUnauthorized); !ok || ev.Recovered || ev.Err == nil {
+			t.Errorf("event %+v; want an unrecovered 401 with its reason", ev)
+		}
+		if tok, err := s.TokenContext(context.Background()); err != nil || tok.AccessToken != "at-0" {
+			t.Errorf("TokenContext = %v, %v; want the current token, still served", tok, err)
+		}
+		if ts.calls.Load() != 1 || base.calls() != 3 {
+			t.Errorf("token calls %d, API calls %d; want 1, 3", ts.calls.Load(), base.calls())
+		}
+	})
+	t.Run("refresh fails for good", func(t *testing.T) {
+		// The refresh token is rejected and there is no login: the
+		// refused token is no longer served; requests fail with
+		// ErrLoginRequired without reaching the API.
+		s, ts, _ := mtTransportSource(t)
+		ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) {
+			mtWriteJSON(w, 400, map[string]string{"error": "invalid_grant"})
+		})
+		base := &mtBase{answer: unauthorized}
+		req, _ := http.NewRequest(http.MethodGet, "http://api.test/", nil)
 		resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
 		if err != nil || resp.StatusCode != 401 {
 			t.Fatalf("RoundTrip = %v, %v; want the 401", resp, err)
 		}
-		if ev, ok := events.last(EventUnauthorized); !ok || ev.Recovered || ev.Err == nil {
-			t.Errorf("event %+v; want an unrecovered 401 with the refresh error", ev)
-		}
-		// The refused token is no longer served: during the backoff,
-		// requests fail with the refresh's typed error, without
-		// reaching the API or the token endpoint.
 		for range 2 {
-			resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
+			_, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
 			var pe *Error
-			if !errors.As(err, &pe) || pe.StatusCode != 503 {
-				t.Fatalf("RoundTrip = %v, %v; want the token endpoint's 503 *Error", resp, err)
+			if !errors.Is(err, ErrLoginRequired) || !errors.As(err, &pe) || pe.Code != "invalid_grant" {
+				t.Fatalf("RoundTrip error = %v; want ErrLoginRequired with the invalid_grant *Error", err)
 			}
 		}
-		if _, err := s.TokenContext(context.Background()); err == nil {
-			t.Error("TokenContext served the refused token")
-		}
 		if ts.calls.Load() != 1 || base.calls() != 1 {
-			t.Errorf("token calls %d, API calls %d; want 1 (then backoff), 1", ts.calls.Load(), base.calls())
+			t.Errorf("token calls %d, API calls %d; want 1, 1", ts.calls.Load(), base.calls())
 		}
 	})
 	t.Run("GetBody fails", func(t *testing.T) {
@@ -753,4 +786,21 @@ func TestTransportDefaultBase(t *testing.T) {
 	if err != nil || status != 200 {
 		t.Errorf("GET = %d, %v", status, err)
 	}
+}
+
+type mtIdleCloser struct {
+	mtBase
+	closed atomic.Int32
+}
+
+func (b *mtIdleCloser) CloseIdleConnections() { b.closed.Add(1) }
+
+func TestTransportCloseIdleConnections(t *testing.T) {
+	s, _, _ := mtTransportSource(t)
+	base := &mtIdleCloser{}
+	s.HTTPClient(base).CloseIdleConnections()
+	if base.closed.Load() != 1 {
+		t.Errorf("CloseIdleConnections reached the base %d times; want 1", base.closed.Load())
+	}
+	(&Transport{Source: s, Base: &mtBase{}}).CloseIdleConnections() // a base without it: no panic
 }

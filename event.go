@@ -1,0 +1,107 @@
+package tokenkeeper
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// EventKind says what happened.
+type EventKind int
+
+// The kinds of Event.
+const (
+	// EventRefreshStarted: a refresh (or login) attempt began.
+	EventRefreshStarted EventKind = iota + 1
+	// EventRefreshSucceeded: a new token is in use.
+	EventRefreshSucceeded
+	// EventRefreshFailed: an attempt failed; Err says why, Delay when the
+	// next attempt may start.
+	EventRefreshFailed
+	// EventLogin: the login grant was used (first token or re-login).
+	EventLogin
+	// EventStoreFailed: Store.Save or Load failed; the token in memory
+	// is kept and used.
+	EventStoreFailed
+	// EventSharedToken: another process holding the shared lock
+	// refreshed; its token was taken from the Store.
+	EventSharedToken
+	// EventLockFallback: the shared lock could not be used (the store is
+	// unreachable); the refresh went ahead in this process only.
+	EventLockFallback
+	// EventUnauthorized: an API answered 401 to a request of the
+	// Transport; Recovered tells whether it was replayed with a new
+	// token, Err why not.
+	EventUnauthorized
+)
+
+var eventNames = [...]string{
+	EventRefreshStarted:   "refresh started",
+	EventRefreshSucceeded: "refresh succeeded",
+	EventRefreshFailed:    "refresh failed",
+	EventLogin:            "login",
+	EventStoreFailed:      "store failed",
+	EventSharedToken:      "token taken from shared store",
+	EventLockFallback:     "shared lock unavailable, refreshing locally",
+	EventUnauthorized:     "401 from API",
+}
+
+// String returns a short description of the kind.
+func (k EventKind) String() string {
+	if k > 0 && int(k) < len(eventNames) {
+		return eventNames[k]
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// Event describes something a Source did, for logs and metrics. It holds
+// no secret.
+type Event struct {
+	// Kind says what happened.
+	Kind EventKind
+	// Grant is the grant type used, if any.
+	Grant string
+	// Failures is the number of consecutive failed attempts, this one
+	// included.
+	Failures int
+	// Delay is how long until the next attempt may start (failures).
+	Delay time.Duration
+	// Elapsed is how long the attempt took.
+	Elapsed time.Duration
+	// Recovered is set on EventUnauthorized when the request was replayed.
+	Recovered bool
+	// Err is the failure, if any.
+	Err error
+}
+
+// emit sends ev to OnEvent and the Logger.
+func (s *Source) emit(ev Event) {
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(ev)
+	}
+	if s.cfg.Logger == nil {
+		return
+	}
+	level := slog.LevelDebug
+	attrs := make([]slog.Attr, 0, 6)
+	if ev.Grant != "" {
+		attrs = append(attrs, slog.String("grant_type", ev.Grant))
+	}
+	switch ev.Kind {
+	case EventRefreshFailed:
+		level = slog.LevelWarn
+		attrs = append(attrs, slog.Int("failures", ev.Failures), slog.Duration("retry_in", ev.Delay), slog.Duration("elapsed", ev.Elapsed))
+	case EventStoreFailed, EventLockFallback:
+		level = slog.LevelWarn
+	case EventLogin, EventUnauthorized:
+		level = slog.LevelInfo
+		if ev.Kind == EventUnauthorized {
+			attrs = append(attrs, slog.Bool("recovered", ev.Recovered))
+		}
+	}
+	if ev.Err != nil {
+		attrs = append(attrs, slog.String("error", ev.Err.Error()))
+	}
+	s.cfg.Logger.LogAttrs(context.Background(), level, "tokenkeeper: "+ev.Kind.String(), attrs...)
+}
