@@ -27,7 +27,9 @@ import (
 )
 
 // Clock tells the time. Tests inject a fake one to move time forward
-// without sleeping; nil means the system clock.
+// without sleeping; nil means the system clock. Now is called from many
+// goroutines at once, on every request: it must be safe for concurrent use
+// and cheap.
 type Clock interface {
 	Now() time.Time
 }
@@ -130,8 +132,9 @@ func (c Config) Format(f fmt.State, verb rune) {
 // logged as JSON (slog's JSONHandler) shows no secret either.
 func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(c)) }
 
-// Client requests tokens from one token endpoint. Create it with New. A
-// Client is immutable and safe for concurrent use by multiple goroutines.
+// Client requests tokens from one token endpoint. Create it with New; the
+// zero value is not usable. A Client is immutable and safe for concurrent
+// use by multiple goroutines.
 type Client struct {
 	tokenURL   string
 	authURL    *url.URL
@@ -276,7 +279,8 @@ func (c *Client) now() time.Time { return c.clock.Now() }
 
 // Token performs grant against the token endpoint and returns the token it
 // issues. ctx bounds the request. A provider's refusal is an *Error; a
-// network failure is returned wrapped, with IsTemporary true.
+// network failure is returned wrapped, and IsTemporary tells whether
+// retrying can help.
 func (c *Client) Token(ctx context.Context, g Grant) (*Token, error) {
 	if g == nil {
 		return nil, errors.New("tokenkeeper: nil Grant")

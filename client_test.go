@@ -287,7 +287,7 @@ func TestTokenRequestShape(t *testing.T) {
 	}{
 		{
 			name:     "Daxium password",
-			cfg:      DaxiumAir.Config("daxium-id", "daxium-secret"),
+			cfg:      DaxiumAir().Config("daxium-id", "daxium-secret"),
 			tokenURL: daxiumURL,
 			grant:    PasswordGrant{Username: "jane@example.com", Password: "pa ss&word="},
 			wantForm: url.Values{
@@ -301,7 +301,7 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "Daxium password with scope",
-			cfg:      DaxiumAir.Config("daxium-id", "daxium-secret"),
+			cfg:      DaxiumAir().Config("daxium-id", "daxium-secret"),
 			tokenURL: daxiumURL,
 			grant:    PasswordGrant{Username: "jane@example.com", Password: "pw", Scope: "read write"},
 			wantForm: url.Values{
@@ -316,7 +316,7 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "Daxium refresh",
-			cfg:      DaxiumAir.Config("daxium-id", "daxium-secret"),
+			cfg:      DaxiumAir().Config("daxium-id", "daxium-secret"),
 			tokenURL: daxiumURL,
 			grant:    RefreshTokenGrant{RefreshToken: "daxium-refresh"},
 			wantForm: url.Values{
@@ -329,7 +329,7 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "Transiteo refresh without secret",
-			cfg:      Transiteo.Config("transiteo-id", ""),
+			cfg:      Transiteo().Config("transiteo-id", ""),
 			tokenURL: transiteoURL,
 			grant:    RefreshTokenGrant{RefreshToken: "console-refresh"},
 			wantForm: url.Values{
@@ -443,7 +443,7 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "extra Params cannot override client or grant fields",
-			cfg:      DaxiumAir.Config("daxium-id", "daxium-secret"),
+			cfg:      DaxiumAir().Config("daxium-id", "daxium-secret"),
 			tokenURL: daxiumURL,
 			grant: PasswordGrant{Username: "jane@example.com", Password: "pw", Params: url.Values{
 				"client_id":     {"evil-id"},
@@ -477,7 +477,7 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "Params client_secret dropped for a public client",
-			cfg:      Transiteo.Config("transiteo-id", ""),
+			cfg:      Transiteo().Config("transiteo-id", ""),
 			tokenURL: transiteoURL,
 			grant:    RefreshTokenGrant{RefreshToken: "rt", Params: url.Values{"client_secret": {"evil"}}},
 			wantForm: url.Values{
@@ -533,7 +533,7 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "user agent and extra headers",
-			cfg:      withUA(DaxiumAir.Config("daxium-id", "daxium-secret"), "my-sdk/1.2 (+https://example.com)", http.Header{"X-Tenant": {"a", "b"}, "X-Accept-Version": {"v1.3"}}),
+			cfg:      withUA(DaxiumAir().Config("daxium-id", "daxium-secret"), "my-sdk/1.2 (+https://example.com)", http.Header{"X-Tenant": {"a", "b"}, "X-Accept-Version": {"v1.3"}}),
 			tokenURL: daxiumURL,
 			grant:    RefreshTokenGrant{RefreshToken: "rt"},
 			wantForm: url.Values{
@@ -624,7 +624,7 @@ func TestRefresh(t *testing.T) {
 			assert.Equal(t, "refresh_token", r.PostFormValue("grant_type"))
 			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, `{"id_token":"id-1","access_token":"at-1","expires_in":"3600","token_type":"Bearer"}`)
-		}, Transiteo.Config("transiteo-id", ""))
+		}, Transiteo().Config("transiteo-id", ""))
 		tok, err := c.Refresh(context.Background(), "console-refresh")
 		require.NoError(t, err)
 		assert.Equal(t, "console-refresh", tok.RefreshToken)

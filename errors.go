@@ -3,6 +3,8 @@ package tokenkeeper
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,8 +64,9 @@ const codeDaxiumTooManyLogins = "DAERR-LOG013"
 // "error_uri"), Daxium Air's DAERR bodies ("code", "message", "url",
 // "api_version", "infos", "server_time") and bare {"message": ...} bodies.
 //
-// Error never prints the body or any credential: Error(), String() and every
-// fmt verb show only the status, code and message.
+// Error never prints the body, the header or any credential: its Error
+// method, every fmt verb (through Format) and MarshalJSON show only the
+// status, code, message and decoding cause.
 type Error struct {
 	// StatusCode is the HTTP status, or 0 for an authorization callback.
 	StatusCode int
@@ -96,8 +99,11 @@ type Error struct {
 	Err error
 }
 
-// Error returns "tokenkeeper: <status>: <code>: <message>", leaving out
-// parts that are empty.
+// Error returns "tokenkeeper: <status>: <code>: <message>: <cause>",
+// leaving out parts that are empty. The cause is Err's text without its
+// "tokenkeeper: " prefix; it is left out when it says nothing beyond
+// ErrMalformedResponse and the message, so that an empty body, say, is
+// described once.
 func (e *Error) Error() string {
 	if e == nil {
 		return "tokenkeeper: <nil error>"
@@ -117,11 +123,29 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
 	}
-	if e.Err != nil {
+	if cause := e.cause(); cause != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(cause)
 	}
 	return b.String()
+}
+
+// cause returns the text of Err that Error prints: "" for no Err, or for
+// an Err that is ErrMalformedResponse with no detail, or with the message
+// as its only detail, when there is a message to say it.
+func (e *Error) cause() string {
+	if e.Err == nil {
+		return ""
+	}
+	text := e.Err.Error()
+	if e.Message != "" {
+		if detail, ok := strings.CutPrefix(text, ErrMalformedResponse.Error()); ok {
+			if detail = strings.TrimPrefix(detail, ": "); detail == "" || detail == e.Message {
+				return ""
+			}
+		}
+	}
+	return strings.TrimPrefix(text, "tokenkeeper: ")
 }
 
 // Format prints the same text as Error for every verb, so that no body or
@@ -186,9 +210,29 @@ func (e *Error) Temporary() bool {
 	return false
 }
 
-// IsTemporary reports whether err is worth retrying later: a network error
-// or timeout, or an *Error whose Temporary method says so. Context
-// cancellation and deadline errors of the caller are not temporary.
+// IsTemporary reports whether err is worth retrying later, because the
+// same request can succeed once the network or the server recovers. It is
+// true for:
+//
+//   - an *Error whose Temporary method says so (5xx, 408, 429,
+//     DAERR-LOG013, a 2xx response that could not be read);
+//   - a timeout: an error in the chain whose Timeout method reports true
+//     (an http.Client Timeout, a dial or TLS handshake timeout, a DNS
+//     timeout, a Source's RefreshTimeout);
+//   - a connection refused, reset or aborted, or a broken pipe
+//     (syscall.ECONNREFUSED, ECONNRESET, ECONNABORTED, EPIPE), and a
+//     connection closed before the whole response arrived (io.EOF,
+//     io.ErrUnexpectedEOF, or net/http's "server closed idle connection"
+//     and lost HTTP/2 connections);
+//   - any other failure to dial, read or write (a *net.OpError), and a DNS
+//     failure that the resolver calls temporary.
+//
+// It is false for what a retry cannot cure: a TLS certificate that does
+// not verify, a host name that does not exist (DNS not found), a URL that
+// the HTTP client cannot use (an unsupported protocol scheme, say) and
+// other failures that are not the network's; a provider's refusal such as
+// invalid_grant; ErrLoginRequired and ErrClosed; and the caller's own
+// context cancellation or deadline.
 func IsTemporary(err error) bool {
 	if err == nil {
 		return false
@@ -200,20 +244,103 @@ func IsTemporary(err error) bool {
 	if errors.Is(err, ErrInvalidGrant) || errors.Is(err, ErrLoginRequired) || errors.Is(err, ErrClosed) {
 		return false
 	}
-	// A *url.Error is a net.Error even when it only wraps the caller's
-	// context error, so those are ruled out first.
+	// The caller's context error also has a Timeout method (and a
+	// *url.Error wrapping it is a net.Error), so it is ruled out first.
 	if errors.Is(err, context.Canceled) || callerDeadline(err) {
 		return false
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+	if anyInTree(err, isTimeout) {
 		return true
 	}
-	var ne net.Error
-	if errors.As(err, &ne) {
+	if permanentTransportError(err) {
+		return false
+	}
+	switch {
+	case connectionErrno(err):
 		return true
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return true
+	case anyInTree(err, isConnectionLost):
+		return true
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.IsTemporary || dnsErr.IsTimeout
 	}
 	var oe *net.OpError
-	return errors.As(err, &oe)
+	if errors.As(err, &oe) {
+		switch oe.Op {
+		case "dial", "read", "write":
+			return true
+		}
+	}
+	return false
+}
+
+// permanentTransportError reports whether err is a transport failure that
+// retrying cannot cure: a server certificate that does not verify, or a
+// host name that DNS says does not exist.
+func permanentTransportError(err error) bool {
+	var (
+		verify    *tls.CertificateVerificationError
+		authority x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		dnsErr    *net.DNSError
+	)
+	switch {
+	case errors.As(err, &verify), errors.As(err, &authority), errors.As(err, &hostname), errors.As(err, &invalid):
+		return true
+	case errors.As(err, &dnsErr):
+		return dnsErr.IsNotFound && !dnsErr.IsTimeout && !dnsErr.IsTemporary
+	}
+	return false
+}
+
+// isTimeout reports whether err itself says it is a timeout.
+func isTimeout(err error) bool {
+	t, ok := err.(interface{ Timeout() bool })
+	return ok && t.Timeout()
+}
+
+// isConnectionLost reports whether err is one of net/http's unexported
+// errors for a connection that the server closed under a request: the
+// keep-alive race that a POST may see (golang/go#19943), or an HTTP/2
+// connection lost or shut down.
+func isConnectionLost(err error) bool {
+	text := err.Error()
+	for _, prefix := range [...]string{
+		"http: server closed idle connection",
+		"http2: client connection lost",
+		"http2: server sent GOAWAY and closed the connection",
+	} {
+		if strings.HasPrefix(text, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// anyInTree reports whether match holds for err or for any error it wraps,
+// following both Unwrap() error and Unwrap() []error.
+func anyInTree(err error, match func(error) bool) bool {
+	if err == nil {
+		return false
+	}
+	if match(err) {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return anyInTree(u.Unwrap(), match)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if anyInTree(e, match) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // callerDeadline reports whether context.DeadlineExceeded itself is in

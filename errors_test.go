@@ -2,12 +2,16 @@ package tokenkeeper
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -190,7 +194,7 @@ func TestTokenErrorResponses(t *testing.T) {
 			name: "HTML 502", status: 502, contentType: "text/html; charset=utf-8",
 			body: "<html><body><h1>502 Bad Gateway</h1></body></html>",
 			want: want{message: "unreadable body (text/html, 50 bytes)", is: []error{ErrMalformedResponse}, temporary: true,
-				text: "tokenkeeper: 502 Bad Gateway: unreadable body (text/html, 50 bytes): tokenkeeper: malformed response: body is not a JSON object"},
+				text: "tokenkeeper: 502 Bad Gateway: unreadable body (text/html, 50 bytes): malformed response: body is not a JSON object"},
 		},
 		{
 			name: "200 HTML page", status: 200, contentType: "text/html",
@@ -205,7 +209,8 @@ func TestTokenErrorResponses(t *testing.T) {
 		{
 			name: "200 malformed JSON", status: 200, contentType: "application/json",
 			body: `{"access_token":`,
-			want: want{is: []error{ErrMalformedResponse}, temporary: true, contains: []string{"200 OK", "token response", "not a JSON object (application/json, 16 bytes)"}},
+			want: want{is: []error{ErrMalformedResponse}, temporary: true,
+				text: "tokenkeeper: 200 OK: token response: body is not a JSON object (application/json, 16 bytes)"},
 		},
 		{
 			name: "JSON of the wrong shape", status: 400, contentType: "application/json",
@@ -225,7 +230,7 @@ func TestTokenErrorResponses(t *testing.T) {
 		{
 			name: "empty body 500", status: 500,
 			want: want{message: "empty body", is: []error{ErrMalformedResponse}, temporary: true,
-				text: "tokenkeeper: 500 Internal Server Error: empty body: tokenkeeper: malformed response: empty body"},
+				text: "tokenkeeper: 500 Internal Server Error: empty body"},
 		},
 		{
 			name: "blank body 401", status: 401, contentType: "application/json", body: " \n",
@@ -467,6 +472,48 @@ func TestErrorMethods(t *testing.T) {
 	assert.False(t, IsTemporary(wrapped))
 }
 
+// Error says each thing once: a cause that only repeats the sentinel and
+// the message is left out, and the package prefix appears once.
+func TestErrorTextSaysItOnce(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		e    *Error
+		want string
+	}{
+		{"empty body", &Error{StatusCode: 503, Message: "empty body", Err: fmt.Errorf("%w: empty body", ErrMalformedResponse)},
+			"tokenkeeper: 503 Service Unavailable: empty body"},
+		{"the sentinel with a message", &Error{StatusCode: 200, Message: "token response: no access_token", Err: ErrMalformedResponse},
+			"tokenkeeper: 200 OK: token response: no access_token"},
+		{"the sentinel alone", &Error{StatusCode: 200, Err: ErrMalformedResponse},
+			"tokenkeeper: 200 OK: malformed response"},
+		{"a detail beyond the message", &Error{StatusCode: 502, Message: "unreadable body (text/html, 9 bytes)", Err: fmt.Errorf("%w: body is not a JSON object", ErrMalformedResponse)},
+			"tokenkeeper: 502 Bad Gateway: unreadable body (text/html, 9 bytes): malformed response: body is not a JSON object"},
+		{"a read error", &Error{StatusCode: 502, Code: "server_error", Err: fmt.Errorf("%w: reading body: %w", ErrMalformedResponse, io.ErrUnexpectedEOF)},
+			"tokenkeeper: 502 Bad Gateway: server_error: malformed response: reading body: unexpected EOF"},
+		{"a foreign cause", &Error{StatusCode: 400, Code: "invalid_grant", Err: errors.New("boom")},
+			"tokenkeeper: 400 Bad Request: invalid_grant: boom"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.e.Error(); got != tt.want {
+				t.Errorf("Error() = %q; want %q", got, tt.want)
+			}
+			if got := fmt.Sprintf("%+v", tt.e); got != tt.want {
+				t.Errorf("%%+v = %q; want %q", got, tt.want)
+			}
+			if errors.Is(tt.e.Err, ErrMalformedResponse) && !errors.Is(tt.e, ErrMalformedResponse) {
+				t.Errorf("errors.Is(%q, ErrMalformedResponse) = false; want true", tt.e)
+			}
+		})
+	}
+	resp, _ := jsonResponse(http.StatusServiceUnavailable, "")
+	e := DecodeError(resp)
+	assert.Equal(t, "tokenkeeper: 503 Service Unavailable: empty body", e.Error(), "DecodeError of an empty 503")
+	assert.ErrorIs(t, e, ErrMalformedResponse)
+}
+
 func TestIsTemporary(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -498,6 +545,23 @@ func TestIsTemporary(t *testing.T) {
 		{"url.Error around context.Canceled", &url.Error{Op: "Post", URL: "https://a/t", Err: context.Canceled}, false},
 		{"url.Error around the caller's deadline", &url.Error{Op: "Post", URL: "https://a/t", Err: context.DeadlineExceeded}, false},
 		{"plain error", errors.New("boom"), false},
+		{"a Timeout error", testTimeoutError{}, true},
+		{"url.Error around a Timeout error", &url.Error{Op: "Post", URL: "https://a/t", Err: testTimeoutError{}}, true},
+		{"a Timeout error behind a plain wrapper", &url.Error{Op: "Post", URL: "https://a/t", Err: fmt.Errorf("x: %w", testTimeoutError{})}, true},
+		{"a Timeout error listing the deadline", fmt.Errorf("x: %w", &testOwnDeadlineError{}), true},
+		{"server closed idle connection", &url.Error{Op: "Post", URL: "https://a/t", Err: errors.New("http: server closed idle connection")}, true},
+		{"HTTP/2 connection lost", &url.Error{Op: "Post", URL: "https://a/t", Err: errors.New("http2: client connection lost")}, true},
+		{"DNS temporary", &net.DNSError{Err: "server misbehaving", Name: "auth.example.com", IsTemporary: true}, true},
+		{"DNS temporary when dialing", &url.Error{Op: "Post", URL: "https://a/t", Err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "server misbehaving", Name: "a", IsTemporary: true}}}, true},
+		{"DNS not found", &net.DNSError{Err: "no such host", Name: "a", IsNotFound: true}, false},
+		{"DNS not found when dialing", &url.Error{Op: "Post", URL: "https://a/t", Err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "a", IsNotFound: true}}}, false},
+		{"unknown authority", &url.Error{Op: "Post", URL: "https://a/t", Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}, false},
+		{"bare unknown authority", &url.Error{Op: "Post", URL: "https://a/t", Err: x509.UnknownAuthorityError{}}, false},
+		{"host name mismatch", &url.Error{Op: "Post", URL: "https://a/t", Err: x509.HostnameError{Host: "a"}}, false},
+		{"expired certificate", &url.Error{Op: "Post", URL: "https://a/t", Err: x509.CertificateInvalidError{Reason: x509.Expired}}, false},
+		{"unsupported protocol scheme", &url.Error{Op: "Post", URL: "ftp://a/t", Err: errors.New(`unsupported protocol scheme "ftp"`)}, false},
+		{"url.Error around a plain error", &url.Error{Op: "Post", URL: "https://a/t", Err: errors.New("boom")}, false},
+		{"TLS alert from the server", &url.Error{Op: "Post", URL: "https://a/t", Err: &net.OpError{Op: "remote error", Err: errors.New("tls: bad certificate")}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -507,6 +571,150 @@ func TestIsTemporary(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testTimeoutError is a timeout, as a net.Error says.
+type testTimeoutError struct{}
+
+func (testTimeoutError) Error() string   { return "i/o timeout" }
+func (testTimeoutError) Timeout() bool   { return true }
+func (testTimeoutError) Temporary() bool { return true }
+
+// testOwnDeadlineError is a library's own deadline, shaped like a Source's
+// refresh timeout: a Timeout error that lists context.DeadlineExceeded
+// among its causes.
+type testOwnDeadlineError struct{}
+
+func (*testOwnDeadlineError) Error() string   { return "the refresh timed out" }
+func (*testOwnDeadlineError) Unwrap() []error { return []error{context.DeadlineExceeded} }
+func (*testOwnDeadlineError) Timeout() bool   { return true }
+
+// TestIsTemporaryRealErrors classifies the errors that an http.Client
+// really returns, so that IsTemporary follows what net/http and crypto/tls
+// produce rather than what a hand-built error looks like.
+func TestIsTemporaryRealErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		err  func(t *testing.T) error
+		want bool
+	}{
+		{"self-signed certificate, default client", func(t *testing.T) error {
+			srv := quietTLSServer(t)
+			return postTo(t, &http.Client{}, srv.URL+"/token")
+		}, false},
+		{"certificate for another host name", func(t *testing.T) error {
+			srv := quietTLSServer(t) // its certificate names 127.0.0.1 and example.com
+			_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+			require.NoError(t, err)
+			return postTo(t, srv.Client(), "https://localhost:"+port+"/token")
+		}, false},
+		{"closed loopback port", func(t *testing.T) error {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			addr := ln.Addr().String()
+			require.NoError(t, ln.Close())
+			return postTo(t, &http.Client{}, "http://"+addr+"/token")
+		}, true},
+		{"connection reset by the server", func(t *testing.T) error {
+			return postTo(t, &http.Client{}, resettingServer(t)+"/token")
+		}, true},
+		{"ftp scheme", func(t *testing.T) error {
+			return postTo(t, &http.Client{}, "ftp://127.0.0.1/token")
+		}, false},
+		{"DNS not found", func(t *testing.T) error {
+			return &url.Error{Op: "Post", URL: "https://auth.example.invalid/token",
+				Err: &net.DNSError{Err: "no such host", Name: "auth.example.invalid", IsNotFound: true}}
+		}, false},
+		{"HTTP client timeout", func(t *testing.T) error {
+			release := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-r.Context().Done():
+				case <-release:
+				}
+			}))
+			t.Cleanup(srv.Close)
+			t.Cleanup(func() { close(release) })
+			return postTo(t, &http.Client{Timeout: 20 * time.Millisecond}, srv.URL+"/token")
+		}, true},
+		{"self-signed certificate through Client.Token", func(t *testing.T) error {
+			srv := quietTLSServer(t)
+			transport := http.DefaultTransport.(*http.Transport).Clone()
+			t.Cleanup(transport.CloseIdleConnections)
+			c, err := New(Config{TokenURL: srv.URL + "/token", ClientID: "c", HTTPClient: &http.Client{Transport: transport}})
+			require.NoError(t, err)
+			_, err = c.Token(context.Background(), ClientCredentialsGrant{})
+			return err
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.err(t)
+			require.Error(t, err)
+			if got := IsTemporary(err); got != tt.want {
+				t.Errorf("IsTemporary(%q) = %v; want %v", err, got, tt.want)
+			}
+		})
+	}
+}
+
+// quietTLSServer starts an HTTPS server with httptest's self-signed
+// certificate, whose handshake failures are not logged.
+func quietTLSServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// resettingServer returns the base URL of a server that reads the start of
+// one request and closes the connection with a reset (RST), never
+// answering.
+func resettingServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		conn.Read(make([]byte, 1))
+		if tc, ok := conn.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
+		conn.Close()
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// postTo posts a token request to target with hc and returns the error.
+func postTo(t *testing.T, hc *http.Client, target string) error {
+	t.Helper()
+	transport := hc.Transport
+	if transport == nil {
+		// A fresh copy of the default, so that no connection outlives the test.
+		transport = http.DefaultTransport.(*http.Transport).Clone()
+		hc = &http.Client{Transport: transport, Timeout: hc.Timeout}
+	}
+	if ci, ok := transport.(interface{ CloseIdleConnections() }); ok {
+		t.Cleanup(ci.CloseIdleConnections)
+	}
+	resp, err := hc.Post(target, "application/x-www-form-urlencoded", strings.NewReader("grant_type=client_credentials"))
+	if err == nil {
+		resp.Body.Close()
+	}
+	return err
 }
 
 func TestParseRetryAfter(t *testing.T) {

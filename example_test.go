@@ -29,7 +29,7 @@ func ExamplePasswordGrant() {
 	}))
 	defer srv.Close()
 
-	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir.WithBaseURL(srv.URL).Config("app-id", "app-secret"))
+	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir().WithBaseURL(srv.URL).Config("app-id", "app-secret"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func ExampleClient_Refresh() {
 	defer srv.Close()
 
 	// Transiteo is a public client: client_id only, no secret.
-	client, err := tokenkeeper.New(tokenkeeper.Transiteo.WithBaseURL(srv.URL).Config("my-client-id", ""))
+	client, err := tokenkeeper.New(tokenkeeper.Transiteo().WithBaseURL(srv.URL).Config("my-client-id", ""))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func ExampleSource_HTTPClient() {
 	}
 	defer provider.Close()
 
-	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir.WithBaseURL(provider.URL()).
+	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir().WithBaseURL(provider.URL()).
 		Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret))
 	if err != nil {
 		log.Fatal(err)

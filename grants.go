@@ -230,7 +230,8 @@ type AuthCodeRequest struct {
 // AuthCodeFlow is one authorization code flow in progress: the URL to send
 // the user to, and what is needed to check the callback and exchange the
 // code. Keep it (server-side) until the callback arrives. Its Format method
-// hides State and Verifier.
+// hides State and Verifier. Its methods only read it: it is safe for
+// concurrent use once built.
 type AuthCodeFlow struct {
 	// URL is the authorization URL to redirect the user to.
 	URL string

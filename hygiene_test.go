@@ -421,7 +421,7 @@ func hygDaxium(t *testing.T, rec *hygRecorder) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	cfg := DaxiumAir.WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, hygDaxiumSecret)
+	cfg := DaxiumAir().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, hygDaxiumSecret)
 	client := hygNewClient(t, rec, cfg, clock)
 	login := PasswordGrant{Username: hygUser, Password: hygDaxiumPassword}
 	rec.value("PasswordGrant", login)
@@ -490,7 +490,7 @@ func hygTransiteo(t *testing.T, rec *hygRecorder) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	cfg := Transiteo.WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, "")
+	cfg := Transiteo().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, "")
 	client := hygNewClient(t, rec, cfg, clock)
 	src := hygNewSource(t, rec, client, SourceConfig{Token: &Token{RefreshToken: hygTransiteoRT}})
 	api := src.HTTPClient(rec.wire(t))

@@ -382,7 +382,7 @@ func TestLimitDefaultTimeouts(t *testing.T) {
 	t.Cleanup(srv.Close)
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(transport.CloseIdleConnections)
-	cfg := DaxiumAir.WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg := DaxiumAir().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
 	cfg.HTTPClient = &http.Client{Transport: transport}
 	cfg.Clock = clock
 	const refreshTimeout = 300 * time.Millisecond

@@ -99,8 +99,8 @@ func (c Credential) value(t *Token) (string, error) {
 
 // Provider describes a token provider: its endpoints, how clients
 // authenticate, the headers it wants and how its APIs take the token. The
-// presets are DaxiumAir, Transiteo and Auth0; Config turns one into a
-// Config to complete.
+// functions DaxiumAir, Transiteo and Auth0 return presets, a new value on
+// every call; Config turns one into a Config to complete.
 type Provider struct {
 	// Name is a human-readable name.
 	Name string
@@ -156,27 +156,33 @@ func rebase(endpoint, base string) string {
 	return strings.TrimRight(base, "/") + path
 }
 
-// DaxiumAir is Daxium Air API v1.3: password and refresh_token grants with
-// client_id and client_secret in the form body, a new refresh token on
-// every refresh, "Authorization: Bearer <access_token>" and
-// "X-Accept-Version: v1.3" on API calls. Its errors are DAERR bodies.
-var DaxiumAir = Provider{
-	Name:       "Daxium Air",
-	TokenURL:   "https://api.daxium-air.com/oauth/v2/token",
-	AuthStyle:  AuthInBody,
-	Header:     http.Header{"X-Accept-Version": {"v1.3"}},
-	Credential: Credential{},
+// DaxiumAir returns the preset for Daxium Air API v1.3: password and
+// refresh_token grants with client_id and client_secret in the form body, a
+// new refresh token on every refresh, "Authorization: Bearer
+// <access_token>" and "X-Accept-Version: v1.3" on API calls. Its errors are
+// DAERR bodies. Each call returns a new value: changing it changes no other.
+func DaxiumAir() Provider {
+	return Provider{
+		Name:       "Daxium Air",
+		TokenURL:   "https://api.daxium-air.com/oauth/v2/token",
+		AuthStyle:  AuthInBody,
+		Header:     http.Header{"X-Accept-Version": {"v1.3"}},
+		Credential: Credential{},
+	}
 }
 
-// Transiteo is a public client (client_id only) refreshing a static
-// refresh token from the Transiteo console. Responses carry no new refresh
-// token, and its API takes the raw id_token: "Authorization: <id_token>",
-// with no scheme.
-var Transiteo = Provider{
-	Name:       "Transiteo",
-	TokenURL:   "https://auth.transiteo.io/oauth2/token",
-	AuthStyle:  AuthNone,
-	Credential: Credential{Raw: true, Token: IDToken},
+// Transiteo returns the preset for Transiteo: a public client (client_id
+// only) refreshing a static refresh token from the Transiteo console.
+// Responses carry no new refresh token, and its API takes the raw
+// id_token: "Authorization: <id_token>", with no scheme. Each call returns a
+// new value.
+func Transiteo() Provider {
+	return Provider{
+		Name:       "Transiteo",
+		TokenURL:   "https://auth.transiteo.io/oauth2/token",
+		AuthStyle:  AuthNone,
+		Credential: Credential{Raw: true, Token: IDToken},
+	}
 }
 
 // Auth0 returns the preset for an Auth0 tenant domain such as

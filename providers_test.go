@@ -21,20 +21,20 @@ func TestCredentialValue(t *testing.T) {
 		{name: "Bearer access token", cred: Credential{}, tok: full, want: "Bearer at-1"},
 		{name: "no token type", cred: Credential{}, tok: &Token{AccessToken: "at-1"}, want: "Bearer at-1"},
 		{name: "other token type", cred: Credential{}, tok: &Token{AccessToken: "at-1", TokenType: "DPoP"}, want: "DPoP at-1"},
-		{name: "Daxium", cred: DaxiumAir.Credential, tok: full, want: "Bearer at-1"},
-		{name: "Transiteo raw id_token", cred: Transiteo.Credential, tok: full, want: "eyJ.id.sig"},
+		{name: "Daxium", cred: DaxiumAir().Credential, tok: full, want: "Bearer at-1"},
+		{name: "Transiteo raw id_token", cred: Transiteo().Credential, tok: full, want: "eyJ.id.sig"},
 		{name: "Auth0", cred: Auth0("t.auth0.com").Credential, tok: full, want: "Bearer at-1"},
 		{name: "custom header and scheme", cred: Credential{Header: "X-Api-Token", Scheme: "Token"}, tok: full, want: "Token at-1"},
 		{name: "scheme with id_token", cred: Credential{Scheme: "JWT", Token: IDToken}, tok: full, want: "JWT eyJ.id.sig"},
 		{name: "raw access token", cred: Credential{Raw: true}, tok: full, want: "at-1"},
-		{name: "Transiteo without id_token", cred: Transiteo.Credential, tok: &Token{AccessToken: "at-1"}, wantErr: "tokenkeeper: the token has no id_token to send"},
+		{name: "Transiteo without id_token", cred: Transiteo().Credential, tok: &Token{AccessToken: "at-1"}, wantErr: "tokenkeeper: the token has no id_token to send"},
 		{name: "no access token", cred: Credential{}, tok: &Token{IDToken: "x"}, wantErr: "tokenkeeper: the token has no access_token to send"},
 		{name: "nil token", cred: Credential{}, tok: nil, wantErr: "no token"},
 		{name: "access token with CRLF", cred: Credential{}, tok: &Token{AccessToken: "at\r\nX-Injected: 1"}, wantErr: "access_token has characters not allowed in a header"},
 		{name: "access token with LF", cred: Credential{Raw: true}, tok: &Token{AccessToken: "at\n"}, wantErr: "not allowed in a header"},
 		{name: "access token with a space", cred: Credential{}, tok: &Token{AccessToken: "at 1"}, wantErr: "not allowed in a header"},
-		{name: "id_token with CR", cred: Transiteo.Credential, tok: &Token{IDToken: "id\r"}, wantErr: "id_token has characters not allowed in a header"},
-		{name: "id_token with NUL", cred: Transiteo.Credential, tok: &Token{IDToken: "id\x00"}, wantErr: "not allowed in a header"},
+		{name: "id_token with CR", cred: Transiteo().Credential, tok: &Token{IDToken: "id\r"}, wantErr: "id_token has characters not allowed in a header"},
+		{name: "id_token with NUL", cred: Transiteo().Credential, tok: &Token{IDToken: "id\x00"}, wantErr: "not allowed in a header"},
 		{name: "token_type with CRLF", cred: Credential{}, tok: &Token{AccessToken: "at", TokenType: "Bearer\r\nX-Injected: 1"}, wantErr: "token_type has characters not allowed"},
 		{name: "token_type with a space", cred: Credential{}, tok: &Token{AccessToken: "at", TokenType: "Bearer x"}, wantErr: "token_type has characters not allowed"},
 		{name: "odd token_type ignored by a fixed scheme", cred: Credential{Scheme: "Bearer"}, tok: &Token{AccessToken: "at", TokenType: "a b"}, want: "Bearer at"},
@@ -74,7 +74,7 @@ func TestPresetConfig(t *testing.T) {
 	}{
 		{
 			name: "Daxium Air",
-			cfg:  DaxiumAir.Config("dax-id", "dax-secret"),
+			cfg:  DaxiumAir().Config("dax-id", "dax-secret"),
 			want: Config{
 				TokenURL:     "https://api.daxium-air.com/oauth/v2/token",
 				ClientID:     "dax-id",
@@ -86,7 +86,7 @@ func TestPresetConfig(t *testing.T) {
 		},
 		{
 			name: "Transiteo",
-			cfg:  Transiteo.Config("tr-id", ""),
+			cfg:  Transiteo().Config("tr-id", ""),
 			want: Config{
 				TokenURL:   "https://auth.transiteo.io/oauth2/token",
 				ClientID:   "tr-id",
@@ -126,15 +126,66 @@ func TestPresetConfig(t *testing.T) {
 
 	t.Run("Header is a copy", func(t *testing.T) {
 		t.Parallel()
-		cfg := DaxiumAir.Config("id", "secret")
+		p := DaxiumAir()
+		cfg := p.Config("id", "secret")
 		cfg.Header.Set("X-Accept-Version", "v9")
-		assert.Equal(t, "v1.3", DaxiumAir.Header.Get("X-Accept-Version"), "the preset changed through a Config")
+		assert.Equal(t, "v1.3", p.Header.Get("X-Accept-Version"), "the preset changed through a Config")
 	})
 	t.Run("Transiteo refuses a secret", func(t *testing.T) {
 		t.Parallel()
-		_, err := New(Transiteo.Config("tr-id", "oops"))
+		_, err := New(Transiteo().Config("tr-id", "oops"))
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "AuthNone")
+	})
+}
+
+// Each preset call returns a new value: what one importer changes in it,
+// its Header map included, no other call sees.
+func TestPresetsAreFresh(t *testing.T) {
+	t.Parallel()
+	presets := []struct {
+		name string
+		get  func() Provider
+	}{
+		{"DaxiumAir", DaxiumAir},
+		{"Transiteo", Transiteo},
+		{"Auth0", func() Provider { return Auth0("tenant.eu.auth0.com") }},
+	}
+	for _, tt := range presets {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			want := tt.get()
+			wantHeader := want.Header.Clone()
+
+			p := tt.get()
+			p.Name = "attacker"
+			p.TokenURL = "https://attacker.example/token"
+			p.AuthURL = "https://attacker.example/authorize"
+			p.AuthStyle = AuthBasic
+			p.Credential = Credential{Header: "X-Leak", Scheme: "Leak"}
+			if p.Header == nil {
+				p.Header = http.Header{}
+			}
+			p.Header.Set("X-Accept-Version", "v0")
+			p.Header.Set("X-Injected", "yes")
+
+			got := tt.get()
+			assert.Equal(t, want.Name, got.Name, "Name")
+			assert.Equal(t, want.TokenURL, got.TokenURL, "TokenURL")
+			assert.Equal(t, want.AuthURL, got.AuthURL, "AuthURL")
+			assert.Equal(t, want.AuthStyle, got.AuthStyle, "AuthStyle")
+			assert.Equal(t, want.Credential, got.Credential, "Credential")
+			assert.Equal(t, wantHeader, got.Header, "Header")
+			assert.Equal(t, wantHeader, want.Header, "Header of an earlier call")
+			assert.NotEqual(t, "https://attacker.example/token", got.Config("id", "").TokenURL, "Config of a later call")
+		})
+	}
+	t.Run("DaxiumAir Header is a new map", func(t *testing.T) {
+		t.Parallel()
+		a, b := DaxiumAir(), DaxiumAir()
+		a.Header["X-Accept-Version"][0] = "v0"
+		delete(a.Header, "X-Accept-Version")
+		assert.Equal(t, http.Header{"X-Accept-Version": {"v1.3"}}, b.Header)
 	})
 }
 
@@ -146,9 +197,9 @@ func TestWithBaseURL(t *testing.T) {
 		base          string
 		token, author string
 	}{
-		{"Daxium", DaxiumAir, "http://127.0.0.1:8080", "http://127.0.0.1:8080/oauth/v2/token", ""},
-		{"trailing slash", DaxiumAir, "http://127.0.0.1:8080/", "http://127.0.0.1:8080/oauth/v2/token", ""},
-		{"path prefix", Transiteo, "http://127.0.0.1:8080/mock/", "http://127.0.0.1:8080/mock/oauth2/token", ""},
+		{"Daxium", DaxiumAir(), "http://127.0.0.1:8080", "http://127.0.0.1:8080/oauth/v2/token", ""},
+		{"trailing slash", DaxiumAir(), "http://127.0.0.1:8080/", "http://127.0.0.1:8080/oauth/v2/token", ""},
+		{"path prefix", Transiteo(), "http://127.0.0.1:8080/mock/", "http://127.0.0.1:8080/mock/oauth2/token", ""},
 		{"Auth0 both endpoints", Auth0("tenant.auth0.com"), "http://[::1]:9000", "http://[::1]:9000/oauth/token", "http://[::1]:9000/authorize"},
 		{"endpoint without a path", Provider{TokenURL: "https://auth.example.com"}, "http://localhost:1", "http://localhost:1", ""},
 		{"endpoint without a scheme kept", Provider{TokenURL: "relative/token"}, "http://localhost:1", "relative/token", ""},
@@ -167,10 +218,11 @@ func TestWithBaseURL(t *testing.T) {
 	}
 	t.Run("leaves the preset alone", func(t *testing.T) {
 		t.Parallel()
-		moved := DaxiumAir.WithBaseURL("http://127.0.0.1:1")
+		p := DaxiumAir()
+		moved := p.WithBaseURL("http://127.0.0.1:1")
 		moved.Header.Set("X-Accept-Version", "v0")
-		assert.Equal(t, "https://api.daxium-air.com/oauth/v2/token", DaxiumAir.TokenURL)
-		assert.Equal(t, "v1.3", DaxiumAir.Header.Get("X-Accept-Version"))
+		assert.Equal(t, "https://api.daxium-air.com/oauth/v2/token", p.TokenURL)
+		assert.Equal(t, "v1.3", p.Header.Get("X-Accept-Version"))
 	})
 }
 

@@ -19,9 +19,11 @@ import (
 // Token is a set of credentials issued by a token endpoint (RFC 6749,
 // section 5.1), with OpenID Connect's id_token as a first-class field.
 //
-// A Token handed out by a Source is shared: treat it as read-only. Token's
-// String, GoString, Format, LogValue and MarshalJSON never show the access,
-// refresh or id token; use EncodeToken to serialize one for storage.
+// A Token handed out by a Source is shared between goroutines: treat it as
+// read-only, and it is safe for concurrent use. Token's String, GoString,
+// Format, LogValue and MarshalJSON never show the access, refresh or id
+// token: json.Marshal of a Token gives its redacted description, which
+// cannot be read back. Use EncodeToken and DecodeToken to store one.
 type Token struct {
 	// AccessToken is the credential most APIs expect.
 	AccessToken string

@@ -1,0 +1,5 @@
+package tokenkeeper
+
+// connectionErrno reports false: Plan 9 reports network failures as
+// strings, and IsTemporary recognizes them as *net.OpError instead.
+func connectionErrno(error) bool { return false }
