@@ -1,7 +1,8 @@
 // Package redisstore is a tokenkeeper.Store and tokenkeeper.Locker on Redis,
 // for replicas that share one OAuth 2.0 credential (RFC 6749, section 6):
 // one replica refreshes while the others wait and take the token it stored,
-// so a rotating refresh token is presented once.
+// so that a rotating refresh token is normally presented by one replica
+// only.
 //
 // # Keys and values
 //
@@ -20,12 +21,16 @@
 // Store takes the lock around every refresh and re-reads the token once it
 // holds it; replicas that do not get it poll the token until the holder
 // has stored a fresh one, or until the lease ends and one of them takes the
-// lock in turn. The Store is a tokenkeeper.LeaseLocker: the Source cuts a
-// refresh (token call and save) that would outlive nine tenths of Lease,
-// so that no two replicas ever present the same refresh token at once.
-// Lease must therefore be longer than a refresh normally takes, and
-// shorter than the Source's RefreshTimeout, so that waiters outlive a
-// crashed holder.
+// lock in turn. The Store is a tokenkeeper.LeaseLocker: the Source ends
+// its refresh (token call and save) within nine tenths of Lease, so that
+// normally no other replica takes the lock while it runs. Cutting the
+// client's side of a token request cannot recall it, though: a request cut
+// at that point may still have been processed by the provider, which then
+// rotated the refresh token away. The next holder's refresh then meets a
+// refresh token that is no longer valid and falls back to a login, if its
+// Source has one (tokenkeeper.SourceConfig.Login). Lease must therefore be
+// longer than a refresh normally takes, and shorter than the Source's
+// RefreshTimeout, so that waiters outlive a crashed holder.
 //
 // # When Redis is down or slow
 //

@@ -2,11 +2,14 @@ module github.com/tokenkeeper/tokenkeeper/redisstore
 
 go 1.26.0
 
+// Inside this repository the core is the one next door, so that both
+// modules change together. A replace applies only to the main module: users
+// of redisstore get the tagged core required below.
 replace github.com/tokenkeeper/tokenkeeper => ../
 
 require (
 	github.com/redis/go-redis/v9 v9.23.0
-	github.com/tokenkeeper/tokenkeeper v0.0.0-00010101000000-000000000000
+	github.com/tokenkeeper/tokenkeeper v0.1.0
 	go.uber.org/goleak v1.3.0
 )
 

@@ -109,7 +109,7 @@ func (f *fleet) replica(name string, rc replicaConfig) *replica {
 	base := &http.Transport{MaxIdleConnsPerHost: 32, MaxConnsPerHost: 32}
 	t.Cleanup(base.CloseIdleConnections)
 
-	cfg := tokenkeeper.DaxiumAir.WithBaseURL(f.srv.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg := tokenkeeper.DaxiumAir().WithBaseURL(f.srv.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
 	cfg.Clock = f.clock
 	cfg.HTTPClient = &http.Client{Transport: base, Timeout: 10 * time.Second}
 	client, err := tokenkeeper.New(cfg)

@@ -95,7 +95,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	preset := tokenkeeper.DaxiumAir
+	preset := tokenkeeper.DaxiumAir()
 	var provider *oauthtest.Server
 	if offline {
 		provider, err = oauthtest.NewServer(oauthtest.Options{Preset: oauthtest.Daxium})

@@ -43,7 +43,7 @@ func run(ctx context.Context, w io.Writer) error {
 	fmt.Fprintf(w, "A fake Daxium Air listens on %s.\n\n", provider.URL())
 
 	// The application's side: the token endpoint, the client, the login.
-	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir.WithBaseURL(provider.URL()).
+	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir().WithBaseURL(provider.URL()).
 		Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret))
 	if err != nil {
 		return err

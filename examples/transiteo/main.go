@@ -50,7 +50,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		return errors.New("set both TRANSITEO_CLIENT_ID and TRANSITEO_REFRESH_TOKEN, or neither to run offline")
 	}
 	offline := clientID == ""
-	preset := tokenkeeper.Transiteo
+	preset := tokenkeeper.Transiteo()
 	var provider *oauthtest.Server
 	if offline {
 		var err error
