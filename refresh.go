@@ -98,41 +98,69 @@ func (s *Source) backoff(n int, err error) time.Duration {
 // from the shared store if another process refreshed it, else by refresh
 // token, else by login. On failure notBefore may say when a next attempt
 // makes sense.
-func (s *Source) refresh(ctx context.Context, old *state) (st *state, notBefore time.Time, err error) {
+//
+// ctx bounds the whole refresh; work is ctx cut short by Close as well, for
+// everything but a refresh token request (whose answer may hold the only
+// copy of a rotated refresh token) and saving its result.
+func (s *Source) refresh(ctx, work context.Context, old *state) (st *state, notBefore time.Time, err error) {
 	var base *Token
 	if old != nil {
 		base = old.tok
 	}
 	var loadErr error
 	if !s.isLoaded() {
-		t, err := s.cfg.Store.Load(ctx)
-		if err != nil {
-			// Not marked loaded: the next attempt reads the Store again.
-			loadErr = err
+		t, err := s.cfg.Store.Load(work)
+		_, shared := s.cfg.Store.(Locker)
+		switch {
+		case err != nil && errors.Is(err, ErrCorruptStore):
+			// Nothing can be recovered from it: as if empty, and
+			// overwritten by the next token.
 			s.emit(Event{Kind: EventStoreFailed, Err: err})
-		} else {
+			s.setLoaded()
+			loadErr = err
+		case err != nil:
+			// Not marked loaded: the next attempt reads the Store
+			// again. The Store may hold a newer token than the seed:
+			// the seed's refresh token is not presented, nor saved
+			// over it; a usable seed is served from memory meanwhile.
+			s.emit(Event{Kind: EventStoreFailed, Err: err})
+			if s.seed != nil && s.usable(s.seed) {
+				st := s.publish(ctx, s.seed, "seed", false)
+				s.mu.Lock()
+				s.loaded = false // the Store is still to be read
+				s.mu.Unlock()
+				return st, time.Time{}, nil
+			}
+			return s.login(work, nil, err)
+		default:
 			s.setLoaded()
 		}
 		if t == nil && s.seed != nil {
-			// An empty (or unreadable) Store: the configured Token
-			// seeds it.
-			if s.usable(s.seed) {
-				return s.publish(ctx, s.seed, "seed", true), time.Time{}, nil
-			}
+			// An empty Store: the configured Token seeds it (a shared
+			// Store is filled by the first refresh, under its lock).
 			t = s.seed
+			if s.usable(t) {
+				return s.publish(ctx, t, "seed", !shared), time.Time{}, nil
+			}
+		} else if t != nil && s.usable(t) {
+			return s.publish(ctx, t, "store", false), time.Time{}, nil
 		}
 		if t != nil {
-			if err == nil && s.usable(t) {
-				return s.publish(ctx, t, "store", false), time.Time{}, nil
-			}
+			// Expired, or only a refresh token: kept as the current,
+			// never served, state, so that a failed refresh does not
+			// forget it.
+			s.cur.Store(s.newState(t))
 			base = t
 		}
+	}
+	if s.ctx.Err() != nil {
+		return nil, time.Time{}, ErrClosed
 	}
 
 	if lk, ok := s.cfg.Store.(Locker); ok {
 		var shared, stored *Token
 		var held *heldLock
-		shared, stored, held, err = s.lockShared(ctx, lk, base)
+		shared, stored, held, err = s.lockShared(work, lk, base)
 		if err != nil {
 			return nil, time.Time{}, err
 		}
@@ -199,15 +227,19 @@ func (s *Source) refresh(ctx context.Context, old *state) (st *state, notBefore 
 		s.mu.Unlock()
 		refreshErr = err
 	}
-	return s.login(ctx, refreshErr, loadErr)
+	if s.ctx.Err() != nil {
+		return nil, time.Time{}, ErrClosed
+	}
+	return s.login(work, refreshErr, loadErr)
 }
 
 // needsLogin reports whether a refresh failure means the refresh token is
-// dead (so only a login can help): a permanent 400, 401 or 403 that is not
-// about the client's own credentials.
+// dead (so only a login can help): a permanent 400, 401 or 403 with an
+// error body the provider wrote (not a proxy's HTML page), and not about
+// the client's own credentials.
 func needsLogin(err error) bool {
 	var pe *Error
-	if !errors.As(err, &pe) || pe.Temporary() || errors.Is(pe, ErrInvalidClient) {
+	if !errors.As(err, &pe) || pe.Temporary() || errors.Is(pe, ErrInvalidClient) || errors.Is(pe, ErrMalformedResponse) {
 		return false
 	}
 	switch pe.StatusCode {
@@ -270,7 +302,7 @@ func (s *Source) login(ctx context.Context, refreshErr, loadErr error) (*state, 
 	}
 	s.mu.Lock()
 	s.lastLoginErr = err
-	if err != nil && IsTemporary(err) && !errors.Is(err, ErrRateLimited) {
+	if err != nil && (IsTemporary(err) || ctx.Err() != nil) && !errors.Is(err, ErrRateLimited) {
 		// The provider never judged this attempt (network, 5xx): the
 		// backoff spaces the next one, not ReloginInterval. A 429 or
 		// DAERR-LOG013 is a verdict on logging in: it counts.

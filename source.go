@@ -174,7 +174,11 @@ type Source struct {
 	// deadErr why: it is not presented again.
 	deadRefresh string
 	deadErr     error
-	lastForced  time.Time // when a 401 last forced a refresh
+	// forcedResult is the token a refresh forced by a 401 produced, at
+	// forcedAt: a 401 to it soon after forces no new refresh.
+	forcedResult *state
+	forcedAt     time.Time
+	unsaved      *Token // the last new token, if saving it failed
 }
 
 // NewSource returns a Source managing the credential of c. It does no I/O:
@@ -276,17 +280,28 @@ func (s *Source) Token() (*oauth2.Token, error) {
 	return t.OAuth2(), nil
 }
 
-// Close stops background work. A refresh in flight is not cut short: the
-// provider may already have rotated the refresh token, so Close waits for
-// the answer (at most RefreshTimeout) and saves it. Only waiting for
-// another process's shared lock stops at once. Afterwards every call
-// returns ErrClosed. Close is idempotent.
+// Close stops background work. A refresh token request in flight is not
+// cut short: the provider may already have rotated the refresh token, so
+// Close waits for the answer (at most RefreshTimeout) and saves it (at most
+// 10 s more); a login, a Store read or the wait for another process's
+// shared lock stops at once. If the last new token could not be saved,
+// Close tries once more. Afterwards every call returns ErrClosed. Close is
+// idempotent.
 func (s *Source) Close() error {
 	s.mu.Lock()
 	s.closed.Store(true)
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
+	s.mu.Lock()
+	unsaved := s.unsaved
+	s.unsaved = nil
+	s.mu.Unlock()
+	if unsaved != nil {
+		// The last new token could not be saved: one more try, so that
+		// its refresh token outlives the process if it can.
+		s.save(context.Background(), unsaved, "close")
+	}
 	return nil
 }
 
@@ -406,8 +421,11 @@ func (s *Source) run(f *flight, old *state) {
 	// answer may carry the only copy of a rotated refresh token.
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RefreshTimeout)
 	defer cancel()
+	work, stop := context.WithCancel(ctx)
+	defer stop()
+	defer context.AfterFunc(s.ctx, stop)()
 	start := time.Now()
-	st, notBefore, err := s.refresh(ctx, old)
+	st, notBefore, err := s.refresh(ctx, work, old)
 	if err == nil && st.hdrErr != nil {
 		// Published for its refresh token, never served.
 		err, st = &unsendableError{err: st.hdrErr}, nil
@@ -416,7 +434,10 @@ func (s *Source) run(f *flight, old *state) {
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrClosed):
-		// Close stopped the wait for a shared lock.
+		// Close stopped the refresh before anything was sent.
+	case s.ctx.Err() != nil && errors.Is(err, context.Canceled):
+		// Close cut a login or a Store read.
+		err = ErrClosed
 	case ctx.Err() == context.DeadlineExceeded && errors.Is(err, context.DeadlineExceeded):
 		err = &refreshTimeoutError{timeout: s.cfg.RefreshTimeout, err: err}
 		cause = err
@@ -482,20 +503,36 @@ func (s *Source) publish(ctx context.Context, t *Token, grant string, save bool)
 	st := s.newState(t)
 	st.grant = grant
 	// The token is in hand: whatever deadline cut the refresh short
-	// (RefreshTimeout, a lease), saving it must still be tried.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer cancel()
+	// (RefreshTimeout, a lease, Close), saving it must still be tried.
 	if save {
-		if err := s.cfg.Store.Save(sctx, t); err != nil {
-			s.emit(Event{Kind: EventStoreFailed, Grant: grant, Err: err})
-		}
+		s.save(context.WithoutCancel(ctx), t, grant)
 	}
 	if s.cfg.OnToken != nil {
-		s.cfg.OnToken(sctx, t)
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		s.cfg.OnToken(hctx, t)
+		cancel()
 	}
 	s.cur.Store(st)
 	s.setLoaded()
 	return st
+}
+
+// save stores t, or remembers it as unsaved (Close tries again) and
+// reports the failure.
+func (s *Source) save(ctx context.Context, t *Token, grant string) {
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	err := s.cfg.Store.Save(sctx, t)
+	s.mu.Lock()
+	if err != nil {
+		s.unsaved = t
+	} else if s.unsaved != nil {
+		s.unsaved = nil
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.emit(Event{Kind: EventStoreFailed, Grant: grant, Err: err})
+	}
 }
 
 // newState computes when t goes stale and expires, and its header value. A

@@ -28,9 +28,9 @@ const maxDrain = 64 << 10
 // 64 KiB) and closed before the replay. When the refresh fails, the 401 is
 // returned; if it failed for good (ErrLoginRequired, say), the Source
 // answers with that error instead of the refused token until a refresh
-// succeeds. A 401 forces a refresh at most once every 10 seconds, so that
-// an API that refuses every token (a missing scope) does not cost a token
-// call per request.
+// succeeds. A 401 to a token that a refresh forced by a 401 produced less
+// than 10 seconds ago forces no new one, so that an API that refuses every
+// token (a missing scope) does not cost a token call per request.
 //
 // The credential (and the Client's extra headers) is not sent on a
 // redirect to another origin: another host or port, or another scheme,
@@ -102,6 +102,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 	}
+	src.noteForced(next)
 	drainClose(resp.Body)
 	src.emit(Event{Kind: EventUnauthorized, Recovered: true})
 	return t.base().RoundTrip(src.authorize(req, next, body))
@@ -187,14 +188,12 @@ func (s *Source) replace(ctx context.Context, st *state) (*state, error) {
 	// rejected) condemns the token: during an outage of the token
 	// endpoint the refused request fails, the others go on.
 	if ctx.Err() == nil && !errors.Is(err, ErrClosed) && !IsTemporary(err) && !isTransientFailure(err) {
-		s.mu.Lock()
-		if s.cur.Load() == st {
-			refused := *st
-			refused.gen = s.gen.Add(1)
-			refused.staleAt, refused.expireAt = time.Time{}, time.Time{}
-			s.cur.Store(&refused)
-		}
-		s.mu.Unlock()
+		refused := *st
+		refused.gen = s.gen.Add(1)
+		refused.staleAt, refused.expireAt = time.Time{}, time.Time{}
+		// Only if st is still current: a refresh may have published a
+		// newer token meanwhile.
+		s.cur.CompareAndSwap(st, &refused)
 	}
 	return nil, err
 }
@@ -270,22 +269,22 @@ func drainClose(body io.ReadCloser) {
 // than forcedRefreshInterval ago.
 var errForcedTooSoon = errors.New("tokenkeeper: the API refused a token again soon after a forced refresh; not refreshing again yet")
 
-// mayForce reports whether a 401 to st may force a refresh: always when a
-// refresh is running or st was already replaced (nothing new starts), and
-// otherwise at most once every forcedRefreshInterval, so that an API that
-// refuses every token does not cost a token call per request.
+// mayForce reports whether a 401 to st may force a refresh: not when st
+// is itself the result of a refresh forced by a 401 less than
+// forcedRefreshInterval ago, so that an API that refuses every token does
+// not cost a token call per request. Any other 401 may: a genuine
+// revocation, or many requests refused at once (they share one refresh).
 func (s *Source) mayForce(st *state) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cur.Load() != st || s.flight != nil {
-		return true
-	}
-	now := s.c.now()
-	if !s.lastForced.IsZero() && now.Sub(s.lastForced) < forcedRefreshInterval {
-		return false
-	}
-	s.lastForced = now
-	return true
+	return st != s.forcedResult || s.c.now().Sub(s.forcedAt) >= forcedRefreshInterval
+}
+
+// noteForced records next as the result of a refresh forced by a 401.
+func (s *Source) noteForced(next *state) {
+	s.mu.Lock()
+	s.forcedResult, s.forcedAt = next, s.c.now()
+	s.mu.Unlock()
 }
 
 // CloseIdleConnections closes the idle connections of Base, if it can, so
