@@ -15,8 +15,9 @@ import (
 )
 
 // Regression tests from a review of the Source: each failed before its fix.
+// The comment above each says what must hold.
 
-// a Store whose first n Loads fail.
+// rvFailFirstLoads is a Store whose first n Loads fail.
 type rvFailFirstLoads struct {
 	MemoryStore
 	n atomic.Int32
@@ -29,7 +30,8 @@ func (s *rvFailFirstLoads) Load(ctx context.Context) (*Token, error) {
 	return s.MemoryStore.Load(ctx)
 }
 
-// one failed first Load makes the seed overwrite a newer stored token.
+// A Store that cannot be read at first is not overwritten with the
+// configured token, and its newer token is used once it answers.
 func TestSourceSeedNotSavedOverUnreadableStore(t *testing.T) {
 	clock, srv, c := mtDaxium(t)
 	ctx := mtCtx(t)
@@ -56,7 +58,8 @@ func TestSourceSeedNotSavedOverUnreadableStore(t *testing.T) {
 	}
 }
 
-// expired seed + one failed Load: the seed's dead RT is presented.
+// An expired configured token's refresh token is not presented while the
+// Store, which may hold a newer one, cannot be read.
 func TestSourceExpiredSeedNotPresentedOverUnreadableStore(t *testing.T) {
 	clock, srv, c := mtDaxium(t)
 	ctx := mtCtx(t)
@@ -77,8 +80,7 @@ func TestSourceExpiredSeedNotPresentedOverUnreadableStore(t *testing.T) {
 	}
 }
 
-// concurrent 401s on the same token: the second mayForce between the
-// first's mayForce and its startLocked is refused.
+// Two 401s to the same token may both force a refresh (they share it).
 func TestSourceConcurrent401sMayAllForce(t *testing.T) {
 	_, _, s := mtHourSource(t)
 	st := s.cur.Load()
@@ -91,7 +93,7 @@ func TestSourceConcurrent401sMayAllForce(t *testing.T) {
 	}
 }
 
-// stress through the Transport.
+// 200 requests refused at once with the same token are all replayed.
 func TestTransportConcurrent401sAllReplayed(t *testing.T) {
 	s, ts, _ := mtTransportSource(t)
 	var gate = make(chan struct{})
@@ -129,8 +131,8 @@ func TestTransportConcurrent401sAllReplayed(t *testing.T) {
 	}
 }
 
-// forced refresh fails transiently: the refused token stays current and
-// no new forced refresh for 10 s though the backoff (~1 s) has passed.
+// A forced refresh that failed for a moment is tried again once the
+// backoff has passed, not only after 10 s.
 func TestTransportTransientForcedFailureRetriedAfterBackoff(t *testing.T) {
 	s, ts, clock := mtTransportSource(t)
 	ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) {
@@ -153,8 +155,8 @@ func TestTransportTransientForcedFailureRetriedAfterBackoff(t *testing.T) {
 	}
 }
 
-// a single 403 from a WAF/proxy on the token endpoint marks the
-// (static, Transiteo-style) refresh token dead for the life of the Source.
+// A proxy's HTML 403 on the token endpoint does not mark a (static,
+// Transiteo-style) refresh token dead.
 func TestSourceProxy403DoesNotKillRefreshToken(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	ts := mtNewTokenServer(t, 3600)
@@ -169,19 +171,12 @@ func TestSourceProxy403DoesNotKillRefreshToken(t *testing.T) {
 	})
 	c := mtClient(t, ts.url(), clock, ts.ts.Client())
 	s := mtSource(t, c, SourceConfig{Token: &Token{RefreshToken: "console-rt"}})
-	ctx := mtCtx(t)
-	_, err := s.TokenContext(ctx)
-	t.Logf("first: %v", err)
-	for range 5 {
-		clock.Advance(2 * time.Minute)
-		_, err = s.TokenContext(ctx)
-	}
-	if err != nil {
+	if err := rvRetry(t, s, clock, 5); err != nil {
 		t.Errorf("10 min after one 403: %v; token calls %d", err, ts.calls.Load())
 	}
 }
 
-// Close during a refresh that is rejected still performs a login.
+// Close during a refresh that is then rejected starts no login.
 func TestSourceNoLoginAfterClose(t *testing.T) {
 	clock, srv, c := mtDaxium(t)
 	ctx := mtCtx(t)
@@ -205,7 +200,7 @@ func TestSourceNoLoginAfterClose(t *testing.T) {
 	}
 }
 
-// a rotated token whose Save failed is not saved again by Close.
+// Close saves again a rotated token whose save failed.
 func TestSourceCloseSavesUnsavedToken(t *testing.T) {
 	clock, srv, c := mtDaxium(t)
 	ctx := mtCtx(t)
@@ -226,8 +221,8 @@ func TestSourceCloseSavesUnsavedToken(t *testing.T) {
 	}
 }
 
-// seed with only a refresh token + empty Store; the first refresh fails
-// transiently; the seed is then forgotten for good.
+// A configured token holding only a refresh token, with an empty Store,
+// is kept after a transient failure of its first refresh.
 func TestSourceSeedKeptAfterTransientFailure(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	ts := mtNewTokenServer(t, 3600)
@@ -240,19 +235,12 @@ func TestSourceSeedKeptAfterTransientFailure(t *testing.T) {
 	})
 	c := mtClient(t, ts.url(), clock, ts.ts.Client())
 	s := mtSource(t, c, SourceConfig{Token: &Token{RefreshToken: "console-rt"}, Store: &MemoryStore{}})
-	ctx := mtCtx(t)
-	_, err := s.TokenContext(ctx)
-	t.Logf("first: %v", err)
-	for range 3 {
-		clock.Advance(2 * time.Minute)
-		_, err = s.TokenContext(ctx)
-	}
-	if err != nil {
+	if err := rvRetry(t, s, clock, 3); err != nil {
 		t.Errorf("after one 503: %v (token calls %d)", err, ts.calls.Load())
 	}
 }
 
-// same with a stored expired token and no seed.
+// So is an expired token read from the Store.
 func TestSourceStoredTokenKeptAfterTransientFailure(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	ts := mtNewTokenServer(t, 3600)
@@ -267,19 +255,13 @@ func TestSourceStoredTokenKeptAfterTransientFailure(t *testing.T) {
 	store := &MemoryStore{}
 	store.Save(mtCtx(t), &Token{AccessToken: "old", RefreshToken: "rt-stored", Expiry: mtT0.Add(-time.Hour)})
 	s := mtSource(t, c, SourceConfig{Store: store})
-	ctx := mtCtx(t)
-	_, err := s.TokenContext(ctx)
-	for range 3 {
-		clock.Advance(2 * time.Minute)
-		_, err = s.TokenContext(ctx)
-	}
-	if err != nil {
+	if err := rvRetry(t, s, clock, 3); err != nil {
 		t.Errorf("after one 503: %v (token calls %d)", err, ts.calls.Load())
 	}
 }
 
-// a login cut by RefreshTimeout (provider hung) counts against
-// ReloginInterval although the doc says network failures do not.
+// A login cut by RefreshTimeout (the provider hung) does not count against
+// ReloginInterval.
 func TestSourceTimedOutLoginKeepsLoginBudget(t *testing.T) {
 	clock, srv, c := mtDaxium(t)
 	ctx := mtCtx(t)
@@ -292,4 +274,17 @@ func TestSourceTimedOutLoginKeepsLoginBudget(t *testing.T) {
 	if err != nil {
 		t.Errorf("5 s after a timed-out login: %v", err)
 	}
+}
+
+// rvRetry asks s for a token, then again rounds times, two minutes apart
+// (past every backoff), and returns the last error.
+func rvRetry(t *testing.T, s *Source, clock *oauthtest.Clock, rounds int) error {
+	t.Helper()
+	ctx := mtCtx(t)
+	_, err := s.TokenContext(ctx)
+	for range rounds {
+		clock.Advance(2 * time.Minute)
+		_, err = s.TokenContext(ctx)
+	}
+	return err
 }
