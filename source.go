@@ -106,8 +106,7 @@ type state struct {
 	expireAt time.Time
 	hdr      []string // credential header value, shared read-only
 	hdrErr   error    // why the token cannot be sent as the credential
-	gen      uint64
-	grant    string // how the token was obtained, for events
+	grant    string   // how the token was obtained, for events
 	// header is the whole header of a request that sets none: the
 	// Client's extra headers and the credential. It is cloned for each
 	// such request (one copy of a small map, cheaper than building it),
@@ -119,9 +118,10 @@ type state struct {
 // even after the refresh's own deadline has passed.
 const storeTimeout = 10 * time.Second
 
-// forcedRefreshInterval is the least time between two refreshes forced by
-// a 401, so that an API that refuses every token (a missing scope, say)
-// does not cost a token call per request.
+// forcedRefreshInterval is how long a token that a refresh forced by a 401
+// produced is not refreshed again for a 401, so that an API that refuses
+// every token (a missing scope, say) does not cost a token call per
+// request.
 const forcedRefreshInterval = 10 * time.Second
 
 // farFuture stands for "never" in state times.
@@ -148,7 +148,6 @@ type Source struct {
 	cfg SourceConfig
 
 	cur    atomic.Pointer[state]
-	gen    atomic.Uint64
 	closed atomic.Bool
 	// flying and retryAt (unix nanoseconds) let the stale path skip the
 	// mutex when nothing can start.
@@ -541,7 +540,7 @@ func (s *Source) save(ctx context.Context, t *Token, grant string) {
 // publishes it, so that its refresh token is kept, but reports the refresh
 // as failed, and callers get the error until a refresh replaces it.
 func (s *Source) newState(t *Token) *state {
-	st := &state{tok: t, gen: s.gen.Add(1), staleAt: farFuture, expireAt: farFuture}
+	st := &state{tok: t, staleAt: farFuture, expireAt: farFuture}
 	now := s.c.now()
 	switch {
 	case t.AccessToken == "":

@@ -189,7 +189,6 @@ func (s *Source) replace(ctx context.Context, st *state) (*state, error) {
 	// endpoint the refused request fails, the others go on.
 	if ctx.Err() == nil && !errors.Is(err, ErrClosed) && !IsTemporary(err) && !isTransientFailure(err) {
 		refused := *st
-		refused.gen = s.gen.Add(1)
 		refused.staleAt, refused.expireAt = time.Time{}, time.Time{}
 		// Only if st is still current: a refresh may have published a
 		// newer token meanwhile.
@@ -265,8 +264,8 @@ func drainClose(body io.ReadCloser) {
 	body.Close()
 }
 
-// errForcedTooSoon is why a 401 did not force a refresh: one did less
-// than forcedRefreshInterval ago.
+// errForcedTooSoon is why a 401 did not force a refresh: the refused token
+// came from a refresh forced by a 401 less than forcedRefreshInterval ago.
 var errForcedTooSoon = errors.New("tokenkeeper: the API refused a token again soon after a forced refresh; not refreshing again yet")
 
 // mayForce reports whether a 401 to st may force a refresh: not when st
