@@ -107,6 +107,10 @@ type Config struct {
 	Header http.Header
 	// UserAgent, if set, is sent as User-Agent on token requests.
 	UserAgent string
+	// ClientErrorCodes are provider error codes that mean the client
+	// itself was rejected, like RFC 6749's invalid_client (presets fill
+	// it). Errors with these codes match ErrInvalidClient.
+	ClientErrorCodes []string
 
 	// HTTPClient sends token requests. If nil, a client with
 	// DefaultTimeout and http.DefaultTransport is used. Its Timeout, if
@@ -147,6 +151,8 @@ type Client struct {
 	hc         *http.Client
 	clock      Clock
 	logger     *slog.Logger
+	// clientCodes are the codes that mean the client was rejected.
+	clientCodes map[string]bool
 }
 
 // New validates cfg and returns a Client. Every problem with cfg is
@@ -223,6 +229,12 @@ func New(cfg Config) (*Client, error) {
 	c.hc = &hc
 	if c.clock == nil {
 		c.clock = systemClock{}
+	}
+	for _, code := range cfg.ClientErrorCodes {
+		if c.clientCodes == nil {
+			c.clientCodes = make(map[string]bool)
+		}
+		c.clientCodes[code] = true
 	}
 	return c, nil
 }
@@ -348,6 +360,7 @@ func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*To
 		if readErr != nil {
 			e.Err = readErr
 		}
+		e.clientRejected = c.clientCodes[e.Code]
 		return nil, c.redactEchoes(e, form)
 	}
 	if readErr != nil {
@@ -358,6 +371,7 @@ func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*To
 		var pe *Error
 		if errors.As(err, &pe) {
 			pe.Header = resp.Header
+			pe.clientRejected = c.clientCodes[pe.Code]
 			if pe.Body == nil {
 				pe.Body = body
 			}

@@ -97,6 +97,10 @@ type Error struct {
 	// Err is the underlying cause when the body could not be decoded
 	// (ErrMalformedResponse wrapped with details), or nil.
 	Err error
+
+	// clientRejected is set when Code is one of the provider's codes for
+	// a rejected client (Config.ClientErrorCodes).
+	clientRejected bool
 }
 
 // Error returns "tokenkeeper: <status>: <code>: <message>: <cause>",
@@ -176,7 +180,7 @@ func (e *Error) Is(target error) bool {
 	case ErrInvalidGrant:
 		return e.Code == "invalid_grant"
 	case ErrInvalidClient:
-		return e.Code == "invalid_client"
+		return e.Code == "invalid_client" || e.clientRejected
 	case ErrUnauthorized:
 		return e.StatusCode == http.StatusUnauthorized || e.Code == "unauthorized_client"
 	case ErrRateLimited:
@@ -523,3 +527,25 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	return min(d, maxRetryAfter)
 }
+
+// wrapError is an error that adds context to a cause and reads once: its
+// text is the context, then the cause's text without a second
+// "tokenkeeper: " prefix. errors.Is and errors.As see both.
+type wrapError struct {
+	ctx, cause error
+}
+
+// wrap returns ctx with cause behind it; see wrapError. A nil cause gives
+// ctx.
+func wrap(ctx, cause error) error {
+	if cause == nil {
+		return ctx
+	}
+	return &wrapError{ctx: ctx, cause: cause}
+}
+
+func (e *wrapError) Error() string {
+	return e.ctx.Error() + ": " + strings.TrimPrefix(e.cause.Error(), "tokenkeeper: ")
+}
+
+func (e *wrapError) Unwrap() []error { return []error{e.ctx, e.cause} }

@@ -794,3 +794,20 @@ func TestReadCapped(t *testing.T) {
 	require.ErrorIs(t, err, ErrMalformedResponse)
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 }
+
+// TestWrapReadsOnce: a wrapped chain says "tokenkeeper:" once, and both
+// parts stay reachable.
+func TestWrapReadsOnce(t *testing.T) {
+	cause := &Error{StatusCode: 401, Code: "invalid_grant"}
+	err := wrap(ErrLoginRequired, cause)
+	want := "tokenkeeper: a new login is needed: 401 Unauthorized: invalid_grant"
+	if err.Error() != want {
+		t.Errorf("Error() = %q; want %q", err.Error(), want)
+	}
+	if !errors.Is(err, ErrLoginRequired) || !errors.Is(err, ErrInvalidGrant) {
+		t.Errorf("errors.Is misses a part of %v", err)
+	}
+	if wrap(ErrClosed, nil) != ErrClosed {
+		t.Error("wrap with a nil cause is not the context error")
+	}
+}

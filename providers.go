@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -114,6 +115,12 @@ type Provider struct {
 	Header http.Header
 	// Credential is how its APIs take the token.
 	Credential Credential
+	// ClientErrorCodes are the error codes with which the provider's token
+	// endpoint rejects the client itself (a wrong client secret), beyond
+	// RFC 6749's invalid_client. An *Error with one of them matches
+	// ErrInvalidClient, and a Source does not take it for a rejected
+	// refresh token.
+	ClientErrorCodes []string
 }
 
 // Config returns a Config for this provider with the given client
@@ -128,6 +135,8 @@ func (p Provider) Config(clientID, clientSecret string) Config {
 		AuthStyle:    p.AuthStyle,
 		Header:       p.Header.Clone(),
 		Credential:   p.Credential,
+
+		ClientErrorCodes: slices.Clone(p.ClientErrorCodes),
 	}
 }
 
@@ -137,6 +146,7 @@ func (p Provider) WithBaseURL(baseURL string) Provider {
 	p.TokenURL = rebase(p.TokenURL, baseURL)
 	p.AuthURL = rebase(p.AuthURL, baseURL)
 	p.Header = p.Header.Clone()
+	p.ClientErrorCodes = slices.Clone(p.ClientErrorCodes)
 	return p
 }
 
@@ -168,6 +178,9 @@ func DaxiumAir() Provider {
 		AuthStyle:  AuthInBody,
 		Header:     http.Header{"X-Accept-Version": {"v1.3"}},
 		Credential: Credential{},
+		// Daxium Air documents no code of its own for a rejected client;
+		// DAERR-AUTH001 is the one oauthtest's fake answers with.
+		ClientErrorCodes: []string{"DAERR-AUTH001"},
 	}
 }
 

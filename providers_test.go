@@ -1,11 +1,15 @@
 package tokenkeeper
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
 
 func TestCredentialValue(t *testing.T) {
@@ -240,4 +244,29 @@ func TestAuth0(t *testing.T) {
 	}
 	_, err := New(Auth0("").Config("id", "secret"))
 	assert.Error(t, err, "an empty domain gives an invalid Config")
+}
+
+// TestClientErrorCodesMatchInvalidClient: a preset's own code for a
+// rejected client matches ErrInvalidClient, on the password and the
+// refresh grant alike; a rejected grant does not.
+func TestClientErrorCodesMatchInvalidClient(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	cfg := DaxiumAir().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, "wrong-secret")
+	cfg.HTTPClient = srv.Client()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []Grant{mtDaxiumLogin, RefreshTokenGrant{RefreshToken: "some-refresh-token"}} {
+		_, err := c.Token(context.Background(), g)
+		if !errors.Is(err, ErrInvalidClient) {
+			t.Errorf("%s grant with a wrong secret: err = %v; want ErrInvalidClient", g.grantType(), err)
+		}
+	}
+	good := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
+	_, err = good.Token(context.Background(), RefreshTokenGrant{RefreshToken: "unknown"})
+	if err == nil || errors.Is(err, ErrInvalidClient) {
+		t.Errorf("unknown refresh token: err = %v; want a rejection that is not ErrInvalidClient", err)
+	}
 }
