@@ -68,8 +68,12 @@ func newFaultHarness(t *testing.T, refreshTimeout time.Duration) *faultHarness {
 	h.src, err = NewSource(c, SourceConfig{
 		Login:          PasswordGrant{Username: oauthtest.DefaultUser, Password: oauthtest.DefaultPassword},
 		RefreshTimeout: refreshTimeout,
-		MinBackoff:     time.Second,
-		MaxBackoff:     10 * time.Second,
+		// The first wait after a failure (15 s on the fake clock) is
+		// longer than any call's deadline (real time): a caller that
+		// finds no valid token gets the failure at once, instead of
+		// waiting for a clock that only the test moves.
+		MinBackoff: 15 * time.Second,
+		MaxBackoff: 30 * time.Second,
 		OnEvent: func(ev Event) {
 			if ev.Kind == EventRefreshSucceeded {
 				h.succeeded.Add(1)
@@ -417,7 +421,7 @@ func TestFaultMatrix(t *testing.T) {
 			name:    "5xx HTML",
 			inject:  func(h *faultHarness) { h.srv.FailNext(1, http.StatusBadGateway) },
 			invalid: faultInvalidFails(wantProviderError(http.StatusBadGateway, ErrMalformedResponse, "502 Bad Gateway", "text/html")),
-			backoff: 11 * time.Second,
+			backoff: 31 * time.Second,
 		},
 		{
 			name:   "429 Retry-After",
@@ -445,13 +449,13 @@ func TestFaultMatrix(t *testing.T) {
 			name:    "malformed JSON",
 			inject:  func(h *faultHarness) { h.srv.MalformedNext(1) },
 			invalid: faultInvalidFails(wantProviderError(http.StatusOK, ErrMalformedResponse, "token response", "not a JSON object")),
-			backoff: 11 * time.Second,
+			backoff: 31 * time.Second,
 		},
 		{
 			name:    "2 MiB body",
 			inject:  func(h *faultHarness) { h.srv.OversizedNext(1) },
 			invalid: faultInvalidFails(wantProviderError(http.StatusOK, ErrMalformedResponse, "exceeds 1048576 bytes")),
-			backoff: 11 * time.Second,
+			backoff: 31 * time.Second,
 		},
 		{
 			name:           "hang",
@@ -478,10 +482,10 @@ func TestFaultMatrix(t *testing.T) {
 				if patient.err == nil {
 					t.Fatalf("patient request: status %d; want the refresh's timeout", patient.status)
 				}
-				wantNetworkError(true, "refresh timed out", "refresh_token grant")(t, patient.err)
+				wantNetworkError(true, "renewal timed out", "refresh_token grant")(t, patient.err)
 				h.waitFor(EventRefreshFailed)
 			},
-			backoff: 11 * time.Second,
+			backoff: 31 * time.Second,
 		},
 		{
 			name: "lost rotation response",
@@ -537,7 +541,7 @@ func TestFaultMatrix(t *testing.T) {
 				// API's own 401, which DecodeError reads. (Past the
 				// interval between two refreshes forced by a 401.)
 				h.drain()
-				h.clock.Advance(forcedRefreshInterval)
+				h.clock.Advance(forcedInterval)
 				row.inject(h)
 				h.srv.FailNext(1, http.StatusServiceUnavailable)
 				r := h.call(faultCallTime)
@@ -552,19 +556,19 @@ func TestFaultMatrix(t *testing.T) {
 				}
 				h.waitFor(EventRefreshFailed)
 			},
-			backoff: 11 * time.Second,
+			backoff: 31 * time.Second,
 		},
 		{
 			name:    "truncated response",
 			inject:  func(h *faultHarness) { h.srv.TruncateNext(1) },
 			invalid: faultInvalidFails(wantProviderError(http.StatusOK, ErrMalformedResponse, "unexpected EOF")),
-			backoff: 11 * time.Second,
+			backoff: 31 * time.Second,
 		},
 		{
 			name:    "connection reset",
 			inject:  func(h *faultHarness) { h.srv.ResetNext(1) },
 			invalid: faultInvalidFails(wantNetworkError(true, "refresh_token grant", "EOF")),
-			backoff: 11 * time.Second,
+			backoff: 31 * time.Second,
 		},
 	}
 
@@ -643,9 +647,9 @@ func TestFaultHungRefreshIsTemporary(t *testing.T) {
 	if !IsTemporary(ev.Err) {
 		t.Errorf("IsTemporary(%q) = false; want true for a refresh that timed out", ev.Err)
 	}
-	// The first transient failure waits MinBackoff (1s) with jitter, far
-	// less than MaxBackoff (10s).
-	if ev.Delay > 2*time.Second {
+	// The first transient failure waits MinBackoff (15s) with up to half
+	// of it as jitter, less than MaxBackoff (30s).
+	if ev.Delay < 15*time.Second || ev.Delay > 22500*time.Millisecond {
 		t.Errorf("next attempt in %v after one timed-out refresh; want about MinBackoff", ev.Delay)
 	}
 	if !strings.Contains(fmt.Sprint(ev.Err), "RefreshTimeout") && !strings.Contains(fmt.Sprint(ev.Err), "timed out") {

@@ -211,7 +211,6 @@ func (r *hygRecorder) token(_ context.Context, t *Token) {
 func (r *hygRecorder) sourceConfig(sc SourceConfig) SourceConfig {
 	sc.OnEvent = r.event
 	sc.OnToken = r.token
-	sc.Logger = r.logger
 	sc.MinBackoff = time.Second
 	sc.MaxBackoff = 2 * time.Second
 	return sc
@@ -338,6 +337,7 @@ func hygForms(s string) []string {
 func hygGet(t *testing.T, c *http.Client, target string) (int, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx = impatientContext{ctx} // failures come at once, not after the next attempt
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
@@ -402,6 +402,7 @@ func hygNewSource(t *testing.T, rec *hygRecorder, c *Client, sc SourceConfig) *S
 func hygCurrent(t *testing.T, src *Source) *Token {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx = impatientContext{ctx} // failures come at once, not after the next attempt
 	defer cancel()
 	tok, err := src.TokenContext(ctx)
 	if err != nil {
@@ -454,7 +455,7 @@ func hygDaxium(t *testing.T, rec *hygRecorder) {
 	}
 
 	// Failures of the grants, through the Client.
-	ctx := context.Background()
+	ctx := mtImpatient(t)
 	_, err = client.Token(ctx, PasswordGrant{Username: hygUser, Password: hygWrongPassword})
 	rec.err("Daxium wrong password", err)
 	_, err = client.Refresh(ctx, hygBogusRefresh)
@@ -471,7 +472,7 @@ func hygDaxium(t *testing.T, rec *hygRecorder) {
 	rec.value("Source with a failure", noLogin)
 
 	// An API's 401, decoded.
-	req, _ := http.NewRequest(http.MethodGet, srv.APIURL(), nil)
+	req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodGet, srv.APIURL(), nil)
 	req.Header.Set("Authorization", "Bearer "+hygBogusAccess)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -511,7 +512,7 @@ func hygTransiteo(t *testing.T, rec *hygRecorder) {
 	_, err = client.Refresh(context.Background(), hygTransiteoWrong)
 	rec.err("Transiteo Client.Refresh with a wrong refresh token", err)
 
-	req, _ := http.NewRequest(http.MethodGet, srv.APIURL(), nil)
+	req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodGet, srv.APIURL(), nil)
 	req.Header.Set("Authorization", hygBogusAccess)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -555,7 +556,7 @@ func hygAuth0(t *testing.T, rec *hygRecorder) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	ctx := context.Background()
+	ctx := mtImpatient(t)
 	preset := Auth0("tenant.example.com").WithBaseURL(srv.URL())
 	client := hygNewClient(t, rec, preset.Config(oauthtest.DefaultClientID, hygAuth0Secret), clock)
 
@@ -655,7 +656,7 @@ func hygNetwork(t *testing.T, rec *hygRecorder) {
 	_, err := client.Token(context.Background(), PasswordGrant{Username: hygUser, Password: hygDaxiumPassword})
 	rec.err("token endpoint down", err)
 	src := hygNewSource(t, rec, client, SourceConfig{Token: &Token{RefreshToken: hygBogusRefresh}})
-	_, err = src.TokenContext(context.Background())
+	_, err = src.TokenContext(mtImpatient(t))
 	rec.err("Source with the token endpoint down", err)
 
 	fs, err := NewFileStore(t.TempDir() + "/token.json")

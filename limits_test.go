@@ -349,7 +349,9 @@ func TestLimitUnsendableTokenRecovers(t *testing.T) {
 	src := limitSourceWith(t, Config{TokenURL: tokens.URL + "/token", ClientID: "client", Clock: clock},
 		SourceConfig{Login: ClientCredentialsGrant{}, MinBackoff: time.Second, MaxBackoff: 2 * time.Second, ReloginInterval: time.Second})
 	hc := src.HTTPClient(api)
-	if resp, err := hc.Get("https://api.example.com/v1/me"); err == nil {
+	// A caller that cannot wait for the next attempt gets the failure.
+	req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodGet, "https://api.example.com/v1/me", nil)
+	if resp, err := hc.Do(req); err == nil {
 		resp.Body.Close()
 		t.Fatalf("the unsendable token was sent")
 	}
@@ -396,7 +398,7 @@ func TestLimitDefaultTimeouts(t *testing.T) {
 		"Token()":                            func() error { _, err := src.Token(); return err },
 	} {
 		// Past any backoff and ReloginInterval of a previous attempt.
-		clock.Advance(DefaultMaxBackoff + DefaultReloginInterval)
+		clock.Advance(defaultMaxBackoff + defaultReloginInterval)
 		srv.HangNext(1)
 		before := srv.Stats().TokenCallsTotal
 		start := time.Now()

@@ -1,6 +1,7 @@
 package tokenkeeper
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -74,7 +75,7 @@ func TestSourceExpiredSeedNotPresentedOverUnreadableStore(t *testing.T) {
 	store.MemoryStore.Save(ctx, rotated)
 	store.n.Store(1)
 	s := mtSource(t, c, SourceConfig{Token: seed, Store: store})
-	s.TokenContext(ctx)
+	s.TokenContext(mtImpatient(t))
 	if st := srv.Stats(); st.RefreshReuse != 0 {
 		t.Errorf("RefreshReuse = %d: seed's dead refresh token presented while Store unreadable", st.RefreshReuse)
 	}
@@ -145,7 +146,8 @@ func TestTransportTransientForcedFailureRetriedAfterBackoff(t *testing.T) {
 	api := mtNewAPI(t, "at-1")
 	client := s.HTTPClient(api.ts.Client().Transport)
 	ctx := mtCtx(t)
-	if st, _ := mtGet(ctx, client, api.ts.URL); st != 401 {
+	// A caller whose deadline cannot reach the next attempt gets the 401.
+	if st, _ := mtGet(mtImpatient(t), client, api.ts.URL); st != 401 {
 		t.Fatalf("first: %d", st)
 	}
 	clock.Advance(3 * time.Second) // past MinBackoff=1s jitter
@@ -178,17 +180,23 @@ func TestSourceProxy403DoesNotKillRefreshToken(t *testing.T) {
 
 // Close during a refresh that is then rejected starts no login.
 func TestSourceNoLoginAfterClose(t *testing.T) {
-	clock, srv, c := mtDaxium(t)
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	refreshing := make(chan struct{}, 1)
+	wire := mtRoundTripFunc(func(r *http.Request) (*http.Response, error) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if strings.Contains(string(body), "grant_type=refresh_token") {
+			refreshing <- struct{}{}
+		}
+		return srv.Client().Transport.RoundTrip(r)
+	})
+	c := mtDaxiumClient(t, srv.URL(), clock, &http.Client{Transport: wire})
 	ctx := mtCtx(t)
 	first := mtIssued(clock, srv.Issue("", ""))
 	srv.RevokeRefreshToken(first.RefreshToken)
 	srv.SetLatency(300 * time.Millisecond)
-	refreshing := make(chan struct{}, 1)
-	s, _ := NewSource(c, SourceConfig{Token: first, Login: mtDaxiumLogin, OnEvent: func(ev Event) {
-		if ev.Kind == EventRefreshStarted && ev.Grant == "refresh_token" {
-			refreshing <- struct{}{}
-		}
-	}})
+	s, _ := NewSource(c, SourceConfig{Token: first, Login: mtDaxiumLogin})
 	clock.Advance(time.Hour)
 	done := make(chan error, 1)
 	go func() { _, err := s.TokenContext(ctx); done <- err }()
@@ -267,7 +275,7 @@ func TestSourceTimedOutLoginKeepsLoginBudget(t *testing.T) {
 	ctx := mtCtx(t)
 	s := mtSource(t, c, SourceConfig{Login: mtDaxiumLogin, RefreshTimeout: 200 * time.Millisecond})
 	srv.HangNext(1)
-	_, err := s.TokenContext(ctx)
+	_, err := s.TokenContext(mtImpatient(t))
 	t.Logf("first: %v", err)
 	clock.Advance(5 * time.Second)
 	_, err = s.TokenContext(ctx)
@@ -280,11 +288,10 @@ func TestSourceTimedOutLoginKeepsLoginBudget(t *testing.T) {
 // (past every backoff), and returns the last error.
 func rvRetry(t *testing.T, s *Source, clock *oauthtest.Clock, rounds int) error {
 	t.Helper()
-	ctx := mtCtx(t)
-	_, err := s.TokenContext(ctx)
+	_, err := s.TokenContext(mtImpatient(t))
 	for range rounds {
 		clock.Advance(2 * time.Minute)
-		_, err = s.TokenContext(ctx)
+		_, err = s.TokenContext(mtImpatient(t))
 	}
 	return err
 }

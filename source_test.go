@@ -44,6 +44,29 @@ func mtCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// mtImpatient returns a context whose deadline is always a nanosecond
+// away, so that it cannot reach a next attempt after a failure: a caller
+// with it gets the last failure at once instead of waiting for the test's
+// clock to move. It still waits for a renewal in flight, and ends after
+// mtWait.
+func mtImpatient(t *testing.T) context.Context {
+	t.Helper()
+	return impatientContext{mtCtx(t)}
+}
+
+type impatientContext struct{ context.Context }
+
+func (impatientContext) Deadline() (time.Time, bool) { return time.Now().Add(time.Nanosecond), true }
+
+// mtSkipBackoff lets the next attempt of s start now, as if the backoff
+// had passed.
+func mtSkipBackoff(s *Source) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retry.next = time.Time{}
+	s.retryAt.Store(0)
+}
+
 // mtRecv waits for a value on ch.
 func mtRecv[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
@@ -509,22 +532,32 @@ func TestSourceTokenWindows(t *testing.T) {
 	}{
 		{"1h", SourceConfig{}, mtToken(clock, "a", "r", time.Hour), mtT0.Add(55 * time.Minute), mtT0.Add(time.Hour - 3*time.Second)},
 		{"30s", SourceConfig{}, mtToken(clock, "a", "r", 30*time.Second), mtT0.Add(22500 * time.Millisecond), mtT0.Add(27 * time.Second)},
-		{"10s without IssuedAt", SourceConfig{}, &Token{AccessToken: "a", Expiry: mtT0.Add(10 * time.Second)}, mtT0.Add(7500 * time.Millisecond), mtT0.Add(9 * time.Second)},
+		// Without an issue time the margins apply whole: stale at once,
+		// held back 3 s before expiry (not 0.5 s before, by a lifetime
+		// counted from now).
+		{"10s without IssuedAt", SourceConfig{}, &Token{AccessToken: "a", Expiry: mtT0.Add(10 * time.Second)}, mtT0.Add(10*time.Second - 5*time.Minute), mtT0.Add(7 * time.Second)},
 		{"IssuedAt in the future", SourceConfig{}, &Token{AccessToken: "a", IssuedAt: mtT0.Add(time.Hour), Expiry: mtT0.Add(time.Hour)}, mtT0.Add(55 * time.Minute), mtT0.Add(time.Hour - 3*time.Second)},
 		{"no expiry", SourceConfig{}, &Token{AccessToken: "a"}, farFuture, farFuture},
 		{"refresh token only", SourceConfig{}, &Token{RefreshToken: "r"}, time.Time{}, time.Time{}},
 		{"custom", SourceConfig{EarlyRefresh: 10 * time.Minute, Skew: 30 * time.Second}, mtToken(clock, "a", "r", time.Hour), mtT0.Add(50 * time.Minute), mtT0.Add(time.Hour - 30*time.Second)},
 		{"no skew", SourceConfig{Skew: -1}, mtToken(clock, "a", "r", time.Hour), mtT0.Add(55 * time.Minute), mtT0.Add(time.Hour)},
 		{"window smaller than skew", SourceConfig{EarlyRefresh: time.Second, Skew: time.Minute}, mtToken(clock, "a", "r", time.Hour), mtT0.Add(59 * time.Minute), mtT0.Add(59 * time.Minute)},
+		{"early refresh off", SourceConfig{DisableEarlyRefresh: true}, mtToken(clock, "a", "r", time.Hour), mtT0.Add(time.Hour - 3*time.Second), mtT0.Add(time.Hour - 3*time.Second)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.cfg
 			cfg.Token = tt.tok
 			s := mtSource(t, c, cfg)
-			st := s.cur.Load()
-			if !st.staleAt.Equal(tt.wantStale) || !st.expireAt.Equal(tt.wantEx) {
-				t.Errorf("stale at %v, expires at %v; want %v, %v", st.staleAt, st.expireAt, tt.wantStale, tt.wantEx)
+			a := s.cur.Load().ages
+			if tt.wantStale.IsZero() {
+				if a != nil {
+					t.Errorf("ages %+v; want none: the token cannot be served", a)
+				}
+				return
+			}
+			if !a.stale.Equal(tt.wantStale) || !a.skew.Equal(tt.wantEx) {
+				t.Errorf("stale at %v, held back from %v; want %v, %v", a.stale, a.skew, tt.wantStale, tt.wantEx)
 			}
 		})
 	}
@@ -620,15 +653,16 @@ func TestSourceOutageAfterExpiryTypedError(t *testing.T) {
 	ctx := mtCtx(t)
 
 	front.down.Store(true)
-	clock.Set(mtT0.Add(time.Hour - 3*time.Second)) // inside the skew: expired
+	clock.Set(mtT0.Add(time.Hour)) // expired
 	const n = 100
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
+	impatient := mtImpatient(t) // cannot wait for the next attempt
 	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.TokenContext(ctx)
+			_, err := s.TokenContext(impatient)
 			errs <- err
 		}()
 	}
@@ -642,11 +676,11 @@ func TestSourceOutageAfterExpiryTypedError(t *testing.T) {
 	}
 	// Backoff: more callers fail at once, without a new attempt.
 	for range n {
-		if _, err := s.TokenContext(ctx); err == nil {
+		if _, err := s.TokenContext(impatient); err == nil {
 			t.Fatal("TokenContext succeeded during the outage")
 		}
 	}
-	_, err := mtGet(ctx, api, srv.APIURL())
+	_, err := mtGet(impatient, api, srv.APIURL())
 	var pe *Error
 	if !errors.As(err, &pe) || pe.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("API call error = %v; want the 503 *Error through the Transport", err)
@@ -792,8 +826,8 @@ func TestSourceDaxiumRotationChain(t *testing.T) {
 				problems []string
 			)
 			onToken := func(ctx context.Context, tok *Token) {
-				if cur := src.current(); cur == tok {
-					problems = append(problems, "OnToken saw a token callers could already use")
+				if cur := src.cur.Load(); cur == nil || cur.tok != tok {
+					problems = append(problems, "OnToken ran before the token was current")
 				}
 				saved, err := store.Load(ctx)
 				if err != nil || saved == nil || saved.RefreshToken != tok.RefreshToken {
@@ -865,18 +899,19 @@ func TestSourceDaxiumRotationChain(t *testing.T) {
 			for _, p := range problems {
 				t.Error(p)
 			}
-			hookAt := map[string]int{}
+			// OnToken sees every token callers get (once it is
+			// current, before the next renewal).
+			hooked := map[string]bool{}
 			hooks := 0
-			for i, o := range order {
-				kind, access, _ := strings.Cut(o, " ")
-				switch kind {
-				case "hook":
-					hookAt[access] = i
+			for _, o := range order {
+				if kind, access, _ := strings.Cut(o, " "); kind == "hook" {
+					hooked[access] = true
 					hooks++
-				case "caller":
-					if h, ok := hookAt[access]; !ok || h > i {
-						t.Errorf("a caller got %s before OnToken saw it", access)
-					}
+				}
+			}
+			for _, o := range order {
+				if kind, access, _ := strings.Cut(o, " "); kind == "caller" && !hooked[access] {
+					t.Errorf("a caller got %s, which OnToken never saw", access)
 				}
 			}
 			if hooks != 20 {
@@ -992,7 +1027,7 @@ func TestSourceLostRotationRelogsInOnce(t *testing.T) {
 func TestSourceLostRotationWithoutLogin(t *testing.T) {
 	clock, srv, c := mtDaxium(t)
 	s := mtSource(t, c, SourceConfig{Token: mtIssued(clock, srv.Issue("", ""))})
-	ctx := mtCtx(t)
+	ctx := mtImpatient(t) // the clock does not move while a caller waits
 
 	srv.LoseNextRotation()
 	clock.Advance(time.Hour)
@@ -1133,10 +1168,8 @@ func TestSourceFirstLoginGrant(t *testing.T) {
 	}
 	before := srv.Stats().TokenCalls["password"]
 	clock.Advance(time.Minute - time.Second)
-	bad.mu.Lock()
-	bad.retryAt.Store(0) // as if backoff were shorter than ReloginInterval
-	bad.mu.Unlock()
-	_, err = bad.TokenContext(ctx)
+	mtSkipBackoff(bad) // as if backoff were shorter than ReloginInterval
+	_, err = bad.TokenContext(mtImpatient(t))
 	if !errors.Is(err, ErrLoginRequired) || !errors.Is(err, ErrUnauthorized) || strings.Contains(err.Error(), "%!") {
 		t.Errorf("login within the interval: %v; want ErrLoginRequired wrapping the last login's failure", err)
 	}
@@ -1148,7 +1181,7 @@ func TestSourceFirstLoginGrant(t *testing.T) {
 // Acceptance 7: a Source with no Token loads it from its Store.
 func TestSourceLoadsFromStore(t *testing.T) {
 	clock, srv, c := mtDaxium(t)
-	ctx := mtCtx(t)
+	ctx := mtImpatient(t) // the clock does not move while a caller waits
 
 	t.Run("valid", func(t *testing.T) {
 		fs, err := NewFileStore(t.TempDir() + "/tok.json")
@@ -1221,12 +1254,12 @@ func TestSourceLoadsFromStore(t *testing.T) {
 		stored := mtIssued(clock, srv.Issue("", ""))
 		store.Save(ctx, stored)
 		store.failLoad.Store(true)
-		s := mtSource(t, c, SourceConfig{Store: store, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+		s := mtSource(t, c, SourceConfig{Store: store})
 		if _, err := s.TokenContext(ctx); !errors.Is(err, errStoreDown) {
 			t.Fatalf("error = %v; want the Store's", err)
 		}
 		store.failLoad.Store(false)
-		clock.Advance(time.Second)
+		clock.Advance(2 * time.Second) // past the backoff
 		tok, err := s.TokenContext(ctx)
 		if err != nil || tok.AccessToken != stored.AccessToken {
 			t.Errorf("TokenContext = %v, %v; want the stored token, read again", tok, err)
@@ -1358,8 +1391,8 @@ func TestSourceRefreshTimeout(t *testing.T) {
 	s.mu.Lock()
 	wait := time.Duration(s.retryAt.Load() - clock.Now().UnixNano())
 	s.mu.Unlock()
-	if wait > time.Second {
-		t.Errorf("next attempt in %v; want the first backoff step, at most 1s", wait)
+	if wait < time.Second || wait > 1500*time.Millisecond {
+		t.Errorf("next attempt in %v; want the first backoff step, 1s to 1.5s", wait)
 	}
 }
 
@@ -1462,7 +1495,7 @@ func TestSourceCloseWaitsForRefresh(t *testing.T) {
 	if _, err := s.Token(); !errors.Is(err, ErrClosed) {
 		t.Errorf("Token after Close: %v; want ErrClosed", err)
 	}
-	if _, err := s.Refresh(context.Background(), s.current()); !errors.Is(err, ErrClosed) {
+	if _, err := s.Renew(context.Background(), s.cur.Load().tok); !errors.Is(err, ErrClosed) {
 		t.Errorf("Refresh after Close: %v; want ErrClosed", err)
 	}
 	body := &mtBody{r: strings.NewReader("x")}
@@ -1534,7 +1567,6 @@ func TestSourceObservabilityNoSecrets(t *testing.T) {
 	)
 	s := mtSource(t, c, SourceConfig{
 		Login:   mtDaxiumLogin,
-		Logger:  logger,
 		OnEvent: events.on,
 		OnToken: func(_ context.Context, tok *Token) {
 			mu.Lock()
@@ -1597,10 +1629,14 @@ func TestSourceObservabilityNoSecrets(t *testing.T) {
 // Every kind of event reaches the Logger at its level, without secrets.
 func TestSourceEmitLevels(t *testing.T) {
 	var buf syncBuffer
-	c := mtClient(t, "http://127.0.0.1:1/token", oauthtest.NewClock(mtT0), nil)
-	s := mtSource(t, c, SourceConfig{Token: &Token{AccessToken: "a"}, Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	c, err := New(Config{TokenURL: "http://127.0.0.1:1/token", ClientID: "client-1", Clock: oauthtest.NewClock(mtT0),
+		Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mtSource(t, c, SourceConfig{Token: &Token{AccessToken: "a"}})
 	for k := EventRefreshStarted; k <= EventUnauthorized; k++ {
-		s.emit(Event{Kind: k, Grant: "g", Err: errors.New("e")})
+		s.emit(nil, Event{Kind: k, Grant: "g", Err: errors.New("e")})
 	}
 	out := buf.String()
 	for _, want := range []string{
@@ -1704,9 +1740,6 @@ func TestNewSourceValidates(t *testing.T) {
 		})
 	}
 	s := mtSource(t, c, SourceConfig{Token: &Token{AccessToken: "secret-access", RefreshToken: "secret-refresh"}})
-	if s.Client() != c {
-		t.Error("Client() is not the Client given")
-	}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 		if out := fmt.Sprintf(verb, s); strings.Contains(out, "secret") || !strings.Contains(out, "tokenkeeper.Source{") {
 			t.Errorf("Sprintf(%s) = %s; want a description without secrets", verb, out)
@@ -1742,18 +1775,18 @@ func TestSourceTokenWithoutCredential(t *testing.T) {
 	store := &MemoryStore{}
 	events := &mtEvents{}
 	s := mtSource(t, c, SourceConfig{Token: &Token{RefreshToken: "rt-0"}, Store: store, OnEvent: events.on})
-	ctx := mtCtx(t)
+	ctx := mtImpatient(t) // the clock does not move while a caller waits
 	if tok, err := s.TokenContext(ctx); err == nil || !strings.Contains(err.Error(), "no id_token") {
 		t.Fatalf("TokenContext = %v, %v; want the credential error", tok, err)
 	}
 	if saved, _ := store.Load(ctx); saved == nil || saved.RefreshToken != "rt-1" {
 		t.Errorf("stored %v; want the token kept, with its refresh token rt-1", saved)
 	}
-	if ev, ok := events.last(EventRefreshFailed); !ok || ev.Delay > time.Second {
-		t.Errorf("failure event %+v; want a transient backoff of at most MinBackoff", ev)
+	if ev, ok := events.last(EventRefreshFailed); !ok || ev.Delay > 1500*time.Millisecond {
+		t.Errorf("failure event %+v; want a transient backoff of at most 1.5 × MinBackoff", ev)
 	}
 	body := &mtBody{r: strings.NewReader("x")}
-	req, _ := http.NewRequest(http.MethodPost, ts.ts.URL, body)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ts.ts.URL, body)
 	_, err = s.HTTPClient(nil).Transport.RoundTrip(req)
 	if err == nil || !strings.Contains(err.Error(), "no id_token") || body.closes.Load() != 1 {
 		t.Errorf("RoundTrip = %v, body closed %d times; want the credential error, body closed once", err, body.closes.Load())
@@ -1761,7 +1794,7 @@ func TestSourceTokenWithoutCredential(t *testing.T) {
 	if calls := ts.calls.Load(); calls != 1 {
 		t.Errorf("token calls during the backoff = %d; want 1", calls)
 	}
-	clock.Advance(time.Second)
+	clock.Advance(2 * time.Second)
 	tok, err := s.TokenContext(ctx)
 	if err != nil || tok.IDToken != "id-2" {
 		t.Fatalf("after the backoff TokenContext = %v, %v; want the new token", tok, err)
@@ -1782,6 +1815,9 @@ type mtSharedStore struct {
 	tries     atomic.Int32
 	tried     chan struct{}
 }
+
+// Lease reports no lease: the lock lasts until unlocked.
+func (s *mtSharedStore) Lease() time.Duration { return 0 }
 
 func (s *mtSharedStore) TryLock(ctx context.Context) (func(context.Context) error, bool, error) {
 	s.tries.Add(1)
@@ -2001,31 +2037,10 @@ func TestSourceSharedStoreFailures(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		store.lockErr.Store(true)
-		if _, _, _, err := s.lockShared(ctx, store, nil); !errors.Is(err, context.Canceled) {
+		if _, err := s.lockShared(&flight{}, ctx, store, nil); !errors.Is(err, context.Canceled) {
 			t.Errorf("lockShared with a cancelled context = %v; want context.Canceled", err)
 		}
 	})
-}
-
-// backoff grows exponentially with jitter up to MaxBackoff, stays at
-// MaxBackoff for permanent failures, and honours Retry-After.
-func TestSourceBackoff(t *testing.T) {
-	c := mtClient(t, "http://127.0.0.1:1/token", oauthtest.NewClock(mtT0), nil)
-	s := mtSource(t, c, SourceConfig{Token: &Token{AccessToken: "a"}, MinBackoff: time.Second, MaxBackoff: time.Minute})
-	temp := &Error{StatusCode: http.StatusBadGateway}
-	for n, hi := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 6: 32 * time.Second, 7: time.Minute, 50: time.Minute} {
-		for range 20 {
-			if d := s.backoff(n, temp); d < hi/2 || d > hi {
-				t.Errorf("backoff(%d) = %v; want in [%v, %v]", n, d, hi/2, hi)
-			}
-		}
-	}
-	if d := s.backoff(1, &Error{StatusCode: http.StatusBadRequest, Code: "invalid_grant"}); d != time.Minute {
-		t.Errorf("backoff for invalid_grant = %v; want MaxBackoff", d)
-	}
-	if d := s.backoff(1, &Error{StatusCode: http.StatusTooManyRequests, RetryAfter: 10 * time.Minute}); d != 10*time.Minute {
-		t.Errorf("backoff with Retry-After 10m = %v", d)
-	}
 }
 
 // A first login that fails for a transient reason (here a 503) is spaced
@@ -2033,7 +2048,7 @@ func TestSourceBackoff(t *testing.T) {
 // next caller logs in.
 func TestSourceTransientLoginFailureKeepsLoginBudget(t *testing.T) {
 	clock, srv, c := mtDaxium(t)
-	ctx := mtCtx(t)
+	ctx := mtImpatient(t) // the clock does not move while a caller waits
 	s := mtSource(t, c, SourceConfig{Login: mtDaxiumLogin, MinBackoff: time.Second, MaxBackoff: 2 * time.Second})
 
 	srv.FailNext(1, http.StatusServiceUnavailable)
@@ -2059,12 +2074,12 @@ type mtLeaseStore struct {
 
 func (s *mtLeaseStore) Lease() time.Duration { return s.lease }
 
-// Under a LeaseLocker, a refresh that would outlive the lock's lease is cut
+// Under a Locker with a lease, a refresh that would outlive the lock's lease is cut
 // at nine tenths of it, as a transient failure that names the lease, so
 // that normally no other process takes the lock while it runs.
 func TestSourceRefreshEndsWithinLease(t *testing.T) {
 	clock, srv, c := mtDaxium(t)
-	ctx := mtCtx(t)
+	ctx := mtImpatient(t) // the clock does not move while a caller waits
 	store := &mtLeaseStore{lease: 200 * time.Millisecond}
 	store.Save(ctx, mtIssued(clock, srv.Issue("", "")))
 	s := mtSource(t, c, SourceConfig{Store: store})
@@ -2082,7 +2097,7 @@ func TestSourceRefreshEndsWithinLease(t *testing.T) {
 		t.Error("the lock is still held after the refresh ended")
 	}
 	// The refresh token was not spent: the next attempt succeeds.
-	s.retryAt.Store(0)
+	mtSkipBackoff(s)
 	if _, err := s.TokenContext(ctx); err != nil {
 		t.Fatalf("refresh after the cut one: %v", err)
 	}
@@ -2096,7 +2111,7 @@ func TestSourceRefreshEndsWithinLease(t *testing.T) {
 // accounts get locked out.
 func TestSourceRateLimitedLoginIsSpaced(t *testing.T) {
 	clock, srv, c := mtDaxium(t)
-	ctx := mtCtx(t)
+	ctx := mtImpatient(t) // the clock does not move while a caller waits
 	s := mtSource(t, c, SourceConfig{Login: mtDaxiumLogin, MinBackoff: time.Second, MaxBackoff: 2 * time.Second})
 	srv.RateLimitNext(1, 0)
 	if _, err := s.TokenContext(ctx); !errors.Is(err, ErrRateLimited) {
@@ -2184,7 +2199,7 @@ func TestSourceSeedTokenAndStore(t *testing.T) {
 // a login being needed.
 func TestSourceStoreReadFailureIsTransient(t *testing.T) {
 	clock, srv, c := mtDaxium(t)
-	ctx := mtCtx(t)
+	ctx := mtImpatient(t) // the clock does not move while a caller waits
 	store := &mtFlakyStore{}
 	store.MemoryStore.Save(ctx, mtIssued(clock, srv.Issue("", "")))
 	store.failLoad.Store(true)

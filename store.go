@@ -27,27 +27,23 @@ type Store interface {
 
 // Locker is implemented by stores that several processes share (the Redis
 // store). A Source whose Store is a Locker takes the lock around every
-// refresh, re-reads the stored token once it holds it, and uses that token
-// instead of refreshing when another process already did. Implementations
+// renewal, re-reads the stored token once it holds it, and uses that token
+// instead of renewing when another process already did. Implementations
 // must be safe for concurrent use.
 type Locker interface {
-	// TryLock tries once to take the refresh lock. It returns ok false,
+	// TryLock tries once to take the renewal lock. It returns ok false,
 	// with a nil error, when another holder has it. unlock releases the
 	// lock if this holder still owns it.
 	TryLock(ctx context.Context) (unlock func(context.Context) error, ok bool, err error)
-}
-
-// LeaseLocker is a Locker whose lock frees itself after Lease, so that a
-// holder that crashed cannot block the others for ever. A Source holding
-// such a lock cuts its refresh (token call and the wait for it) at nine
-// tenths of the lease, so that normally no other process takes the lock
-// while the refresh runs. A token request cut at that point may still have
-// reached the provider: the next holder may then meet a rotated-away
-// refresh token and fall back to a login. A token that did arrive is saved
-// even past that bound.
-type LeaseLocker interface {
-	Locker
-	// Lease returns how long a taken lock lasts.
+	// Lease returns how long a taken lock lasts before it frees itself,
+	// so that a holder that crashed cannot block the others for ever; 0
+	// means until unlocked. A Source holding a lock with a lease cuts its
+	// renewal (token call and the wait for it) at nine tenths of the
+	// lease, so that normally no other process takes the lock meanwhile.
+	// A token request cut at that point may still have reached the
+	// provider: the next holder may then meet a rotated-away refresh
+	// token and fall back to a login. A token that did arrive is saved
+	// even past that bound.
 	Lease() time.Duration
 }
 

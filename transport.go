@@ -1,14 +1,12 @@
 package tokenkeeper
 
 import (
-	"context"
 	"errors"
 	"io"
 	"maps"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 )
 
 // maxDrain is the most bytes of a discarded response body read so that its
@@ -20,17 +18,18 @@ const maxDrain = 64 << 10
 // scheme), with the Client's extra headers, and recovers once from a 401.
 //
 // When the API answers 401 to a request sent with the token that is still
-// current, Transport makes the Source refresh (once, however many requests
-// saw that 401), and replays the request once with the new token if its
-// body can be replayed (no body, or GetBody set, as http.NewRequest does
-// for in-memory bodies). Otherwise the 401 is returned and the refresh
-// serves the next request. The first response's body is drained (up to
-// 64 KiB) and closed before the replay. When the refresh fails, the 401 is
-// returned; if it failed for good (ErrLoginRequired, say), the Source
-// answers with that error instead of the refused token until a refresh
-// succeeds. A 401 to a token that a refresh forced by a 401 produced less
-// than 10 seconds ago forces no new one, so that an API that refuses every
-// token (a missing scope) does not cost a token call per request.
+// current, Transport makes the Source renew it (once, however many
+// requests saw that 401; see Source.Renew), and replays the request once
+// with the new token if its body can be replayed (no body, or GetBody set,
+// as http.NewRequest does for in-memory bodies). Otherwise the 401 is
+// returned and the renewal serves the next request. The first response's
+// body is drained (up to 64 KiB) and closed before the replay. When the
+// renewal fails, the 401 is returned; if it failed for good
+// (ErrLoginRequired, say), the Source answers with that error instead of
+// the refused token until a renewal succeeds. A 401 to a token that a
+// renewal forced by a 401 produced less than 10 seconds ago forces no new
+// one, so that an API that refuses every token (a missing scope) does not
+// cost a token call per request.
 //
 // The credential (and the Client's extra headers) is not sent on a
 // redirect to another origin: another host or port, or another scheme,
@@ -79,32 +78,34 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
+	ctx := req.Context()
+	unauthorized := func(err error) { src.emitContext(ctx, nil, Event{Kind: EventUnauthorized, Err: err}) }
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		// Not replayable: refresh for the next request and hand the
-		// 401 back.
-		src.refreshAfter401(st)
-		src.emit(Event{Kind: EventUnauthorized})
+		// Not replayable: renew for the next request and hand the 401
+		// back.
+		src.renewAfter401(st)
+		unauthorized(nil)
 		return resp, nil
 	}
 	if !src.mayForce(st) {
-		src.emit(Event{Kind: EventUnauthorized, Err: errForcedTooSoon})
+		unauthorized(errForcedTooSoon)
 		return resp, nil
 	}
-	next, err := src.replace(req.Context(), st)
+	next, err := src.replace(ctx, st)
 	if err != nil {
-		src.emit(Event{Kind: EventUnauthorized, Err: err})
+		unauthorized(err)
 		return resp, nil
 	}
 	body := req.Body
 	if req.GetBody != nil {
 		if body, err = req.GetBody(); err != nil {
-			src.emit(Event{Kind: EventUnauthorized, Err: err})
+			unauthorized(err)
 			return resp, nil
 		}
 	}
 	src.noteForced(next)
 	drainClose(resp.Body)
-	src.emit(Event{Kind: EventUnauthorized, Recovered: true})
+	src.emitContext(ctx, nil, Event{Kind: EventUnauthorized, Recovered: true})
 	return t.base().RoundTrip(src.authorize(req, next, body))
 }
 
@@ -141,66 +142,6 @@ func (c *Client) requestHeader(own http.Header, cred []string) http.Header {
 	}
 	h[c.credential.Header] = cred
 	return h
-}
-
-// refreshAfter401 starts a refresh of st, unless st was already replaced
-// or a refresh is running, without waiting.
-func (s *Source) refreshAfter401(st *state) {
-	if !s.mayForce(st) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cur.Load() == st && s.flight == nil && !s.closed.Load() && s.c.now().UnixNano() >= s.retryAt.Load() {
-		s.startLocked(st)
-	}
-}
-
-// Refresh replaces rejected, a token that an API refused, and returns its
-// successor. If rejected is no longer the current token (another caller
-// already reported it), the current one is returned without a new refresh,
-// so that many callers seeing one revocation cause one refresh. Tokens are
-// compared by their access and id tokens, so a copy of the current token
-// counts as the current token. Use it in code that calls APIs without
-// Transport.
-func (s *Source) Refresh(ctx context.Context, rejected *Token) (*Token, error) {
-	st := s.cur.Load()
-	if st == nil || rejected == nil || !sameCredentials(st.tok, rejected) {
-		return s.TokenContext(ctx)
-	}
-	next, err := s.replace(ctx, st)
-	if err != nil {
-		return nil, err
-	}
-	return next.tok, nil
-}
-
-// replace waits for the successor of st, which an API refused. If no
-// successor can be had (the refresh failed, not the caller's context), st
-// is marked expired: until a refresh succeeds, callers get the refresh's
-// error rather than a token known to be refused.
-func (s *Source) replace(ctx context.Context, st *state) (*state, error) {
-	next, err := s.await(ctx, st)
-	if err == nil {
-		return next, nil
-	}
-	// Only a permanent failure (a login needed, the refresh token
-	// rejected) condemns the token: during an outage of the token
-	// endpoint the refused request fails, the others go on.
-	if ctx.Err() == nil && !errors.Is(err, ErrClosed) && !IsTemporary(err) && !isTransientFailure(err) {
-		refused := *st
-		refused.staleAt, refused.expireAt = time.Time{}, time.Time{}
-		// Only if st is still current: a refresh may have published a
-		// newer token meanwhile.
-		s.cur.CompareAndSwap(st, &refused)
-	}
-	return nil, err
-}
-
-// sameCredentials reports whether a and b carry the same access and id
-// tokens.
-func sameCredentials(a, b *Token) bool {
-	return a == b || (a.AccessToken == b.AccessToken && a.IDToken == b.IDToken)
 }
 
 // crossOriginRedirect reports whether req follows a redirect to an origin
@@ -262,28 +203,6 @@ func drainClose(body io.ReadCloser) {
 	}
 	io.CopyN(io.Discard, body, maxDrain)
 	body.Close()
-}
-
-// errForcedTooSoon is why a 401 did not force a refresh: the refused token
-// came from a refresh forced by a 401 less than forcedRefreshInterval ago.
-var errForcedTooSoon = errors.New("tokenkeeper: the API refused a token again soon after a forced refresh; not refreshing again yet")
-
-// mayForce reports whether a 401 to st may force a refresh: not when st
-// is itself the result of a refresh forced by a 401 less than
-// forcedRefreshInterval ago, so that an API that refuses every token does
-// not cost a token call per request. Any other 401 may: a genuine
-// revocation, or many requests refused at once (they share one refresh).
-func (s *Source) mayForce(st *state) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return st != s.forcedResult || s.c.now().Sub(s.forcedAt) >= forcedRefreshInterval
-}
-
-// noteForced records next as the result of a refresh forced by a 401.
-func (s *Source) noteForced(next *state) {
-	s.mu.Lock()
-	s.forcedResult, s.forcedAt = next, s.c.now()
-	s.mu.Unlock()
 }
 
 // CloseIdleConnections closes the idle connections of Base, if it can, so

@@ -1,7 +1,6 @@
 package tokenkeeper
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -483,7 +482,7 @@ func TestTransport401ForReplacedToken(t *testing.T) {
 		t.Fatalf("sent %q", auth)
 	}
 	// Meanwhile another caller reports the token and gets a new one.
-	next, err := s.Refresh(ctx, old)
+	next, err := s.Renew(ctx, old)
 	if err != nil || next.AccessToken != "at-1" {
 		t.Fatalf("Refresh = %v, %v", next, err)
 	}
@@ -504,16 +503,16 @@ func TestTransportNoLoopOnPersistent401(t *testing.T) {
 	client := s.HTTPClient(api.ts.Client().Transport)
 	ctx := mtCtx(t)
 	// Each request: at most one refresh and one replay. A second 401
-	// within forcedRefreshInterval of a forced refresh forces none: an
+	// within forcedInterval of a forced refresh forces none: an
 	// API that refuses every token costs one token call per interval,
 	// not one per request.
 	for i, want := range []struct {
 		advance          time.Duration
 		apiCalls, tokens int64
 	}{
-		{0, 2, 1},                     // refresh, replay, still 401
-		{time.Second, 3, 1},           // too soon: the 401 as is
-		{forcedRefreshInterval, 5, 2}, // the interval passed: once more
+		{0, 2, 1},              // refresh, replay, still 401
+		{time.Second, 3, 1},    // too soon: the 401 as is
+		{forcedInterval, 5, 2}, // the interval passed: once more
 	} {
 		clock.Advance(want.advance)
 		status, err := mtGet(ctx, client, api.ts.URL)
@@ -574,7 +573,7 @@ func TestTransport401Unrecoverable(t *testing.T) {
 		events := &mtEvents{}
 		s.cfg.OnEvent = events.on
 		base := &mtBase{answer: unauthorized}
-		req, _ := http.NewRequest(http.MethodGet, "http://api.test/", nil)
+		req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodGet, "http://api.test/", nil)
 		for range 3 {
 			resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
 			if err != nil || resp.StatusCode != 401 {
@@ -584,7 +583,7 @@ func TestTransport401Unrecoverable(t *testing.T) {
 		if ev, ok := events.last(EventUnauthorized); !ok || ev.Recovered || ev.Err == nil {
 			t.Errorf("event %+v; want an unrecovered 401 with its reason", ev)
 		}
-		if tok, err := s.TokenContext(context.Background()); err != nil || tok.AccessToken != "at-0" {
+		if tok, err := s.TokenContext(mtImpatient(t)); err != nil || tok.AccessToken != "at-0" {
 			t.Errorf("TokenContext = %v, %v; want the current token, still served", tok, err)
 		}
 		if ts.calls.Load() != 1 || base.calls() != 3 {
@@ -600,7 +599,7 @@ func TestTransport401Unrecoverable(t *testing.T) {
 			mtWriteJSON(w, 400, map[string]string{"error": "invalid_grant"})
 		})
 		base := &mtBase{answer: unauthorized}
-		req, _ := http.NewRequest(http.MethodGet, "http://api.test/", nil)
+		req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodGet, "http://api.test/", nil)
 		resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
 		if err != nil || resp.StatusCode != 401 {
 			t.Fatalf("RoundTrip = %v, %v; want the 401", resp, err)
@@ -632,7 +631,7 @@ func TestTransport401Unrecoverable(t *testing.T) {
 			mtWriteToken(w, "bad token", "rt-1", 3600) // a space: not sendable
 		})
 		base := &mtBase{answer: unauthorized}
-		req, _ := http.NewRequest(http.MethodGet, "http://api.test/", nil)
+		req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodGet, "http://api.test/", nil)
 		resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
 		if err != nil || resp.StatusCode != 401 || base.calls() != 1 {
 			t.Errorf("RoundTrip = %v, %v after %d calls; want the 401 after 1", resp, err, base.calls())
@@ -732,15 +731,15 @@ func TestCrossOriginRedirect(t *testing.T) {
 // returns the current one for a token already replaced.
 func TestSourceRefreshSemantics(t *testing.T) {
 	s, ts, _ := mtTransportSource(t)
-	ctx := mtCtx(t)
+	ctx := mtImpatient(t) // the clock does not move while a caller waits
 	t0, _ := s.TokenContext(ctx)
 
-	t1, err := s.Refresh(ctx, t0)
+	t1, err := s.Renew(ctx, t0)
 	if err != nil || t1.AccessToken != "at-1" {
 		t.Fatalf("Refresh(current) = %v, %v; want at-1", t1, err)
 	}
 	for _, rejected := range []*Token{t0, nil, {AccessToken: "unknown"}} {
-		got, err := s.Refresh(ctx, rejected)
+		got, err := s.Renew(ctx, rejected)
 		if err != nil || got != t1 {
 			t.Errorf("Refresh(%v) = %v, %v; want the current token without a refresh", rejected, got, err)
 		}
@@ -749,7 +748,7 @@ func TestSourceRefreshSemantics(t *testing.T) {
 		t.Fatalf("token calls = %d; want 1", calls)
 	}
 	cp := *t1
-	t2, err := s.Refresh(ctx, &cp)
+	t2, err := s.Renew(ctx, &cp)
 	if err != nil || t2.AccessToken != "at-2" {
 		t.Errorf("Refresh(copy of current) = %v, %v; want at-2", t2, err)
 	}
@@ -760,7 +759,7 @@ func TestSourceRefreshSemantics(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if got, err := s.Refresh(ctx, t2); err != nil || got.AccessToken != "at-3" {
+			if got, err := s.Renew(ctx, t2); err != nil || got.AccessToken != "at-3" {
 				t.Errorf("Refresh = %v, %v; want at-3", got, err)
 			}
 		}()
@@ -772,7 +771,7 @@ func TestSourceRefreshSemantics(t *testing.T) {
 
 	ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) { w.WriteHeader(502) })
 	cur, _ := s.TokenContext(ctx)
-	if _, err := s.Refresh(ctx, cur); !IsTemporary(err) {
+	if _, err := s.Renew(ctx, cur); !IsTemporary(err) {
 		t.Errorf("Refresh with the endpoint down = %v; want a temporary error", err)
 	}
 }

@@ -43,3 +43,37 @@ func TestClockConcurrent(t *testing.T) {
 		t.Errorf("Now() = %v; want %v", got, want)
 	}
 }
+
+func TestClockAfterFunc(t *testing.T) {
+	t.Parallel()
+	c := NewClock(time.Unix(0, 0))
+	var fired []string
+	c.AfterFunc(2*time.Second, func() { fired = append(fired, "2s") })
+	c.AfterFunc(time.Second, func() { fired = append(fired, "1s") })
+	stop := c.AfterFunc(time.Second, func() { fired = append(fired, "stopped") })
+	if !stop() {
+		t.Error("stop() = false before the timer fired; want true")
+	}
+	if stop() {
+		t.Error("second stop() = true; want false")
+	}
+	c.Advance(999 * time.Millisecond)
+	if len(fired) != 0 {
+		t.Fatalf("fired %v before the time", fired)
+	}
+	c.Advance(5 * time.Second)
+	if got := len(fired); got != 2 || fired[0] != "1s" || fired[1] != "2s" {
+		t.Errorf("fired %v; want [1s 2s]", fired)
+	}
+	now := false
+	if c.AfterFunc(0, func() { now = true })(); !now {
+		t.Error("AfterFunc(0) did not run f at once")
+	}
+	c.Set(time.Unix(0, 0))
+	late := false
+	c.AfterFunc(time.Minute, func() { late = true })
+	c.Set(time.Unix(3600, 0))
+	if !late {
+		t.Error("Set past the timer did not run it")
+	}
+}

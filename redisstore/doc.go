@@ -21,7 +21,7 @@
 // Store takes the lock around every refresh and re-reads the token once it
 // holds it; replicas that do not get it poll the token until the holder
 // has stored a fresh one, or until the lease ends and one of them takes the
-// lock in turn. The Store is a tokenkeeper.LeaseLocker: the Source ends
+// lock in turn. The Store is a tokenkeeper.Locker with a lease: the Source ends
 // its refresh (token call and save) within nine tenths of Lease, so that
 // normally no other replica takes the lock while it runs. Cutting the
 // client's side of a token request cannot recall it, though: a request cut

@@ -61,8 +61,8 @@ type Store struct {
 }
 
 var (
-	_ tokenkeeper.Store       = (*Store)(nil)
-	_ tokenkeeper.LeaseLocker = (*Store)(nil)
+	_ tokenkeeper.Store  = (*Store)(nil)
+	_ tokenkeeper.Locker = (*Store)(nil)
 )
 
 // New returns a Store for the credential named key (any non-empty string,
@@ -133,7 +133,7 @@ func ignoresContext(client redis.UniversalClient) bool {
 func (s *Store) Key() string { return s.key }
 
 // Lease returns how long a refresh lock lasts. A tokenkeeper.Source ends
-// its refresh within nine tenths of it (tokenkeeper.LeaseLocker).
+// its refresh within nine tenths of it (tokenkeeper.Locker).
 func (s *Store) Lease() time.Duration { return s.lease }
 
 // LockKey returns the Redis key holding the refresh lock.

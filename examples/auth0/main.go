@@ -200,7 +200,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		return nil
 	}
 	fmt.Fprintln(w, "5. Say the API refused the token: the source gets the next one with the refresh token.")
-	next, err := src.Refresh(ctx, tok)
+	next, err := src.Renew(ctx, tok)
 	if err != nil {
 		explain(w, err)
 		return err

@@ -12,23 +12,25 @@ type EventKind int
 
 // The kinds of Event.
 const (
-	// EventRefreshStarted: a refresh (or login) attempt began.
+	// EventRefreshStarted: a renewal attempt began (refresh token or
+	// login grant).
 	EventRefreshStarted EventKind = iota + 1
 	// EventRefreshSucceeded: a new token is in use.
 	EventRefreshSucceeded
 	// EventRefreshFailed: an attempt failed; Err says why, Delay when the
 	// next attempt may start.
 	EventRefreshFailed
-	// EventLogin: the login grant was used (first token or re-login).
+	// EventLogin: the login grant was used for a first token or a
+	// re-login (Err: why the refresh token was rejected).
 	EventLogin
-	// EventStoreFailed: Store.Save or Load failed; the token in memory
-	// is kept and used.
+	// EventStoreFailed: Store.Save or Load (or a shared lock's unlock)
+	// failed; the token in memory is kept and used.
 	EventStoreFailed
-	// EventSharedToken: another process holding the shared lock
-	// refreshed; its token was taken from the Store.
+	// EventSharedToken: another process holding the shared lock renewed;
+	// its token was taken from the Store.
 	EventSharedToken
 	// EventLockFallback: the shared lock could not be used (the store is
-	// unreachable); the refresh went ahead in this process only.
+	// unreachable); the renewal went ahead in this process only.
 	EventLockFallback
 	// EventUnauthorized: an API answered 401 to a request of the
 	// Transport; Recovered tells whether it was replayed with a new
@@ -60,6 +62,8 @@ func (k EventKind) String() string {
 type Event struct {
 	// Kind says what happened.
 	Kind EventKind
+	// Time is when it happened, by the Client's clock.
+	Time time.Time
 	// Grant is the grant type used, if any.
 	Grant string
 	// Failures is the number of consecutive failed attempts, this one
@@ -75,12 +79,41 @@ type Event struct {
 	Err error
 }
 
-// emit sends ev to OnEvent and the Logger.
-func (s *Source) emit(ev Event) {
-	if s.cfg.OnEvent != nil {
+// emit reports ev of flight f (nil outside a flight). The Logger gets it
+// at once; OnEvent gets it at once outside a flight, and when the flight
+// ends otherwise (see deliver).
+func (s *Source) emit(f *flight, ev Event) {
+	s.emitContext(context.Background(), f, ev)
+}
+
+// emitContext is emit with the context of the request the event belongs
+// to, for the Logger's handler.
+func (s *Source) emitContext(ctx context.Context, f *flight, ev Event) {
+	ev.Time = s.c.now()
+	s.log(ctx, ev)
+	if s.cfg.OnEvent == nil {
+		return
+	}
+	if f != nil {
+		f.events = append(f.events, ev)
+		return
+	}
+	s.cfg.OnEvent(ev)
+}
+
+// deliver hands the events that flight f queued to OnEvent, once f is
+// over.
+func (s *Source) deliver(f *flight) {
+	for _, ev := range f.events {
 		s.cfg.OnEvent(ev)
 	}
-	if s.cfg.Logger == nil {
+	f.events = nil
+}
+
+// log writes ev to the Client's Logger, if any.
+func (s *Source) log(ctx context.Context, ev Event) {
+	l := s.c.logger
+	if l == nil {
 		return
 	}
 	level := slog.LevelDebug
@@ -94,14 +127,14 @@ func (s *Source) emit(ev Event) {
 		attrs = append(attrs, slog.Int("failures", ev.Failures), slog.Duration("retry_in", ev.Delay), slog.Duration("elapsed", ev.Elapsed))
 	case EventStoreFailed, EventLockFallback:
 		level = slog.LevelWarn
-	case EventLogin, EventUnauthorized:
+	case EventLogin:
 		level = slog.LevelInfo
-		if ev.Kind == EventUnauthorized {
-			attrs = append(attrs, slog.Bool("recovered", ev.Recovered))
-		}
+	case EventUnauthorized:
+		level = slog.LevelInfo
+		attrs = append(attrs, slog.Bool("recovered", ev.Recovered))
 	}
 	if ev.Err != nil {
 		attrs = append(attrs, slog.String("error", ev.Err.Error()))
 	}
-	s.cfg.Logger.LogAttrs(context.Background(), level, "tokenkeeper: "+ev.Kind.String(), attrs...)
+	l.LogAttrs(ctx, level, "tokenkeeper: "+ev.Kind.String(), attrs...)
 }
