@@ -57,8 +57,8 @@ const (
 	AuthNone
 )
 
-// String returns the style's name.
-func (s AuthStyle) String() string {
+// name returns the style's name.
+func (s AuthStyle) name() string {
 	switch s {
 	case AuthInBody:
 		return "in-body"
@@ -70,13 +70,14 @@ func (s AuthStyle) String() string {
 	return fmt.Sprintf("AuthStyle(%d)", int(s))
 }
 
-// DefaultTimeout bounds every token request made with the default HTTP
+// defaultTimeout bounds every token request made with the default HTTP
 // client.
-const DefaultTimeout = 30 * time.Second
+const defaultTimeout = 30 * time.Second
 
 // Config describes a token endpoint and the client registered with it. It
 // is read once by New; changing it afterwards has no effect. Start from a
-// preset (DaxiumAir, Transiteo, Auth0) or fill it by hand.
+// preset (DaxiumAir, Transiteo, Auth0), which fills the endpoint and the
+// provider's quirks, or fill it by hand.
 type Config struct {
 	// TokenURL is the token endpoint. It must be absolute and https,
 	// unless its host is a loopback address (or "localhost") or
@@ -113,7 +114,7 @@ type Config struct {
 	ClientErrorCodes []string
 
 	// HTTPClient sends token requests. If nil, a client with
-	// DefaultTimeout and http.DefaultTransport is used. Its Timeout, if
+	// a 30 s Timeout and http.DefaultTransport is used. Its Timeout, if
 	// any, bounds each request in addition to the context. New copies it
 	// and never follows redirects for token requests (a 3xx is an
 	// *Error), so that credentials are never re-posted elsewhere.
@@ -129,7 +130,7 @@ type Config struct {
 // Format prints the configuration without the client secret.
 func (c Config) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "tokenkeeper.Config{TokenURL:%q AuthURL:%q ClientID:%q ClientSecret:%s AuthStyle:%v}",
-		c.TokenURL, c.AuthURL, c.ClientID, redacted(c.ClientSecret), c.AuthStyle)
+		c.TokenURL, c.AuthURL, c.ClientID, redacted(c.ClientSecret), c.AuthStyle.name())
 }
 
 // MarshalJSON writes the text of Format as a JSON string, so that a Config
@@ -221,7 +222,7 @@ func New(cfg Config) (*Client, error) {
 	// Token requests never follow redirects: a 3xx would re-post the
 	// form, credentials included, to wherever it points. The caller's
 	// client is copied, not changed.
-	hc := http.Client{Timeout: DefaultTimeout}
+	hc := http.Client{Timeout: defaultTimeout}
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
 	}
@@ -280,11 +281,8 @@ func isLoopback(host string) bool {
 // Format prints the client's endpoint and ID, never its secret. It has a
 // value receiver so that a Client value prints no secret either.
 func (c Client) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "tokenkeeper.Client{TokenURL:%q ClientID:%q AuthStyle:%v}", c.tokenURL, c.clientID, c.style)
+	fmt.Fprintf(f, "tokenkeeper.Client{TokenURL:%q ClientID:%q AuthStyle:%v}", c.tokenURL, c.clientID, c.style.name())
 }
-
-// Credential returns how tokens of this client are presented to APIs.
-func (c *Client) Credential() Credential { return c.credential }
 
 // now returns the client's current time.
 func (c *Client) now() time.Time { return c.clock.Now() }
@@ -299,15 +297,19 @@ func (c *Client) Token(ctx context.Context, g Grant) (*Token, error) {
 	}
 	form, err := g.form()
 	if err != nil {
-		return nil, fmt.Errorf("tokenkeeper: %s grant: %w", g.grantType(), err)
+		name := g.grantType()
+		if name == "" {
+			name = "extension"
+		}
+		return nil, wrap(fmt.Errorf("tokenkeeper: %s grant", name), err)
 	}
 	return c.do(ctx, g.grantType(), form)
 }
 
-// Refresh is shorthand for Token(ctx, RefreshTokenGrant{RefreshToken: refreshToken}).
-// The returned token keeps refreshToken when the response carries none.
-func (c *Client) Refresh(ctx context.Context, refreshToken string) (*Token, error) {
-	t, err := c.Token(ctx, RefreshTokenGrant{RefreshToken: refreshToken})
+// refresh redeems refreshToken. The returned token keeps refreshToken when
+// the response carries none.
+func (c *Client) refresh(ctx context.Context, refreshToken string) (*Token, error) {
+	t, err := c.Token(ctx, RefreshTokenGrant(refreshToken))
 	if err != nil {
 		return nil, err
 	}

@@ -274,7 +274,7 @@ func TestTokenErrorResponses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c, _ := serveTokens(t, reply(tt.status, tt.contentType, tt.body, tt.header...), Config{ClientSecret: "s"})
-			tok, err := c.Token(context.Background(), RefreshTokenGrant{RefreshToken: "rt"})
+			tok, err := c.Token(context.Background(), RefreshTokenGrant("rt"))
 			assert.Nil(t, tok, "token along with an error")
 			require.Error(t, err)
 			var pe *Error
@@ -644,7 +644,7 @@ func TestIsTemporaryRealErrors(t *testing.T) {
 			t.Cleanup(transport.CloseIdleConnections)
 			c, err := New(Config{TokenURL: srv.URL + "/token", ClientID: "c", HTTPClient: &http.Client{Transport: transport}})
 			require.NoError(t, err)
-			_, err = c.Token(context.Background(), ClientCredentialsGrant{})
+			_, err = c.Token(context.Background(), ClientCredentialsGrant())
 			return err
 		}, false},
 	}

@@ -29,14 +29,11 @@ func ExamplePasswordGrant() {
 	}))
 	defer srv.Close()
 
-	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir().WithBaseURL(srv.URL).Config("app-id", "app-secret"))
+	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir("app-id", "app-secret").WithBaseURL(srv.URL))
 	if err != nil {
 		log.Fatal(err)
 	}
-	tok, err := client.Token(context.Background(), tokenkeeper.PasswordGrant{
-		Username: "jane@example.com",
-		Password: "correct horse battery staple",
-	})
+	tok, err := client.Token(context.Background(), tokenkeeper.PasswordGrant("jane@example.com", "correct horse battery staple"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -84,7 +81,7 @@ func ExampleDecodeError() {
 // A refresh that the provider refuses: errors.As gives the provider's
 // fields, errors.Is the kind of failure, and IsTemporary whether waiting
 // can help.
-func ExampleClient_Refresh() {
+func ExampleRefreshTokenGrant() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
@@ -93,11 +90,11 @@ func ExampleClient_Refresh() {
 	defer srv.Close()
 
 	// Transiteo is a public client: client_id only, no secret.
-	client, err := tokenkeeper.New(tokenkeeper.Transiteo().WithBaseURL(srv.URL).Config("my-client-id", ""))
+	client, err := tokenkeeper.New(tokenkeeper.Transiteo("my-client-id").WithBaseURL(srv.URL))
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, err = client.Refresh(context.Background(), "refresh-token-from-the-console")
+	_, err = client.Token(context.Background(), tokenkeeper.RefreshTokenGrant("refresh-token-from-the-console"))
 
 	var tkErr *tokenkeeper.Error
 	if errors.As(err, &tkErr) {
@@ -127,13 +124,13 @@ func ExampleSource_HTTPClient() {
 	}
 	defer provider.Close()
 
-	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir().WithBaseURL(provider.URL()).
-		Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret))
+	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).
+		WithBaseURL(provider.URL()))
 	if err != nil {
 		log.Fatal(err)
 	}
 	src, err := tokenkeeper.NewSource(client, tokenkeeper.SourceConfig{
-		Login: tokenkeeper.PasswordGrant{Username: oauthtest.DefaultUser, Password: oauthtest.DefaultPassword},
+		Login: tokenkeeper.PasswordGrant(oauthtest.DefaultUser, oauthtest.DefaultPassword),
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -57,7 +57,7 @@ func newFaultHarness(t *testing.T, refreshTimeout time.Duration) *faultHarness {
 	h.srv = srv
 	h.tokenT = http.DefaultTransport.(*http.Transport).Clone()
 	h.apiT = http.DefaultTransport.(*http.Transport).Clone()
-	cfg := DaxiumAir().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
 	cfg.HTTPClient = &http.Client{Transport: h.tokenT}
 	cfg.Clock = h.clock
 	c, err := New(cfg)
@@ -66,7 +66,7 @@ func newFaultHarness(t *testing.T, refreshTimeout time.Duration) *faultHarness {
 		t.Fatalf("New: %v", err)
 	}
 	h.src, err = NewSource(c, SourceConfig{
-		Login:          PasswordGrant{Username: oauthtest.DefaultUser, Password: oauthtest.DefaultPassword},
+		Login:          PasswordGrant(oauthtest.DefaultUser, oauthtest.DefaultPassword),
 		RefreshTimeout: refreshTimeout,
 		MinBackoff:     time.Second,
 		MaxBackoff:     10 * time.Second,

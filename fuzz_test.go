@@ -709,7 +709,7 @@ func FuzzCallback(f *testing.F) {
 	f.Fuzz(func(t *testing.T, rawQuery, flowState string) {
 		query, _ := url.ParseQuery(rawQuery)
 		flow := &AuthCodeFlow{State: flowState, Verifier: "verifier", RedirectURI: "http://127.0.0.1/callback"}
-		code, err := flow.Callback(query)
+		g, err := flow.Callback(query)
 
 		stateOK := flowState != "" && query.Get("state") == flowState
 		switch {
@@ -718,14 +718,15 @@ func FuzzCallback(f *testing.F) {
 				t.Fatalf("Callback accepted state %q for flow state %q", query.Get("state"), flowState)
 			}
 			if query.Get("error") != "" {
-				t.Fatalf("Callback returned code %q despite error %q", code, query.Get("error"))
+				t.Fatalf("Callback returned a grant despite error %q", query.Get("error"))
 			}
-			if code == "" || code != query.Get("code") {
-				t.Fatalf("Callback code = %q; want %q", code, query.Get("code"))
+			form, ferr := g.form()
+			if ferr != nil || form.Get("code") == "" || form.Get("code") != query.Get("code") {
+				t.Fatalf("Callback grant form = %v, %v; want code %q", form, ferr, query.Get("code"))
 			}
 			return
-		case code != "":
-			t.Fatalf("Callback returned code %q with error %v", code, err)
+		case g != nil:
+			t.Fatalf("Callback returned grant %v with error %v", g, err)
 		}
 
 		var e *Error

@@ -212,7 +212,7 @@ func (s *Source) refresh(ctx, work context.Context, old *state) (st *state, notB
 	s.mu.Unlock()
 	if base != nil && base.RefreshToken != "" {
 		s.emit(Event{Kind: EventRefreshStarted, Grant: "refresh_token"})
-		t, err := s.c.Refresh(ctx, base.RefreshToken) // keeps base's when none comes back
+		t, err := s.c.refresh(ctx, base.RefreshToken) // keeps base's when none comes back
 		if err == nil {
 			return s.publish(ctx, t, "refresh_token", true), time.Time{}, nil
 		}

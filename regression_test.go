@@ -37,7 +37,7 @@ func TestSourceSeedNotSavedOverUnreadableStore(t *testing.T) {
 	ctx := mtCtx(t)
 	seed := mtIssued(clock, srv.Issue("", ""))
 	clock.Advance(10 * time.Minute)
-	rotated, err := c.Refresh(ctx, seed.RefreshToken) // earlier run rotated it
+	rotated, err := c.refresh(ctx, seed.RefreshToken) // earlier run rotated it
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestSourceExpiredSeedNotPresentedOverUnreadableStore(t *testing.T) {
 	ctx := mtCtx(t)
 	seed := mtIssued(clock, srv.Issue("", ""))
 	clock.Advance(10 * time.Minute)
-	rotated, err := c.Refresh(ctx, seed.RefreshToken)
+	rotated, err := c.refresh(ctx, seed.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -244,7 +244,7 @@ func mtProvider(t *testing.T, opts oauthtest.Options) *oauthtest.Server {
 // base (an oauthtest server or a front of one).
 func mtDaxiumClient(t *testing.T, base string, clock *oauthtest.Clock, hc *http.Client) *Client {
 	t.Helper()
-	cfg := DaxiumAir().WithBaseURL(base).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(base)
 	cfg.Clock = clock
 	cfg.HTTPClient = hc
 	c, err := New(cfg)
@@ -264,7 +264,7 @@ func mtDaxium(t *testing.T) (*oauthtest.Clock, *oauthtest.Server, *Client) {
 }
 
 // mtDaxiumLogin is the password grant the Daxium fake accepts.
-var mtDaxiumLogin = PasswordGrant{Username: oauthtest.DefaultUser, Password: oauthtest.DefaultPassword}
+var mtDaxiumLogin = PasswordGrant(oauthtest.DefaultUser, oauthtest.DefaultPassword)
 
 // mtEvents records a Source's events.
 type mtEvents struct {
@@ -892,7 +892,7 @@ func TestSourceDaxiumRotationChain(t *testing.T) {
 func TestSourceTransiteoKeepsRefreshToken(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Transiteo, Clock: clock, ExpiresInAsString: true})
-	cfg := Transiteo().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, "")
+	cfg := Transiteo(oauthtest.DefaultClientID).WithBaseURL(srv.URL())
 	cfg.Clock = clock
 	cfg.HTTPClient = srv.Client()
 	c, err := New(cfg)
@@ -1119,7 +1119,7 @@ func TestSourceFirstLoginGrant(t *testing.T) {
 		t.Errorf("logins = %d; want 1", st.Logins)
 	}
 
-	bad := mtSource(t, c, SourceConfig{Login: PasswordGrant{Username: oauthtest.DefaultUser, Password: "wrong"}})
+	bad := mtSource(t, c, SourceConfig{Login: PasswordGrant(oauthtest.DefaultUser, "wrong")})
 	_, err := bad.TokenContext(ctx)
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Code != oauthtest.CodeInvalidCredentials {
@@ -1519,7 +1519,7 @@ func TestSourceObservabilityNoSecrets(t *testing.T) {
 	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
 	var buf syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := DaxiumAir().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
 	cfg.Clock = clock
 	cfg.HTTPClient = srv.Client()
 	cfg.Logger = logger
@@ -1672,7 +1672,7 @@ func TestSourceOAuth2TokenSource(t *testing.T) {
 func TestNewSourceValidates(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	c := mtClient(t, "http://127.0.0.1:1/token", clock, nil)
-	cfgT, err := New(Transiteo().WithBaseURL("http://127.0.0.1:1").Config("id", ""))
+	cfgT, err := New(Transiteo("id").WithBaseURL("http://127.0.0.1:1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1731,7 +1731,7 @@ func TestSourceTokenWithoutCredential(t *testing.T) {
 		}
 		mtWriteJSON(w, http.StatusOK, body)
 	})
-	cfg := Transiteo().WithBaseURL(ts.ts.URL).Config("id", "")
+	cfg := Transiteo("id").WithBaseURL(ts.ts.URL)
 	cfg.TokenURL = ts.url()
 	cfg.Clock = clock
 	cfg.HTTPClient = ts.ts.Client()
@@ -1881,7 +1881,7 @@ func TestSourceSharedStoreWaitsForHolder(t *testing.T) {
 	}()
 	mtRecv(t, store.tried, "a lock attempt")
 	// The other process finishes: it stores its token and unlocks.
-	other, err := c.Refresh(ctx, first.RefreshToken)
+	other, err := c.refresh(ctx, first.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1905,7 +1905,7 @@ func TestSourceSharedStoreNewerRefreshToken(t *testing.T) {
 	s := mtSource(t, c, SourceConfig{Token: first, Store: store})
 
 	clock.Advance(30 * time.Minute)
-	other, err := c.Refresh(ctx, first.RefreshToken) // another process rotates
+	other, err := c.refresh(ctx, first.RefreshToken) // another process rotates
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -2122,7 +2122,7 @@ func TestSourceDeadRefreshTokenNotReused(t *testing.T) {
 	ctx := mtCtx(t)
 	first := mtIssued(clock, srv.Issue("", ""))
 	srv.RevokeRefreshToken(first.RefreshToken)
-	s := mtSource(t, c, SourceConfig{Token: first, Login: PasswordGrant{Username: oauthtest.DefaultUser, Password: "wrong"}})
+	s := mtSource(t, c, SourceConfig{Token: first, Login: PasswordGrant(oauthtest.DefaultUser, "wrong")})
 	clock.Advance(time.Hour)
 	for range 5 {
 		s.TokenContext(ctx)
@@ -2147,7 +2147,7 @@ func TestSourceSeedTokenAndStore(t *testing.T) {
 
 	t.Run("stored token wins", func(t *testing.T) {
 		store := &MemoryStore{}
-		rotated, err := c.Refresh(ctx, seed.RefreshToken) // an earlier run rotated it
+		rotated, err := c.refresh(ctx, seed.RefreshToken) // an earlier run rotated it
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -2204,7 +2204,7 @@ func TestNewSourceRejectsBadLogins(t *testing.T) {
 	_, _, c := mtDaxium(t)
 	for name, cfg := range map[string]SourceConfig{
 		"both logins":    {Login: mtDaxiumLogin, LoginFunc: func(context.Context) (*Token, error) { return nil, nil }},
-		"empty password": {Login: PasswordGrant{Username: "u"}},
+		"empty password": {Login: PasswordGrant("u", "")},
 	} {
 		if _, err := NewSource(c, cfg); err == nil {
 			t.Errorf("%s: NewSource accepted it", name)

@@ -161,7 +161,7 @@ func TestTokenDecodingThroughClient(t *testing.T) {
 		at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 		c, _ := serveTokens(t, reply(http.StatusOK, "application/json",
 			`{"access_token":"at","token_type":"bearer","expires_in":1800,"x_tenant":"t1"}`), Config{Clock: stoppedClock{at}})
-		tok, err := c.Token(context.Background(), ClientCredentialsGrant{})
+		tok, err := c.Token(context.Background(), ClientCredentialsGrant())
 		require.NoError(t, err)
 		assert.Equal(t, at, tok.IssuedAt, "IssuedAt comes from the Config's clock")
 		assert.Equal(t, at.Add(30*time.Minute), tok.Expiry, "Expiry = clock + expires_in")
@@ -172,7 +172,7 @@ func TestTokenDecodingThroughClient(t *testing.T) {
 		t.Parallel()
 		c, _ := serveTokens(t, reply(http.StatusOK, "application/x-www-form-urlencoded; charset=utf-8",
 			"access_token=gho_abc&scope=repo%2Cgist&token_type=bearer"), Config{})
-		tok, err := c.Token(context.Background(), AuthorizationCodeGrant{Code: "c"})
+		tok, err := c.Token(context.Background(), AuthorizationCodeGrant("c", "", ""))
 		require.NoError(t, err)
 		assert.Equal(t, "gho_abc", tok.AccessToken)
 		assert.Equal(t, "repo,gist", tok.Scope)
@@ -181,14 +181,14 @@ func TestTokenDecodingThroughClient(t *testing.T) {
 	t.Run("201 accepted", func(t *testing.T) {
 		t.Parallel()
 		c, _ := serveTokens(t, reply(http.StatusCreated, "application/json", `{"access_token":"at"}`), Config{})
-		tok, err := c.Token(context.Background(), ClientCredentialsGrant{})
+		tok, err := c.Token(context.Background(), ClientCredentialsGrant())
 		require.NoError(t, err)
 		assert.Equal(t, "at", tok.AccessToken)
 	})
 	t.Run("malformed keeps header and body", func(t *testing.T) {
 		t.Parallel()
 		c, _ := serveTokens(t, reply(http.StatusOK, "application/json", `{"token_type":"bearer"}`, "X-Request-Id", "req-1"), Config{})
-		_, err := c.Token(context.Background(), ClientCredentialsGrant{})
+		_, err := c.Token(context.Background(), ClientCredentialsGrant())
 		var pe *Error
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, "req-1", pe.Header.Get("X-Request-Id"))

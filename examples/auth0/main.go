@@ -97,7 +97,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	preset := tokenkeeper.Auth0(s.domain)
+	cfg := tokenkeeper.Auth0(s.domain, s.clientID, s.clientSecret)
 	timeout := signInTimeout
 	var provider *oauthtest.Server
 	if offline {
@@ -112,8 +112,8 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		defer provider.Close()
 		fmt.Fprintf(w, "AUTH0_DOMAIN and AUTH0_CLIENT_ID are not set:\n"+
 			"running offline against a fake Auth0 tenant at %s.\n\n", provider.URL())
-		preset = tokenkeeper.Auth0("tenant.example.com").WithBaseURL(provider.URL())
 		s.clientID, s.audience, s.apiURL = oauthtest.DefaultClientID, oauthtest.DefaultAudience, provider.APIURL()
+		cfg = tokenkeeper.Auth0("tenant.example.com", s.clientID, s.clientSecret).WithBaseURL(provider.URL())
 		timeout = offlineTimeout
 	} else if s.apiURL == "" {
 		s.apiURL = "https://" + s.domain + "/userinfo"
@@ -121,7 +121,6 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	cfg := preset.Config(s.clientID, s.clientSecret)
 	if s.clientSecret == "" {
 		cfg.AuthStyle = tokenkeeper.AuthNone // a public client
 	}
@@ -175,7 +174,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		return cb.err
 	}
 	fmt.Fprintln(w, "3. The callback arrived with the state sent: exchange its code, with the PKCE verifier.")
-	tok, err := client.Token(ctx, flow.Grant(cb.code))
+	tok, err := client.Token(ctx, cb.grant)
 	if err != nil {
 		explain(w, err)
 		return err
@@ -212,8 +211,8 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 
 // callback is what the redirect brought: a code, or why there is none.
 type callback struct {
-	code string
-	err  error
+	grant tokenkeeper.Grant
+	err   error
 }
 
 // callbackHandler serves the redirect URI: it checks the state and takes
@@ -228,8 +227,8 @@ func callbackHandler(flow *tokenkeeper.AuthCodeFlow, results chan<- callback) ht
 			http.Error(w, "This sign-in is already over.", http.StatusConflict)
 			return
 		}
-		code, err := flow.Callback(r.URL.Query())
-		results <- callback{code: code, err: err} // never blocks: one send, room for one
+		grant, err := flow.Callback(r.URL.Query())
+		results <- callback{grant: grant, err: err} // never blocks: one send, room for one
 		if err != nil {
 			http.Error(w, "Sign-in failed: "+err.Error(), http.StatusBadRequest)
 			return

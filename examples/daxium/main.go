@@ -95,7 +95,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	preset := tokenkeeper.DaxiumAir()
+	cfg := tokenkeeper.DaxiumAir(s.clientID, s.clientSecret)
 	var provider *oauthtest.Server
 	if offline {
 		provider, err = oauthtest.NewServer(oauthtest.Options{Preset: oauthtest.Daxium})
@@ -105,15 +105,15 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		defer provider.Close()
 		fmt.Fprintf(w, "DAXIUM_CLIENT_ID and the other credential variables are not set:\n"+
 			"running offline against a fake Daxium Air at %s.\n\n", provider.URL())
-		preset = preset.WithBaseURL(provider.URL())
 		s.clientID, s.clientSecret = oauthtest.DefaultClientID, oauthtest.DefaultClientSecret
+		cfg = tokenkeeper.DaxiumAir(s.clientID, s.clientSecret).WithBaseURL(provider.URL())
 		s.username, s.password = oauthtest.DefaultUser, oauthtest.DefaultPassword
 		s.apiURL = provider.APIURL()
 	}
 
 	// The preset knows the token endpoint, that the client credentials go
 	// in the form body, and that API calls carry X-Accept-Version: v1.3.
-	client, err := tokenkeeper.New(preset.Config(s.clientID, s.clientSecret))
+	client, err := tokenkeeper.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		return err
 	}
 
-	login := tokenkeeper.PasswordGrant{Username: s.username, Password: s.password}
+	login := tokenkeeper.PasswordGrant(s.username, s.password)
 	var logins atomic.Int32
 	src, err := tokenkeeper.NewSource(client, tokenkeeper.SourceConfig{
 		// The Store is read first: a token saved by an earlier run is used,
@@ -184,7 +184,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	}
 
 	if offline {
-		return showErrors(ctx, w, provider, client, login, tok)
+		return showErrors(ctx, w, provider, client, login, s.username, tok)
 	}
 	return nil
 }
@@ -226,7 +226,7 @@ func explain(w io.Writer, err error) {
 
 // showErrors makes the fake provider fail in the ways Daxium Air does,
 // and explains each error.
-func showErrors(ctx context.Context, w io.Writer, provider *oauthtest.Server, client *tokenkeeper.Client, login tokenkeeper.PasswordGrant, tok *tokenkeeper.Token) error {
+func showErrors(ctx context.Context, w io.Writer, provider *oauthtest.Server, client *tokenkeeper.Client, login tokenkeeper.Grant, username string, tok *tokenkeeper.Token) error {
 	try := func(cfg tokenkeeper.SourceConfig) error {
 		src, err := tokenkeeper.NewSource(client, cfg)
 		if err != nil {
@@ -254,7 +254,5 @@ func showErrors(ctx context.Context, w io.Writer, provider *oauthtest.Server, cl
 	}
 
 	fmt.Fprintln(w, "5. A wrong password.")
-	wrong := login
-	wrong.Password = "not the password"
-	return try(tokenkeeper.SourceConfig{Login: wrong})
+	return try(tokenkeeper.SourceConfig{Login: tokenkeeper.PasswordGrant(username, "not the password")})
 }

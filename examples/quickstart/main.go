@@ -41,7 +41,7 @@ func run(w io.Writer) error {
 	defer provider.Close()
 	fmt.Fprintf(w, "A fake Daxium Air provider listens on %s (tokens live 1h, every refresh rotates).\n\n", provider.URL())
 
-	cfg := tokenkeeper.DaxiumAir().WithBaseURL(provider.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(provider.URL())
 	cfg.Clock = clock
 	client, err := tokenkeeper.New(cfg)
 	if err != nil {
@@ -51,7 +51,7 @@ func run(w io.Writer) error {
 	var latest atomic.Pointer[tokenkeeper.Token]
 	saved := make(chan *tokenkeeper.Token, 8)
 	src, err := tokenkeeper.NewSource(client, tokenkeeper.SourceConfig{
-		Login: tokenkeeper.PasswordGrant{Username: oauthtest.DefaultUser, Password: oauthtest.DefaultPassword},
+		Login: tokenkeeper.PasswordGrant(oauthtest.DefaultUser, oauthtest.DefaultPassword),
 		// OnToken sees every new token before any request can use it:
 		// the place to persist a rotated refresh token.
 		OnToken: func(_ context.Context, t *tokenkeeper.Token) { latest.Store(t) },
@@ -131,7 +131,7 @@ func run(w io.Writer) error {
 	fmt.Fprintf(w, "   errors.Is(err, tokenkeeper.ErrUnauthorized) = %t\n\n", errors.Is(apiErr, tokenkeeper.ErrUnauthorized))
 
 	step(5, "A login with a wrong password fails with a typed error.")
-	_, err = client.Token(ctx, tokenkeeper.PasswordGrant{Username: oauthtest.DefaultUser, Password: "wrong"})
+	_, err = client.Token(ctx, tokenkeeper.PasswordGrant(oauthtest.DefaultUser, "wrong"))
 	var pe *tokenkeeper.Error
 	if !errors.As(err, &pe) {
 		return fmt.Errorf("want a *tokenkeeper.Error, got %v", err)

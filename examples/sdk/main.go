@@ -43,13 +43,13 @@ func run(ctx context.Context, w io.Writer) error {
 	fmt.Fprintf(w, "A fake Daxium Air listens on %s.\n\n", provider.URL())
 
 	// The application's side: the token endpoint, the client, the login.
-	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir().WithBaseURL(provider.URL()).
-		Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret))
+	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).
+		WithBaseURL(provider.URL()))
 	if err != nil {
 		return err
 	}
 	src, err := tokenkeeper.NewSource(client, tokenkeeper.SourceConfig{
-		Login: tokenkeeper.PasswordGrant{Username: oauthtest.DefaultUser, Password: oauthtest.DefaultPassword},
+		Login: tokenkeeper.PasswordGrant(oauthtest.DefaultUser, oauthtest.DefaultPassword),
 	})
 	if err != nil {
 		return err

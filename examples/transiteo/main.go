@@ -50,7 +50,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		return errors.New("set both TRANSITEO_CLIENT_ID and TRANSITEO_REFRESH_TOKEN, or neither to run offline")
 	}
 	offline := clientID == ""
-	preset := tokenkeeper.Transiteo()
+	cfg := tokenkeeper.Transiteo(clientID)
 	var provider *oauthtest.Server
 	if offline {
 		var err error
@@ -63,12 +63,12 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		defer provider.Close()
 		fmt.Fprintf(w, "TRANSITEO_CLIENT_ID and TRANSITEO_REFRESH_TOKEN are not set:\n"+
 			"running offline against a fake Transiteo at %s.\n\n", provider.URL())
-		preset = preset.WithBaseURL(provider.URL())
 		clientID, refreshToken, apiURL = oauthtest.DefaultClientID, provider.RefreshToken(), provider.APIURL()
+		cfg = tokenkeeper.Transiteo(clientID).WithBaseURL(provider.URL())
 	}
 
 	// A public client: the preset sends client_id and no secret.
-	client, err := tokenkeeper.New(preset.Config(clientID, ""))
+	client, err := tokenkeeper.New(cfg)
 	if err != nil {
 		return err
 	}
