@@ -37,7 +37,7 @@ func ExamplePasswordGrant() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(tok.Type(), tok.AccessToken)
+	fmt.Println(tok.TokenType, tok.AccessToken)
 	fmt.Println("refresh token:", tok.RefreshToken)
 	fmt.Println("scope:", tok.Scope)
 	fmt.Println("lifetime:", tok.Expiry.Sub(tok.IssuedAt))

@@ -844,6 +844,76 @@ func FuzzTokenRoundTrip(f *testing.F) {
 	})
 }
 
+// FuzzOAuth2RoundTrip converts tokens as the library decodes them to
+// *oauth2.Token and back, twice, and checks that nothing is lost: every
+// field, every extra response field, and IssuedAt whenever the token has a
+// lifetime (x/oauth2 has no issue time of its own; see FromOAuth2).
+func FuzzOAuth2RoundTrip(f *testing.F) {
+	f.Add("at_KQ2ZB7XN4M5P", "Bearer", "rt_9W3RTY6UIO2P", "", "", int64(1748779200), int64(3600), "", "")
+	f.Add("eyJraWQiOiJNUHE3", "Bearer", "", "eyJraWQiOiI4eXVT", "openid", int64(1748779200), int64(86400), "x_custom", "1")
+	f.Add("at", "", "rt", "", "", int64(1748779200), int64(0), "", "")
+	f.Add("at", "DPoP", "", "id", "read write", int64(0), int64(60), "nested", `{"a":[1,"b"],"c":null}`)
+	f.Add("at", "bearer", "rt", "", "", int64(-62135596800), int64(1), "expires_in", `"3600"`)
+	f.Add("at\xff", "", "", "", "", int64(253402300000), int64(315360000), "k", "not json")
+	f.Fuzz(func(t *testing.T, access, typ, refresh, id, scope string, issued, lifetime int64, extraKey, extraVal string) {
+		const span = 253402300799 + 62135596800 // 0001-01-01 to 9999-12-31
+		tok := &Token{AccessToken: access, TokenType: typ, RefreshToken: refresh, IDToken: id, Scope: scope}
+		if issued != 0 {
+			tok.IssuedAt = time.Unix(int64(uint64(issued)%span)-62135596800, 0).UTC()
+			// Whole seconds, up to the cap, as decodeTokenResponse
+			// computes a lifetime.
+			if l := time.Duration(uint64(lifetime)%uint64(maxExpiresIn/time.Second)) * time.Second; l > 0 {
+				tok.Expiry = tok.IssuedAt.Add(l)
+			}
+		}
+		if extraKey != "" && !wireFields[extraKey] {
+			if v, ok := fuzzDecodeJSON([]byte(extraVal)); ok {
+				tok.raw = map[string]any{extraKey: v}
+			} else {
+				tok.raw = map[string]any{extraKey: extraVal}
+			}
+		}
+		ot := tok.OAuth2()
+		back := FromOAuth2(ot)
+		fuzzSameToken(t, "FromOAuth2(OAuth2())", tok, back)
+		again := back.OAuth2()
+		if again.AccessToken != ot.AccessToken || again.TokenType != ot.TokenType || again.RefreshToken != ot.RefreshToken ||
+			!again.Expiry.Equal(ot.Expiry) || again.ExpiresIn != ot.ExpiresIn {
+			t.Fatalf("second OAuth2() = %+v; want %+v", again, ot)
+		}
+		fuzzSameToken(t, "a second round trip", tok, FromOAuth2(again))
+	})
+}
+
+// fuzzSameToken fails t unless got equals want in every field and every
+// extra field; IssuedAt must be equal when want has a lifetime, and zero
+// otherwise.
+func fuzzSameToken(t *testing.T, what string, want, got *Token) {
+	t.Helper()
+	if got.AccessToken != want.AccessToken || got.TokenType != want.TokenType || got.RefreshToken != want.RefreshToken ||
+		got.IDToken != want.IDToken || got.Scope != want.Scope || !got.Expiry.Equal(want.Expiry) {
+		t.Fatalf("%s = %#v; want %#v", what, fuzzFields(got), fuzzFields(want))
+	}
+	wantIssued := want.IssuedAt
+	if want.Expiry.IsZero() {
+		wantIssued = time.Time{}
+	}
+	if !got.IssuedAt.Equal(wantIssued) {
+		t.Fatalf("%s: IssuedAt = %v; want %v", what, got.IssuedAt, wantIssued)
+	}
+	for k, v := range want.raw {
+		if g := got.Extra(k); !reflect.DeepEqual(g, v) {
+			t.Fatalf("%s: Extra(%q) = %#v; want %#v", what, k, g, v)
+		}
+	}
+}
+
+// fuzzFields lists a token's fields for a failure message (the fuzz
+// tokens hold no real secret).
+func fuzzFields(t *Token) []any {
+	return []any{t.AccessToken, t.TokenType, t.RefreshToken, t.IDToken, t.Scope, t.Expiry, t.IssuedAt}
+}
+
 func fuzzAllUTF8(ss ...string) bool {
 	for _, s := range ss {
 		if !utf8.ValidString(s) {

@@ -67,7 +67,7 @@ func (c Credential) value(t *Token) (string, error) {
 	scheme := c.Scheme
 	if scheme == "" {
 		// The server's token_type: it must not smuggle a line either.
-		scheme = t.Type()
+		scheme = t.typ()
 		if !validHeaderValue(scheme) || strings.ContainsAny(scheme, " \t") {
 			return "", errors.New("tokenkeeper: the token_type has characters not allowed in a header")
 		}

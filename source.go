@@ -478,7 +478,7 @@ func (s *Source) usable(t *Token) bool {
 		return false
 	}
 	now := s.c.now()
-	return !t.ExpiresWithin(now, s.skewFor(t, now))
+	return !t.expiresWithin(now, s.skewFor(t, now))
 }
 
 func (s *Source) isLoaded() bool {

@@ -74,7 +74,7 @@ func (m *MemoryStore) Load(context.Context) (*Token, error) {
 }
 
 // Format prints whether a token is stored, and its description without
-// secrets (see Token.String), whatever the verb.
+// secrets (see Token.Format), whatever the verb.
 func (m *MemoryStore) Format(f fmt.State, verb rune) {
 	m.mu.Lock()
 	tok := m.tok
@@ -83,7 +83,7 @@ func (m *MemoryStore) Format(f fmt.State, verb rune) {
 		io.WriteString(f, "tokenkeeper.MemoryStore{empty}")
 		return
 	}
-	io.WriteString(f, "tokenkeeper.MemoryStore{"+tok.String()+"}")
+	io.WriteString(f, "tokenkeeper.MemoryStore{"+tok.describe()+"}")
 }
 
 // Save stores a copy of t.
