@@ -289,7 +289,7 @@ func (c *Client) now() time.Time { return c.clock.Now() }
 
 // Token performs grant against the token endpoint and returns the token it
 // issues. ctx bounds the request. A provider's refusal is an *Error; a
-// network failure is returned wrapped, and IsTemporary tells whether
+// network failure is returned wrapped, and IsRetryable tells whether
 // retrying can help.
 func (c *Client) Token(ctx context.Context, g Grant) (*Token, error) {
 	if g == nil {

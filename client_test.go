@@ -680,7 +680,7 @@ func TestTokenNetworkFailure(t *testing.T) {
 		_, err = c.Token(context.Background(), ClientCredentialsGrant())
 		require.Error(t, err)
 		assert.True(t, strings.HasPrefix(err.Error(), "tokenkeeper: client_credentials grant: "), "error %q", err)
-		assert.True(t, IsTemporary(err), "IsTemporary(%v) = false; want true for a refused connection", err)
+		assert.True(t, IsRetryable(err), "IsRetryable(%v) = false; want true for a refused connection", err)
 		var pe *Error
 		assert.False(t, errors.As(err, &pe), "a network failure is not a provider *Error")
 	})
@@ -710,7 +710,7 @@ func TestTokenNetworkFailure(t *testing.T) {
 		}, Config{})
 		_, err := c.Token(context.Background(), ClientCredentialsGrant())
 		require.Error(t, err)
-		assert.True(t, IsTemporary(err), "IsTemporary(%v) = false; want true for a reset connection", err)
+		assert.True(t, IsRetryable(err), "IsRetryable(%v) = false; want true for a reset connection", err)
 	})
 	t.Run("body cut short", func(t *testing.T) {
 		t.Parallel()
@@ -726,7 +726,7 @@ func TestTokenNetworkFailure(t *testing.T) {
 		var pe *Error
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, http.StatusOK, pe.StatusCode)
-		assert.True(t, IsTemporary(err), "a body cut short is worth a retry")
+		assert.True(t, IsRetryable(err), "a body cut short is worth a retry")
 	})
 	t.Run("error body cut short", func(t *testing.T) {
 		t.Parallel()
@@ -742,7 +742,7 @@ func TestTokenNetworkFailure(t *testing.T) {
 		assert.Equal(t, http.StatusBadGateway, pe.StatusCode)
 		assert.Equal(t, "server_error", pe.Code, "what was read is still decoded")
 		assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
-		assert.True(t, IsTemporary(err))
+		assert.True(t, IsRetryable(err))
 	})
 }
 
@@ -755,7 +755,7 @@ func TestTokenContext(t *testing.T) {
 		cancel()
 		_, err := c.Token(ctx, ClientCredentialsGrant())
 		require.ErrorIs(t, err, context.Canceled)
-		assert.False(t, IsTemporary(err), "IsTemporary(%v) = true; want false for the caller's cancellation", err)
+		assert.False(t, IsRetryable(err), "IsRetryable(%v) = true; want false for the caller's cancellation", err)
 	})
 	t.Run("caller's deadline", func(t *testing.T) {
 		t.Parallel()
@@ -774,7 +774,7 @@ func TestTokenContext(t *testing.T) {
 		defer close(release)
 		_, err := c.Token(ctx, ClientCredentialsGrant())
 		require.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.False(t, IsTemporary(err), "IsTemporary(%v) = true; want false for the caller's deadline", err)
+		assert.False(t, IsRetryable(err), "IsRetryable(%v) = true; want false for the caller's deadline", err)
 	})
 	t.Run("HTTP client timeout", func(t *testing.T) {
 		t.Parallel()
@@ -793,7 +793,7 @@ func TestTokenContext(t *testing.T) {
 		require.NoError(t, err)
 		_, err = c.Token(context.Background(), ClientCredentialsGrant())
 		require.Error(t, err)
-		assert.True(t, IsTemporary(err), "IsTemporary(%v) = false; want true for a network timeout", err)
+		assert.True(t, IsRetryable(err), "IsRetryable(%v) = false; want true for a network timeout", err)
 	})
 	t.Run("nil context", func(t *testing.T) {
 		t.Parallel()

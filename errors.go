@@ -199,10 +199,10 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
-// Temporary reports whether retrying the same request later can succeed:
+// retryable reports whether retrying the same request later can succeed:
 // true for 5xx, 408 and 429 responses and for responses that could not be
 // read completely; false for every 4xx rejection such as invalid_grant.
-func (e *Error) Temporary() bool {
+func (e *Error) retryable() bool {
 	if e == nil {
 		return false
 	}
@@ -220,11 +220,11 @@ func (e *Error) Temporary() bool {
 	return false
 }
 
-// IsTemporary reports whether err is worth retrying later, because the
+// IsRetryable reports whether err is worth retrying later, because the
 // same request can succeed once the network or the server recovers. It is
 // true for:
 //
-//   - an *Error whose Temporary method says so (5xx, 408, 429,
+//   - an *Error that retrying can cure (5xx, 408, 429,
 //     DAERR-LOG013, a 2xx response that could not be read);
 //   - a timeout: an error in the chain whose Timeout method reports true
 //     (an http.Client Timeout, a dial or TLS handshake timeout, a DNS
@@ -243,13 +243,13 @@ func (e *Error) Temporary() bool {
 // other failures that are not the network's; a provider's refusal such as
 // invalid_grant; ErrLoginRequired and ErrClosed; and the caller's own
 // context cancellation or deadline.
-func IsTemporary(err error) bool {
+func IsRetryable(err error) bool {
 	if err == nil {
 		return false
 	}
 	var pe *Error
 	if errors.As(err, &pe) {
-		return pe.Temporary()
+		return pe.retryable()
 	}
 	if errors.Is(err, ErrInvalidGrant) || errors.Is(err, ErrLoginRequired) || errors.Is(err, ErrClosed) {
 		return false

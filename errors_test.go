@@ -299,8 +299,8 @@ func TestTokenErrorResponses(t *testing.T) {
 			assert.True(t, w.serverTime.Equal(pe.ServerTime), "ServerTime = %v; want %v", pe.ServerTime, w.serverTime)
 			assert.Equal(t, w.retryAfter, pe.RetryAfter, "RetryAfter")
 			assertSentinels(t, err, w.is...)
-			assert.Equal(t, w.temporary, pe.Temporary(), "Temporary()")
-			assert.Equal(t, w.temporary, IsTemporary(err), "IsTemporary")
+			assert.Equal(t, w.temporary, pe.retryable(), "Temporary()")
+			assert.Equal(t, w.temporary, IsRetryable(err), "IsRetryable")
 
 			text := err.Error()
 			prefix := fmt.Sprintf("tokenkeeper: %d %s", tt.status, http.StatusText(tt.status))
@@ -368,7 +368,7 @@ func TestDecodeError(t *testing.T) {
 		assert.Equal(t, "The incoming token has expired", e.Message)
 		assert.Equal(t, "tokenkeeper: 401 Unauthorized: The incoming token has expired", e.Error())
 		assertSentinels(t, e, ErrUnauthorized)
-		assert.False(t, e.Temporary())
+		assert.False(t, e.retryable())
 	})
 	t.Run("Daxium API 401", func(t *testing.T) {
 		t.Parallel()
@@ -399,7 +399,7 @@ func TestDecodeError(t *testing.T) {
 		e := DecodeError(resp)
 		assert.Equal(t, 30*time.Second, e.RetryAfter)
 		assertSentinels(t, e, ErrRateLimited)
-		assert.True(t, e.Temporary())
+		assert.True(t, e.retryable())
 	})
 	t.Run("nil response", func(t *testing.T) {
 		t.Parallel()
@@ -413,7 +413,7 @@ func TestDecodeError(t *testing.T) {
 		e := DecodeError(&http.Response{StatusCode: http.StatusBadGateway})
 		assert.Equal(t, "empty body", e.Message)
 		assertSentinels(t, e, ErrMalformedResponse)
-		assert.True(t, e.Temporary())
+		assert.True(t, e.retryable())
 	})
 	t.Run("text without header", func(t *testing.T) {
 		t.Parallel()
@@ -446,7 +446,7 @@ func TestErrorMethods(t *testing.T) {
 	assert.Equal(t, "tokenkeeper: <nil error>", nilErr.Error())
 	assert.NoError(t, nilErr.Unwrap())
 	assert.False(t, nilErr.Is(ErrUnauthorized))
-	assert.False(t, nilErr.Temporary())
+	assert.False(t, nilErr.retryable())
 
 	cb := &Error{Code: "access_denied", Message: "User denied"}
 	assert.Equal(t, "tokenkeeper: authorization error: access_denied: User denied", cb.Error())
@@ -469,7 +469,7 @@ func TestErrorMethods(t *testing.T) {
 	require.ErrorAs(t, wrapped, &pe)
 	assert.Equal(t, "invalid_grant", pe.Code)
 	assert.ErrorIs(t, wrapped, ErrInvalidGrant)
-	assert.False(t, IsTemporary(wrapped))
+	assert.False(t, IsRetryable(wrapped))
 }
 
 // Error says each thing once: a cause that only repeats the sentinel and
@@ -514,7 +514,7 @@ func TestErrorTextSaysItOnce(t *testing.T) {
 	assert.ErrorIs(t, e, ErrMalformedResponse)
 }
 
-func TestIsTemporary(t *testing.T) {
+func TestIsRetryable(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
@@ -566,8 +566,8 @@ func TestIsTemporary(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := IsTemporary(tt.err); got != tt.want {
-				t.Errorf("IsTemporary(%v) = %v; want %v", tt.err, got, tt.want)
+			if got := IsRetryable(tt.err); got != tt.want {
+				t.Errorf("IsRetryable(%v) = %v; want %v", tt.err, got, tt.want)
 			}
 		})
 	}
@@ -590,9 +590,9 @@ func (*testOwnDeadlineError) Unwrap() []error { return []error{context.DeadlineE
 func (*testOwnDeadlineError) Timeout() bool   { return true }
 
 // TestIsTemporaryRealErrors classifies the errors that an http.Client
-// really returns, so that IsTemporary follows what net/http and crypto/tls
+// really returns, so that IsRetryable follows what net/http and crypto/tls
 // produce rather than what a hand-built error looks like.
-func TestIsTemporaryRealErrors(t *testing.T) {
+func TestIsRetryableRealErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
@@ -653,8 +653,8 @@ func TestIsTemporaryRealErrors(t *testing.T) {
 			t.Parallel()
 			err := tt.err(t)
 			require.Error(t, err)
-			if got := IsTemporary(err); got != tt.want {
-				t.Errorf("IsTemporary(%q) = %v; want %v", err, got, tt.want)
+			if got := IsRetryable(err); got != tt.want {
+				t.Errorf("IsRetryable(%q) = %v; want %v", err, got, tt.want)
 			}
 		})
 	}

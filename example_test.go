@@ -79,7 +79,7 @@ func ExampleDecodeError() {
 }
 
 // A refresh that the provider refuses: errors.As gives the provider's
-// fields, errors.Is the kind of failure, and IsTemporary whether waiting
+// fields, errors.Is the kind of failure, and IsRetryable whether waiting
 // can help.
 func ExampleRefreshTokenGrant() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -103,7 +103,7 @@ func ExampleRefreshTokenGrant() {
 		fmt.Println("message:", tkErr.Message)
 	}
 	fmt.Println("new login needed:", errors.Is(err, tokenkeeper.ErrInvalidGrant))
-	fmt.Println("retry later:", tokenkeeper.IsTemporary(err))
+	fmt.Println("retry later:", tokenkeeper.IsRetryable(err))
 	fmt.Println(err)
 	// Output:
 	// status: 400

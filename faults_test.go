@@ -331,8 +331,8 @@ func wantProviderError(status int, is error, msgParts ...string) func(t *testing
 		if is != nil && !errors.Is(err, is) {
 			t.Errorf("errors.Is(%q, %v) = false", err, is)
 		}
-		if !IsTemporary(err) {
-			t.Errorf("IsTemporary(%q) = false; want true", err)
+		if !IsRetryable(err) {
+			t.Errorf("IsRetryable(%q) = false; want true", err)
 		}
 		for _, p := range msgParts {
 			if !strings.Contains(err.Error(), p) {
@@ -351,8 +351,8 @@ func wantNetworkError(temporary bool, msgParts ...string) func(t *testing.T, err
 		if errors.As(err, &e) {
 			t.Errorf("error %q holds an *Error (%d); want a network error", err, e.StatusCode)
 		}
-		if temporary && !IsTemporary(err) {
-			t.Errorf("IsTemporary(%q) = false; want true", err)
+		if temporary && !IsRetryable(err) {
+			t.Errorf("IsRetryable(%q) = false; want true", err)
 		}
 		for _, p := range msgParts {
 			if !strings.Contains(err.Error(), p) {
@@ -625,7 +625,7 @@ func TestFaultMatrix(t *testing.T) {
 // TestFaultHungRefreshIsTemporary: a refresh that the Source's own
 // RefreshTimeout ends is a transient failure (the server may answer next
 // time): it is retried with the short exponential backoff, and the error
-// that callers and OnEvent see says so (IsTemporary) and says that the
+// that callers and OnEvent see says so (IsRetryable) and says that the
 // refresh timed out, rather than looking like the caller's own deadline.
 func TestFaultHungRefreshIsTemporary(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
@@ -640,8 +640,8 @@ func TestFaultHungRefreshIsTemporary(t *testing.T) {
 	h.srv.HangNext(1)
 	h.mustSucceed(h.call(faultCallTime), "request in the early-refresh window")
 	ev := h.waitFor(EventRefreshFailed)
-	if !IsTemporary(ev.Err) {
-		t.Errorf("IsTemporary(%q) = false; want true for a refresh that timed out", ev.Err)
+	if !IsRetryable(ev.Err) {
+		t.Errorf("IsRetryable(%q) = false; want true for a refresh that timed out", ev.Err)
 	}
 	// The first transient failure waits MinBackoff (1s) with jitter, far
 	// less than MaxBackoff (10s).

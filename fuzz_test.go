@@ -252,7 +252,7 @@ func fuzzCheckError(t *testing.T, e *Error, status int) {
 	if status == http.StatusTooManyRequests && !errors.Is(e, ErrRateLimited) {
 		t.Fatalf("a 429 is not ErrRateLimited: %q", msg)
 	}
-	if status >= 500 && !e.Temporary() {
+	if status >= 500 && !e.retryable() {
 		t.Fatalf("a %d is not Temporary: %q", status, msg)
 	}
 	if e.Code == "invalid_grant" && !errors.Is(e, ErrInvalidGrant) {

@@ -179,7 +179,7 @@ func TestCallback(t *testing.T) {
 				assert.Equal(t, tt.wantPE.URL, pe.URL)
 				assert.Zero(t, pe.StatusCode)
 				assert.Equal(t, "tokenkeeper: authorization error: access_denied: User did not consent", pe.Error())
-				assert.False(t, IsTemporary(err))
+				assert.False(t, IsRetryable(err))
 			case tt.wantErr != nil:
 				assert.Nil(t, g)
 				require.ErrorIs(t, err, tt.wantErr)

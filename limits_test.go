@@ -426,7 +426,7 @@ func TestLimitDefaultTimeouts(t *testing.T) {
 	if d := time.Since(start); d > refreshTimeout+limitBound || err == nil {
 		t.Errorf("Client.Token against a hung server: %v after %v; want an error after about %v", err, d, refreshTimeout)
 	}
-	if !IsTemporary(err) {
-		t.Errorf("IsTemporary(%q) = false; want true for an HTTP client timeout", err)
+	if !IsRetryable(err) {
+		t.Errorf("IsRetryable(%q) = false; want true for an HTTP client timeout", err)
 	}
 }

@@ -27,7 +27,7 @@ func (e *refreshTimeoutError) Error() string {
 	return fmt.Sprintf("tokenkeeper: the refresh timed out after %v (%s): %v", e.timeout, what, e.err)
 }
 
-// Unwrap returns the cause as a list: IsTemporary then sees this error as
+// Unwrap returns the cause as a list: IsRetryable then sees this error as
 // a timeout, not as the caller's context.DeadlineExceeded.
 func (e *refreshTimeoutError) Unwrap() []error { return []error{e.err} }
 
@@ -74,7 +74,7 @@ func (e *unsendableError) Unwrap() error { return e.err }
 // every case at least the server's Retry-After.
 func (s *Source) backoff(n int, err error) time.Duration {
 	var d time.Duration
-	if IsTemporary(err) || isTransientFailure(err) {
+	if IsRetryable(err) || isTransientFailure(err) {
 		d = s.cfg.MinBackoff
 		for i := 1; i < n && d < s.cfg.MaxBackoff; i++ {
 			if d > s.cfg.MaxBackoff/2 {
@@ -236,7 +236,7 @@ func (s *Source) refresh(ctx, work context.Context, old *state) (st *state, notB
 // the client's own credentials.
 func needsLogin(err error) bool {
 	var pe *Error
-	if !errors.As(err, &pe) || pe.Temporary() || errors.Is(pe, ErrInvalidClient) || errors.Is(pe, ErrMalformedResponse) {
+	if !errors.As(err, &pe) || pe.retryable() || errors.Is(pe, ErrInvalidClient) || errors.Is(pe, ErrMalformedResponse) {
 		return false
 	}
 	switch pe.StatusCode {
@@ -299,7 +299,7 @@ func (s *Source) login(ctx context.Context, refreshErr, loadErr error) (*state, 
 	}
 	s.mu.Lock()
 	s.lastLoginErr = err
-	if err != nil && (IsTemporary(err) || ctx.Err() != nil) && !errors.Is(err, ErrRateLimited) {
+	if err != nil && (IsRetryable(err) || ctx.Err() != nil) && !errors.Is(err, ErrRateLimited) {
 		// The provider never judged this attempt (network, 5xx): the
 		// backoff spaces the next one, not ReloginInterval. A 429 or
 		// DAERR-LOG013 is a verdict on logging in: it counts.

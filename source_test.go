@@ -636,7 +636,7 @@ func TestSourceOutageAfterExpiryTypedError(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		var pe *Error
-		if !errors.As(err, &pe) || pe.StatusCode != http.StatusServiceUnavailable || !IsTemporary(err) {
+		if !errors.As(err, &pe) || pe.StatusCode != http.StatusServiceUnavailable || !IsRetryable(err) {
 			t.Fatalf("caller error = %v (%T); want a temporary 503 *Error", err, err)
 		}
 	}
@@ -751,8 +751,8 @@ func TestSourcePermanentFailureNotRetried(t *testing.T) {
 						t.Errorf("error %v is not %v", err, target)
 					}
 				}
-				if IsTemporary(err) {
-					t.Errorf("IsTemporary(%v) = true", err)
+				if IsRetryable(err) {
+					t.Errorf("IsRetryable(%v) = true", err)
 				}
 			}
 			if calls := ts.calls.Load() - before; calls > 1 {
@@ -956,7 +956,7 @@ func TestSourceLostRotationRelogsInOnce(t *testing.T) {
 		t.Fatalf("TokenContext = %v, %v", tok, err)
 	}
 	mtIdle(t, s)
-	if ev, ok := events.last(EventRefreshFailed); !ok || !IsTemporary(ev.Err) {
+	if ev, ok := events.last(EventRefreshFailed); !ok || !IsRetryable(ev.Err) {
 		t.Fatalf("lost response: event %+v; want a temporary failure", ev)
 	}
 	clock.Advance(2 * time.Second) // past the first backoff
@@ -996,7 +996,7 @@ func TestSourceLostRotationWithoutLogin(t *testing.T) {
 
 	srv.LoseNextRotation()
 	clock.Advance(time.Hour)
-	if _, err := s.TokenContext(ctx); err == nil || !IsTemporary(err) {
+	if _, err := s.TokenContext(ctx); err == nil || !IsRetryable(err) {
 		t.Fatalf("lost response: %v; want a temporary error", err)
 	}
 	clock.Advance(2 * time.Second)
@@ -1346,7 +1346,7 @@ func TestSourceRefreshTimeout(t *testing.T) {
 		done <- err
 	}()
 	err := mtRecv(t, done, "the refresh timeout")
-	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !IsTemporary(err) || !strings.Contains(err.Error(), "RefreshTimeout") {
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !IsRetryable(err) || !strings.Contains(err.Error(), "RefreshTimeout") {
 		t.Errorf("error = %v; want a temporary deadline error that names RefreshTimeout", err)
 	}
 	var ne net.Error
@@ -2075,7 +2075,7 @@ func TestSourceRefreshEndsWithinLease(t *testing.T) {
 	clock.Advance(time.Hour)
 	srv.HangNext(1)
 	_, err := s.TokenContext(ctx)
-	if err == nil || !strings.Contains(err.Error(), "lease") || !IsTemporary(err) {
+	if err == nil || !strings.Contains(err.Error(), "lease") || !IsRetryable(err) {
 		t.Fatalf("refresh past the lease: %v; want a temporary timeout naming the lease", err)
 	}
 	if store.held {

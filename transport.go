@@ -187,7 +187,7 @@ func (s *Source) replace(ctx context.Context, st *state) (*state, error) {
 	// Only a permanent failure (a login needed, the refresh token
 	// rejected) condemns the token: during an outage of the token
 	// endpoint the refused request fails, the others go on.
-	if ctx.Err() == nil && !errors.Is(err, ErrClosed) && !IsTemporary(err) && !isTransientFailure(err) {
+	if ctx.Err() == nil && !errors.Is(err, ErrClosed) && !IsRetryable(err) && !isTransientFailure(err) {
 		refused := *st
 		refused.staleAt, refused.expireAt = time.Time{}, time.Time{}
 		// Only if st is still current: a refresh may have published a

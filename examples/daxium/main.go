@@ -218,7 +218,7 @@ func explain(w io.Writer, err error) {
 		if errors.Is(err, tokenkeeper.ErrUnauthorized) {
 			fmt.Fprintln(w, "   check the client ID and secret, the username and the password")
 		}
-	case tokenkeeper.IsTemporary(err):
+	case tokenkeeper.IsRetryable(err):
 		fmt.Fprintln(w, "   a network problem or an outage: try again later")
 	}
 	fmt.Fprintf(w, "   error: %v\n", err)

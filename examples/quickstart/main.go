@@ -136,7 +136,7 @@ func run(w io.Writer) error {
 	if !errors.As(err, &pe) {
 		return fmt.Errorf("want a *tokenkeeper.Error, got %v", err)
 	}
-	fmt.Fprintf(w, "   errors.As -> status %d, code %s, retry could help: %t\n", pe.StatusCode, pe.Code, pe.Temporary())
+	fmt.Fprintf(w, "   errors.As -> status %d, code %s, retry could help: %t\n", pe.StatusCode, pe.Code, tokenkeeper.IsRetryable(pe))
 	fmt.Fprintf(w, "   the error prints no secret: %v\n", err)
 	return nil
 }

@@ -150,7 +150,7 @@ func explain(w io.Writer, err error) {
 		fmt.Fprintln(w, "   the refresh token was refused (invalid_grant): get a new one from the Transiteo console")
 	case errors.As(err, &pe):
 		fmt.Fprintf(w, "   refused: HTTP %d, code %q, message %q\n", pe.StatusCode, pe.Code, pe.Message)
-	case tokenkeeper.IsTemporary(err):
+	case tokenkeeper.IsRetryable(err):
 		fmt.Fprintln(w, "   a network problem or an outage: try again later")
 	}
 	fmt.Fprintf(w, "   error: %v\n", err)
