@@ -71,38 +71,41 @@ const codeDaxiumTooManyLogins = "DAERR-LOG013"
 // "api_version", "infos", "server_time") and bare {"message": ...} bodies.
 //
 // Error never prints the body, the header or any credential: its Error
-// method, every fmt verb (through Format) and MarshalJSON show only the
-// status, code, message and decoding cause.
+// method and every fmt verb (through Format) show only the status, code,
+// message and decoding cause. encoding/json writes the status, code,
+// message, url, api_version, server_time and retry_after (as
+// nanoseconds), and leaves out Infos, Body, Header and Err, which may echo
+// what was sent; an Error read back from that JSON has only those fields.
 type Error struct {
 	// StatusCode is the HTTP status, or 0 for an authorization callback.
-	StatusCode int
+	StatusCode int `json:"status"`
 	// Code is the normalized error code: the RFC 6749 "error" value
 	// (invalid_grant, ...) or the DAERR code (DAERR-LOG013, ...). Empty if
 	// the body had none.
-	Code string
+	Code string `json:"code,omitempty"`
 	// Message is error_description, or DAERR's message, or a bare
 	// "message" field; for a body that is not JSON, a short description
 	// of what was received.
-	Message string
+	Message string `json:"message,omitempty"`
 	// URL is error_uri or DAERR's documentation url.
-	URL string
+	URL string `json:"url,omitempty"`
 	// APIVersion is DAERR's api_version.
-	APIVersion string
+	APIVersion string `json:"api_version,omitempty"`
 	// Infos is DAERR's infos array, undecoded.
-	Infos []json.RawMessage
+	Infos []json.RawMessage `json:"-"`
 	// ServerTime is DAERR's server_time (unix seconds as a string or a
 	// number, or ISO 8601); zero when absent or unreadable.
-	ServerTime time.Time
+	ServerTime time.Time `json:"server_time,omitzero"`
 	// RetryAfter is the delay the Retry-After header asked for; zero when
 	// absent.
-	RetryAfter time.Duration
+	RetryAfter time.Duration `json:"retry_after,omitempty"`
 	// Body is the response body, capped at 1 MiB. It is never printed.
-	Body []byte
+	Body []byte `json:"-"`
 	// Header is the response header.
-	Header http.Header
+	Header http.Header `json:"-"`
 	// Err is the underlying cause when the body could not be decoded
 	// (ErrMalformedResponse wrapped with details), or nil.
-	Err error
+	Err error `json:"-"`
 
 	// clientRejected is set when Code is one of the provider's codes for
 	// a rejected client (Config.ClientErrorCodes).
@@ -164,10 +167,6 @@ func (e *Error) cause() string {
 func (e Error) Format(f fmt.State, verb rune) {
 	io.WriteString(f, e.Error())
 }
-
-// MarshalJSON writes the text of Error as a JSON string: the body and
-// header are never serialized.
-func (e Error) MarshalJSON() ([]byte, error) { return json.Marshal(e.Error()) }
 
 // Unwrap returns the decoding cause, if any.
 func (e *Error) Unwrap() error {

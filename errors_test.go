@@ -455,9 +455,13 @@ func TestErrorMethods(t *testing.T) {
 		assert.Equal(t, cb.Error(), fmt.Sprintf(verb, *cb), "Sprintf(%q, Error)", verb)
 	}
 	assert.Equal(t, "<nil>", fmt.Sprint(nilErr), "a nil *Error prints without panicking")
-	b, err := json.Marshal(&Error{StatusCode: 401, Code: "invalid_client", Body: []byte("body"), Header: http.Header{"Set-Cookie": {"c"}}})
+	b, err := json.Marshal(&Error{StatusCode: 401, Code: "invalid_client", Body: []byte("body"), Header: http.Header{"Set-Cookie": {"c"}},
+		Infos: []json.RawMessage{[]byte(`"info"`)}, Err: errors.New("cause"), RetryAfter: time.Second})
 	require.NoError(t, err)
-	assert.JSONEq(t, `"tokenkeeper: 401 Unauthorized: invalid_client"`, string(b), "Error as JSON")
+	assert.JSONEq(t, `{"status":401,"code":"invalid_client","retry_after":1000000000}`, string(b), "Error as JSON")
+	var back Error
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, Error{StatusCode: 401, Code: "invalid_client", RetryAfter: time.Second}, back, "Error read back from JSON")
 
 	cause := fmt.Errorf("%w: details", ErrMalformedResponse)
 	e := &Error{StatusCode: 502, Err: cause}
