@@ -80,8 +80,9 @@ const defaultTimeout = 30 * time.Second
 // provider's quirks, or fill it by hand.
 type Config struct {
 	// TokenURL is the token endpoint. It must be absolute and https,
-	// unless its host is a loopback address (or "localhost") or
-	// AllowInsecureHTTP is set.
+	// unless its host is an IP loopback literal (127.0.0.1, [::1]) or
+	// exactly "localhost", or AllowInsecureHTTP is set. A name such as
+	// auth.localhost is resolved through DNS and needs https.
 	TokenURL string
 	// AuthURL is the authorization endpoint, for the authorization code
 	// flow. Optional; the same scheme rule applies.
@@ -205,7 +206,11 @@ func New(cfg Config) (*Client, error) {
 		errs = append(errs, errors.New("UserAgent has control characters"))
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("tokenkeeper: invalid Config: %w", errors.Join(errs...))
+		// One line a problem, each with the prefix.
+		for i, err := range errs {
+			errs[i] = wrap(errInvalidConfig, err)
+		}
+		return nil, errors.Join(errs...)
 	}
 	c := &Client{
 		tokenURL:   cfg.TokenURL,
@@ -240,10 +245,13 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// errInvalidConfig prefixes each problem New finds.
+var errInvalidConfig = errors.New("tokenkeeper: invalid Config")
+
 func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // checkEndpoint parses an endpoint URL and enforces https except on
-// loopback hosts or when insecure is set.
+// loopback hosts (see isLoopback) or when insecure is set.
 func checkEndpoint(name, raw string, insecure bool) (*url.URL, error) {
 	if raw == "" {
 		return nil, fmt.Errorf("%s is empty", name)
@@ -270,8 +278,11 @@ func checkEndpoint(name, raw string, insecure bool) (*url.URL, error) {
 	return u, nil
 }
 
+// isLoopback reports whether host is an IP loopback literal (127.0.0.0/8,
+// ::1) or the name localhost. Other names, "*.localhost" included, go
+// through DNS, which may answer with any address.
 func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
@@ -350,13 +361,16 @@ func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*To
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		c.log(ctx, "token request failed", slog.String("grant_type", grantType), slog.Duration("elapsed", time.Since(start)), slog.String("error", redactURLError(err).Error()))
+		c.log(ctx, "tokenkeeper: token request failed", slog.String("grant_type", grantType), slog.Duration("elapsed", time.Since(start)), slog.String("error", redactURLError(err).Error()))
 		return nil, fmt.Errorf("tokenkeeper: %s grant: %w", grantType, redactURLError(err))
 	}
 	body, readErr := readCapped(resp.Body)
 	resp.Body.Close()
 	now := c.now()
-	c.log(ctx, "token response", slog.String("grant_type", grantType), slog.Int("status", resp.StatusCode), slog.Duration("elapsed", time.Since(start)))
+	c.log(ctx, "tokenkeeper: token response", slog.String("grant_type", grantType), slog.Int("status", resp.StatusCode), slog.Duration("elapsed", time.Since(start)))
+	if isRedirect(resp.StatusCode) {
+		return nil, redirectError(resp, body)
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := parseError(resp.StatusCode, resp.Header, body, now)
 		if readErr != nil {
@@ -382,6 +396,35 @@ func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*To
 		return nil, err
 	}
 	return t, nil
+}
+
+// isRedirect reports whether status is a redirect that an HTTP client
+// would follow.
+func isRedirect(status int) bool {
+	switch status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
+}
+
+// redirectError describes a token endpoint that answered with a redirect:
+// where it points (without query, fragment or user information) and that
+// token requests do not follow it. It is not retryable: the next request
+// gets the same answer.
+func redirectError(resp *http.Response, body []byte) *Error {
+	where := "no Location"
+	if loc, err := resp.Location(); err == nil {
+		loc.RawQuery, loc.ForceQuery, loc.Fragment, loc.RawFragment, loc.User = "", false, "", "", nil
+		where = loc.String()
+	}
+	return &Error{
+		StatusCode: resp.StatusCode,
+		Header:     resp.Header,
+		Body:       body,
+		Message:    "the token endpoint redirects to " + where + "; token requests do not follow redirects, so that credentials are never re-sent elsewhere: set TokenURL to the final URL",
+	}
 }
 
 // publicParams are the token request parameters that are not credentials.

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -147,7 +149,9 @@ func TestNewValidatesConfig(t *testing.T) {
 		{name: "http on [::1]", edit: func(c *Config) { c.TokenURL = "http://[::1]:8080/token" }},
 		{name: "http on localhost", edit: func(c *Config) { c.TokenURL = "http://localhost:8080/token" }},
 		{name: "http on LOCALHOST", edit: func(c *Config) { c.TokenURL = "http://LOCALHOST/token" }},
-		{name: "http on a .localhost name", edit: func(c *Config) { c.TokenURL = "http://auth.localhost/token" }},
+		{name: "http on a .localhost name", edit: func(c *Config) { c.TokenURL = "http://auth.localhost/token" }, wantErr: []string{"plain http"}},
+		{name: "http on a .localhost name, allowed", edit: func(c *Config) { c.TokenURL = "http://auth.localhost/token"; c.AllowInsecureHTTP = true }},
+		{name: "http on an IPv6 loopback", edit: func(c *Config) { c.TokenURL = "http://[::1]:8080/token" }},
 		{name: "http on a name merely starting with localhost", edit: func(c *Config) { c.TokenURL = "http://localhost.example.com/token" }, wantErr: []string{"plain http"}},
 		{name: "valid AuthURL", edit: func(c *Config) { c.AuthURL = "https://auth.example.com/authorize" }},
 		{name: "AuthURL ftp", edit: func(c *Config) { c.AuthURL = "ftp://auth.example.com/authorize" }, wantErr: []string{`AuthURL "ftp://auth.example.com/authorize" has scheme "ftp"`}},
@@ -952,4 +956,110 @@ func TestTokenRequestsNeverFollowRedirects(t *testing.T) {
 	assert.Zero(t, elsewhere.Load(), "the form was re-posted to the redirect target")
 	assert.Nil(t, caller.CheckRedirect, "the caller's http.Client was changed")
 	assert.Equal(t, 5*time.Second, c.hc.Timeout, "the caller's timeout is kept")
+}
+
+// A redirect from the token endpoint is an error that says so, names where
+// it points without its query, and is not worth retrying.
+func TestTokenRedirectError(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			t.Parallel()
+			c, _ := serveTokens(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Location", "https://user:pw@login.example.com/oauth/token?session=SECRET-SESSION#frag")
+				w.WriteHeader(status)
+			}, Config{})
+			_, err := c.Token(context.Background(), PasswordGrant("u", "p"))
+			var pe *Error
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, status, pe.StatusCode)
+			msg := err.Error()
+			assert.Contains(t, msg, "redirects to https://login.example.com/oauth/token;")
+			assert.Contains(t, msg, "token requests do not follow redirects")
+			for _, hidden := range []string{"SECRET-SESSION", "session=", "user:pw", "frag"} {
+				assert.NotContains(t, msg, hidden)
+			}
+			assert.False(t, IsRetryable(err), "a redirect is permanent")
+			assert.False(t, errors.Is(err, ErrMalformedResponse))
+		})
+	}
+	t.Run("relative Location, or none", func(t *testing.T) {
+		t.Parallel()
+		c, srv := serveTokens(t, func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/oauth/token" {
+				w.Header().Set("Location", "/v2/token?x=1")
+			}
+			w.WriteHeader(http.StatusFound)
+		}, Config{})
+		_, err := c.Token(context.Background(), PasswordGrant("u", "p"))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "redirects to "+srv.URL+"/v2/token;")
+
+		c2, _ := serveTokens(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusFound) }, Config{})
+		_, err = c2.Token(context.Background(), PasswordGrant("u", "p"))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "redirects to no Location")
+	})
+}
+
+// New reports each problem on a line of its own, each with the prefix.
+func TestNewReportsEachProblemOnItsLine(t *testing.T) {
+	t.Parallel()
+	_, err := New(Config{TokenURL: "http://auth.example.com/token", AuthStyle: AuthBasic})
+	require.Error(t, err)
+	lines := strings.Split(err.Error(), "\n")
+	require.Len(t, lines, 3, "error:\n%s", err)
+	for _, l := range lines {
+		assert.True(t, strings.HasPrefix(l, "tokenkeeper: invalid Config: "), "line %q lacks the prefix", l)
+		assert.Equal(t, 1, strings.Count(l, "tokenkeeper:"), "line %q repeats the prefix", l)
+	}
+	assert.Contains(t, lines[0], "plain http")
+	assert.Contains(t, lines[1], "ClientID is empty")
+	assert.Contains(t, lines[2], "no ClientSecret")
+}
+
+// ctxKey marks a caller's context in TestClientLogging.
+type ctxKey struct{}
+
+// recordHandler is a slog.Handler that keeps each record's message,
+// attribute keys and the value its context carries under ctxKey.
+type recordHandler struct {
+	mu   sync.Mutex
+	recs []string
+}
+
+func (h *recordHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *recordHandler) WithGroup(string) slog.Handler            { return h }
+func (h *recordHandler) Handle(ctx context.Context, r slog.Record) error {
+	keys := []string{}
+	r.Attrs(func(a slog.Attr) bool { keys = append(keys, a.Key); return true })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recs = append(h.recs, fmt.Sprintf("%s %v ctx=%v", r.Message, keys, ctx.Value(ctxKey{})))
+	return nil
+}
+
+// The Client logs each token request with the caller's context and the
+// package prefix, and logs nothing without a Logger.
+func TestClientLogging(t *testing.T) {
+	t.Parallel()
+	h := &recordHandler{}
+	c, _ := serveTokens(t, reply(http.StatusOK, "application/json", `{"access_token":"at"}`), Config{Logger: slog.New(h)})
+	ctx := context.WithValue(context.Background(), ctxKey{}, "request-42")
+	_, err := c.Token(ctx, ClientCredentialsGrant())
+	require.NoError(t, err)
+	down, err := New(Config{TokenURL: "http://127.0.0.1:1/token", ClientID: "id", Logger: slog.New(h)})
+	require.NoError(t, err)
+	_, err = down.Token(ctx, ClientCredentialsGrant())
+	require.Error(t, err)
+	assert.Equal(t, []string{
+		"tokenkeeper: token response [grant_type status elapsed] ctx=request-42",
+		"tokenkeeper: token request failed [grant_type elapsed error] ctx=request-42",
+	}, h.recs)
+
+	quiet, _ := serveTokens(t, reply(http.StatusOK, "application/json", `{"access_token":"at"}`), Config{})
+	assert.Nil(t, quiet.logger, "no Logger, no logging")
+	_, err = quiet.Token(ctx, ClientCredentialsGrant())
+	require.NoError(t, err)
 }

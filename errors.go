@@ -2,6 +2,7 @@ package tokenkeeper
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -425,9 +426,16 @@ func parseError(status int, h http.Header, body []byte, now time.Time) *Error {
 		if h != nil {
 			ct, _, _ = mime.ParseMediaType(h.Get("Content-Type"))
 		}
+		if status >= 500 {
+			// A proxy's or a server's error page: the status says it
+			// all, and retrying can help.
+			e.Message = fmt.Sprintf("a %s body of %d bytes", cmp.Or(ct, "non-JSON"), len(body))
+			return e
+		}
 		if ct == "" {
 			ct = "unknown content type"
 		}
+		// Without a readable body, a 4xx is no verdict on the grant.
 		e.Message = fmt.Sprintf("unreadable body (%s, %d bytes)", ct, len(body))
 		e.Err = fmt.Errorf("%w: body is not a JSON object", ErrMalformedResponse)
 		return e

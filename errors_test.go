@@ -193,8 +193,8 @@ func TestTokenErrorResponses(t *testing.T) {
 		{
 			name: "HTML 502", status: 502, contentType: "text/html; charset=utf-8",
 			body: "<html><body><h1>502 Bad Gateway</h1></body></html>",
-			want: want{message: "unreadable body (text/html, 50 bytes)", is: []error{ErrMalformedResponse}, temporary: true,
-				text: "tokenkeeper: 502 Bad Gateway: unreadable body (text/html, 50 bytes): malformed response: body is not a JSON object"},
+			want: want{message: "a text/html body of 50 bytes", temporary: true,
+				text: "tokenkeeper: 502 Bad Gateway: a text/html body of 50 bytes"},
 		},
 		{
 			name: "200 HTML page", status: 200, contentType: "text/html",
@@ -418,7 +418,15 @@ func TestDecodeError(t *testing.T) {
 	t.Run("text without header", func(t *testing.T) {
 		t.Parallel()
 		e := DecodeError(&http.Response{StatusCode: http.StatusInternalServerError, Body: io.NopCloser(strings.NewReader("oops"))})
+		assert.Equal(t, "a non-JSON body of 4 bytes", e.Message)
+		assert.False(t, errors.Is(e, ErrMalformedResponse), "a 5xx page is not a malformed response")
+		assert.True(t, e.retryable())
+	})
+	t.Run("text on a 4xx", func(t *testing.T) {
+		t.Parallel()
+		e := DecodeError(&http.Response{StatusCode: http.StatusForbidden, Body: io.NopCloser(strings.NewReader("oops"))})
 		assert.Equal(t, "unreadable body (unknown content type, 4 bytes)", e.Message)
+		assertSentinels(t, e, ErrMalformedResponse)
 	})
 	t.Run("read error after a readable body", func(t *testing.T) {
 		t.Parallel()

@@ -416,7 +416,7 @@ func TestFaultMatrix(t *testing.T) {
 		{
 			name:    "5xx HTML",
 			inject:  func(h *faultHarness) { h.srv.FailNext(1, http.StatusBadGateway) },
-			invalid: faultInvalidFails(wantProviderError(http.StatusBadGateway, ErrMalformedResponse, "502 Bad Gateway", "text/html")),
+			invalid: faultInvalidFails(wantProviderError(http.StatusBadGateway, nil, "502 Bad Gateway", "text/html")),
 			backoff: 11 * time.Second,
 		},
 		{

@@ -701,7 +701,7 @@ func TestHygieneEndToEnd(t *testing.T) {
 	if nSecrets < 40 || nOutputs < 500 || nEvents < 30 {
 		t.Fatalf("recorded %d secrets, %d outputs, %d events; the flows did not run as intended", nSecrets, nOutputs, nEvents)
 	}
-	for _, want := range []string{`"msg":"token response"`, `"msg":"tokenkeeper: refresh failed"`, `"msg":"tokenkeeper: login"`} {
+	for _, want := range []string{`"msg":"tokenkeeper: token response"`, `"msg":"tokenkeeper: refresh failed"`, `"msg":"tokenkeeper: login"`} {
 		if !strings.Contains(rec.jsonLog.String(), want) {
 			t.Errorf("JSON log has no %s", want)
 		}
@@ -973,7 +973,10 @@ func TestHygienePlainHTTPRefused(t *testing.T) {
 		{"http://[::1]:8080/token", false, true},
 		{"http://localhost:8080/token", false, true},
 		{"http://LOCALHOST/token", false, true},
-		{"http://auth.localhost/token", false, true},
+		{"http://auth.localhost/token", false, false}, // resolved through DNS
+		{"http://auth.localhost/token", true, true},
+		{"http://localhost./token", false, false},
+		{"http://127.0.0.2/token", false, true},
 		{"http://localhost.example.com/token", false, false},
 		{"http://127.0.0.1.nip.io/token", false, false},
 		{"http://0.0.0.0/token", false, false},

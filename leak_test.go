@@ -281,8 +281,8 @@ func TestNoSecretLeaks(t *testing.T) {
 			}
 		}
 	}
-	require.Contains(t, jsonLog.String(), `"msg":"token response"`, "the Client logged its requests")
-	require.Contains(t, jsonLog.String(), `"msg":"token request failed"`, "the Client logged a network failure")
+	require.Contains(t, jsonLog.String(), `"msg":"tokenkeeper: token response"`, "the Client logged its requests")
+	require.Contains(t, jsonLog.String(), `"msg":"tokenkeeper: token request failed"`, "the Client logged a network failure")
 }
 
 // bothForms returns v and, if v is a pointer, what it points to; or else
