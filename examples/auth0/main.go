@@ -41,13 +41,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper"
-	"github.com/tokenkeeper/tokenkeeper/examples/internal/show"
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
 
@@ -59,7 +61,15 @@ const (
 
 // main calls run with a context that Ctrl-C cancels, standard output and
 // the environment.
-func main() { show.Main("auth0", run) }
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Stdout, os.Getenv)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "auth0:", err)
+		os.Exit(1)
+	}
+}
 
 // settings is what the program reads from the environment.
 type settings struct {
@@ -189,7 +199,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		return err
 	}
 	defer src.Close()
-	if err := show.Get(ctx, w, src.HTTPClient(nil), "AUTH0_API_URL", s.apiURL); err != nil {
+	if err := get(ctx, w, src.HTTPClient(nil), "AUTH0_API_URL", s.apiURL); err != nil {
 		explain(w, err)
 		return err
 	}
@@ -293,4 +303,46 @@ func explain(w io.Writer, err error) {
 		fmt.Fprintf(w, "   refused: HTTP %d, %s: %s\n", pe.StatusCode, pe.Code, pe.Message)
 	}
 	fmt.Fprintf(w, "   error: %v\n", err)
+}
+
+// get fetches rawURL and prints "   GET /path -> 200 OK (123 bytes)": the
+// path only, as a query could hold something private. setting names the
+// environment variable rawURL comes from, for the error when it does not
+// parse.
+func get(ctx context.Context, w io.Writer, api *http.Client, setting, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("%s: %w", setting, err)
+	}
+	status, n, err := fetch(ctx, api, u.String())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "   GET %s -> %s (%d bytes)\n", u.Path, status, n)
+	return nil
+}
+
+// fetch sends GET rawURL with api, the HTTP client of a Source, and reads
+// at most 1 MiB of the answer. It returns the status and the number of
+// bytes read. An answer outside 2xx comes back as the *tokenkeeper.Error
+// that tokenkeeper.DecodeError makes of it: the decoder of the token
+// endpoint's errors, so a provider's error body gives its code and message.
+func fetch(ctx context.Context, api *http.Client, rawURL string) (status string, n int64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	resp, err := api.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return "", 0, tokenkeeper.DecodeError(resp)
+	}
+	n, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", 0, err
+	}
+	return resp.Status, n, nil
 }

@@ -32,20 +32,30 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper"
-	"github.com/tokenkeeper/tokenkeeper/examples/internal/show"
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
 
 // main calls run with a context that Ctrl-C cancels, standard output and
 // the environment.
-func main() { show.Main("daxium", run) }
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Stdout, os.Getenv)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "daxium:", err)
+		os.Exit(1)
+	}
+}
 
 // settings is what the program reads from the environment.
 type settings struct {
@@ -175,7 +185,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	fmt.Fprintln(w, "2. Call the API with the HTTP client of the source.")
 	if s.apiURL == "" {
 		fmt.Fprintln(w, "   DAXIUM_API_URL is not set: no API call.")
-	} else if err := show.Get(ctx, w, src.HTTPClient(nil), "DAXIUM_API_URL", s.apiURL); err != nil {
+	} else if err := get(ctx, w, src.HTTPClient(nil), "DAXIUM_API_URL", s.apiURL); err != nil {
 		// A refusal by the API came back through tokenkeeper.DecodeError,
 		// the same decoder as for token errors: a DAERR body becomes a
 		// *tokenkeeper.Error with its code, message and documentation URL.
@@ -233,7 +243,7 @@ func showErrors(ctx context.Context, w io.Writer, provider *oauthtest.Server, cl
 			return err
 		}
 		defer src.Close()
-		_, _, err = show.Fetch(ctx, src.HTTPClient(nil), provider.APIURL())
+		_, _, err = fetch(ctx, src.HTTPClient(nil), provider.APIURL())
 		if err == nil {
 			return errors.New("the call succeeded; want an error")
 		}
@@ -255,4 +265,46 @@ func showErrors(ctx context.Context, w io.Writer, provider *oauthtest.Server, cl
 
 	fmt.Fprintln(w, "5. A wrong password.")
 	return try(tokenkeeper.SourceConfig{Login: tokenkeeper.PasswordGrant(username, "not the password")})
+}
+
+// get fetches rawURL and prints "   GET /path -> 200 OK (123 bytes)": the
+// path only, as a query could hold something private. setting names the
+// environment variable rawURL comes from, for the error when it does not
+// parse.
+func get(ctx context.Context, w io.Writer, api *http.Client, setting, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("%s: %w", setting, err)
+	}
+	status, n, err := fetch(ctx, api, u.String())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "   GET %s -> %s (%d bytes)\n", u.Path, status, n)
+	return nil
+}
+
+// fetch sends GET rawURL with api, the HTTP client of a Source, and reads
+// at most 1 MiB of the answer. It returns the status and the number of
+// bytes read. An answer outside 2xx comes back as the *tokenkeeper.Error
+// that tokenkeeper.DecodeError makes of it: the decoder of the token
+// endpoint's errors, so a provider's error body gives its code and message.
+func fetch(ctx context.Context, api *http.Client, rawURL string) (status string, n int64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	resp, err := api.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return "", 0, tokenkeeper.DecodeError(resp)
+	}
+	n, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", 0, err
+	}
+	return resp.Status, n, nil
 }

@@ -11,12 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper"
-	"github.com/tokenkeeper/tokenkeeper/examples/internal/show"
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
 
@@ -78,7 +78,7 @@ func run(w io.Writer) error {
 	get := func() error {
 		// A refusal comes back as the *tokenkeeper.Error that
 		// tokenkeeper.DecodeError makes of the API's answer.
-		status, _, err := show.Fetch(ctx, api, provider.APIURL())
+		status, _, err := fetch(ctx, api, provider.APIURL())
 		if err != nil {
 			return err
 		}
@@ -139,4 +139,29 @@ func run(w io.Writer) error {
 	fmt.Fprintf(w, "   errors.As -> status %d, code %s, retry could help: %t\n", pe.StatusCode, pe.Code, tokenkeeper.IsRetryable(pe))
 	fmt.Fprintf(w, "   the error prints no secret: %v\n", err)
 	return nil
+}
+
+// fetch sends GET rawURL with api, the HTTP client of a Source, and reads
+// at most 1 MiB of the answer. It returns the status and the number of
+// bytes read. An answer outside 2xx comes back as the *tokenkeeper.Error
+// that tokenkeeper.DecodeError makes of it: the decoder of the token
+// endpoint's errors, so a provider's error body gives its code and message.
+func fetch(ctx context.Context, api *http.Client, rawURL string) (status string, n int64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	resp, err := api.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return "", 0, tokenkeeper.DecodeError(resp)
+	}
+	n, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", 0, err
+	}
+	return resp.Status, n, nil
 }
