@@ -1,15 +1,3 @@
-// Package tokenkeeper gets OAuth 2.0 tokens (RFC 6749, section 4: the
-// authorization code grant with PKCE per RFC 7636, the resource owner
-// password, client credentials and refresh token grants) and keeps them
-// fresh: it refreshes early and in the background, persists rotated refresh
-// tokens, recovers from a 401 once, and decodes provider errors (RFC 6749,
-// section 5.2, and Daxium Air's DAERR bodies) into one typed error.
-//
-// A Client speaks to a token endpoint. A Source manages one credential over
-// time on top of a Client, and a Transport puts that credential on every
-// request of an *http.Client. Presets describe Daxium Air, Transiteo and
-// Auth0. Tokens convert to and from golang.org/x/oauth2's, and Source is an
-// oauth2.TokenSource.
 package tokenkeeper
 
 import (
