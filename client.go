@@ -148,51 +148,7 @@ type Client struct {
 // New validates cfg and returns a Client. Every problem with cfg is
 // reported here, not at the first request.
 func New(cfg Config) (*Client, error) {
-	var errs []error
-	if _, err := checkEndpoint("TokenURL", cfg.TokenURL, cfg.AllowInsecureHTTP); err != nil {
-		errs = append(errs, err)
-	}
-	var authURL *url.URL
-	if cfg.AuthURL != "" {
-		u, err := checkEndpoint("AuthURL", cfg.AuthURL, cfg.AllowInsecureHTTP)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		authURL = u
-	}
-	if strings.TrimSpace(cfg.ClientID) == "" {
-		errs = append(errs, errors.New("ClientID is empty"))
-	}
-	switch cfg.AuthStyle {
-	case AuthInBody:
-	case AuthBasic:
-		if cfg.ClientSecret == "" {
-			errs = append(errs, errors.New("no ClientSecret for AuthStyle AuthBasic"))
-		}
-	case AuthNone:
-		if cfg.ClientSecret != "" {
-			errs = append(errs, errors.New("a ClientSecret is set with AuthStyle AuthNone (public client)"))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("unknown AuthStyle %d", int(cfg.AuthStyle)))
-	}
-	if err := cfg.Credential.validate(); err != nil {
-		errs = append(errs, err)
-	}
-	for k, vs := range cfg.Header {
-		if !validHeaderName(k) {
-			errs = append(errs, fmt.Errorf("invalid header name %q in Header", k))
-			continue
-		}
-		for _, v := range vs {
-			if !validHeaderValue(v) {
-				errs = append(errs, fmt.Errorf("control characters in the value of Header %q", k))
-			}
-		}
-	}
-	if !validHeaderValue(cfg.UserAgent) {
-		errs = append(errs, errors.New("UserAgent has control characters"))
-	}
+	authURL, errs := cfg.check()
 	if len(errs) > 0 {
 		// One line a problem, each with the prefix.
 		for i, err := range errs {
@@ -231,6 +187,70 @@ func New(cfg Config) (*Client, error) {
 		c.clientCodes[code] = true
 	}
 	return c, nil
+}
+
+// check returns every problem of c, and its parsed AuthURL (nil if none).
+func (c Config) check() (authURL *url.URL, errs []error) {
+	if _, err := checkEndpoint("TokenURL", c.TokenURL, c.AllowInsecureHTTP); err != nil {
+		errs = append(errs, err)
+	}
+	if c.AuthURL != "" {
+		u, err := checkEndpoint("AuthURL", c.AuthURL, c.AllowInsecureHTTP)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		authURL = u
+	}
+	if strings.TrimSpace(c.ClientID) == "" {
+		errs = append(errs, errors.New("ClientID is empty"))
+	}
+	if err := checkAuthStyle(c.AuthStyle, c.ClientSecret); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Credential.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, checkHeader(c.Header)...)
+	if !validHeaderValue(c.UserAgent) {
+		errs = append(errs, errors.New("UserAgent has control characters"))
+	}
+	return authURL, errs
+}
+
+// checkAuthStyle reports a style that is unknown or does not fit whether
+// there is a client secret.
+func checkAuthStyle(style AuthStyle, secret string) error {
+	switch style {
+	case AuthInBody:
+	case AuthBasic:
+		if secret == "" {
+			return errors.New("no ClientSecret for AuthStyle AuthBasic")
+		}
+	case AuthNone:
+		if secret != "" {
+			return errors.New("a ClientSecret is set with AuthStyle AuthNone (public client)")
+		}
+	default:
+		return fmt.Errorf("unknown AuthStyle %d", int(style))
+	}
+	return nil
+}
+
+// checkHeader reports every header name or value that cannot be sent.
+func checkHeader(h http.Header) []error {
+	var errs []error
+	for k, vs := range h {
+		if !validHeaderName(k) {
+			errs = append(errs, fmt.Errorf("invalid header name %q in Header", k))
+			continue
+		}
+		for _, v := range vs {
+			if !validHeaderValue(v) {
+				errs = append(errs, fmt.Errorf("control characters in the value of Header %q", k))
+			}
+		}
+	}
+	return errs
 }
 
 // errInvalidConfig prefixes each problem New finds.
@@ -321,6 +341,27 @@ func (c *Client) refresh(ctx context.Context, refreshToken string) (*Token, erro
 // do sends one token request with form (grant parameters only; client
 // authentication is added here).
 func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*Token, error) {
+	req, err := c.newRequest(ctx, form)
+	if err != nil {
+		return nil, fmt.Errorf("tokenkeeper: building token request: %w", err)
+	}
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		err = redactURLError(err)
+		c.log(ctx, "tokenkeeper: token request failed", slog.String("grant_type", grantType), slog.Duration("elapsed", time.Since(start)), slog.String("error", err.Error()))
+		return nil, fmt.Errorf("tokenkeeper: %s grant: %w", grantType, err)
+	}
+	body, readErr := readCapped(resp.Body)
+	resp.Body.Close()
+	c.log(ctx, "tokenkeeper: token response", slog.String("grant_type", grantType), slog.Int("status", resp.StatusCode), slog.Duration("elapsed", time.Since(start)))
+	return c.decode(resp, body, readErr, form)
+}
+
+// newRequest builds the POST of form to the token endpoint, with the
+// client's authentication (form is changed for AuthInBody and AuthNone)
+// and headers.
+func (c *Client) newRequest(ctx context.Context, form url.Values) (*http.Request, error) {
 	switch c.style {
 	case AuthInBody:
 		form.Set("client_id", c.clientID)
@@ -332,7 +373,7 @@ func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*To
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, fmt.Errorf("tokenkeeper: building token request: %w", err)
+		return nil, err
 	}
 	for k, vs := range c.header {
 		req.Header[k] = append([]string(nil), vs...)
@@ -346,16 +387,14 @@ func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*To
 		cred := url.QueryEscape(c.clientID) + ":" + url.QueryEscape(c.secret)
 		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred)))
 	}
-	start := time.Now()
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		c.log(ctx, "tokenkeeper: token request failed", slog.String("grant_type", grantType), slog.Duration("elapsed", time.Since(start)), slog.String("error", redactURLError(err).Error()))
-		return nil, fmt.Errorf("tokenkeeper: %s grant: %w", grantType, redactURLError(err))
-	}
-	body, readErr := readCapped(resp.Body)
-	resp.Body.Close()
+	return req, nil
+}
+
+// decode turns a token response (body read up to readErr) into a token or
+// an *Error, with every credential that form carried redacted from the
+// error's printed fields.
+func (c *Client) decode(resp *http.Response, body []byte, readErr error, form url.Values) (*Token, error) {
 	now := c.now()
-	c.log(ctx, "tokenkeeper: token response", slog.String("grant_type", grantType), slog.Int("status", resp.StatusCode), slog.Duration("elapsed", time.Since(start)))
 	if isRedirect(resp.StatusCode) {
 		return nil, redirectError(resp, body)
 	}
@@ -371,19 +410,16 @@ func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*To
 		return nil, &Error{StatusCode: resp.StatusCode, Header: resp.Header, Body: body, Message: "token response", Err: readErr}
 	}
 	t, err := decodeTokenResponse(resp.StatusCode, resp.Header.Get("Content-Type"), body, now)
-	if err != nil {
-		var pe *Error
-		if errors.As(err, &pe) {
-			pe.Header = resp.Header
-			pe.clientRejected = c.clientCodes[pe.Code]
-			if pe.Body == nil {
-				pe.Body = body
-			}
-			c.redactEchoes(pe, form)
+	var pe *Error
+	if errors.As(err, &pe) {
+		pe.Header = resp.Header
+		pe.clientRejected = c.clientCodes[pe.Code]
+		if pe.Body == nil {
+			pe.Body = body
 		}
-		return nil, err
+		c.redactEchoes(pe, form)
 	}
-	return t, nil
+	return t, err
 }
 
 // isRedirect reports whether status is a redirect that an HTTP client

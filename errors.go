@@ -265,6 +265,13 @@ func IsRetryable(err error) bool {
 	if permanentTransportError(err) {
 		return false
 	}
+	return networkRetryable(err)
+}
+
+// networkRetryable reports whether err is a network failure that a later
+// attempt can get past: a lost connection, a transient DNS failure, a
+// failure to dial, read or write.
+func networkRetryable(err error) bool {
 	switch {
 	case connectionErrno(err):
 		return true
@@ -422,22 +429,7 @@ func parseError(status int, h http.Header, body []byte, now time.Time) *Error {
 	}
 	var fields map[string]json.RawMessage
 	if trimmed[0] != '{' || json.Unmarshal(trimmed, &fields) != nil {
-		ct := ""
-		if h != nil {
-			ct, _, _ = mime.ParseMediaType(h.Get("Content-Type"))
-		}
-		if status >= 500 {
-			// A proxy's or a server's error page: the status says it
-			// all, and retrying can help.
-			e.Message = fmt.Sprintf("a %s body of %d bytes", cmp.Or(ct, "non-JSON"), len(body))
-			return e
-		}
-		if ct == "" {
-			ct = "unknown content type"
-		}
-		// Without a readable body, a 4xx is no verdict on the grant.
-		e.Message = fmt.Sprintf("unreadable body (%s, %d bytes)", ct, len(body))
-		e.Err = fmt.Errorf("%w: body is not a JSON object", ErrMalformedResponse)
+		e.describeBody(h)
 		return e
 	}
 	field := func(names ...string) string {
@@ -469,6 +461,24 @@ func parseError(status int, h http.Header, body []byte, now time.Time) *Error {
 		e.Message = "no error code in body"
 	}
 	return e
+}
+
+// describeBody sets Message (and Err) for a body that is not a JSON
+// object, from its content type and size.
+func (e *Error) describeBody(h http.Header) {
+	ct := ""
+	if h != nil {
+		ct, _, _ = mime.ParseMediaType(h.Get("Content-Type"))
+	}
+	if e.StatusCode >= 500 {
+		// A proxy's or a server's error page: the status says it all,
+		// and retrying can help.
+		e.Message = fmt.Sprintf("a %s body of %d bytes", cmp.Or(ct, "non-JSON"), len(e.Body))
+		return
+	}
+	// Without a readable body, a 4xx is no verdict on the grant.
+	e.Message = fmt.Sprintf("unreadable body (%s, %d bytes)", cmp.Or(ct, "unknown content type"), len(e.Body))
+	e.Err = fmt.Errorf("%w: body is not a JSON object", ErrMalformedResponse)
 }
 
 // jsonString returns raw as a string if it is a JSON string or number, and

@@ -2,6 +2,7 @@ package tokenkeeper
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -270,72 +271,84 @@ const maxExpiresIn = 10 * 365 * 24 * time.Hour
 // (Transiteo documents "3600"). Absent or 0 means no known expiry; a
 // negative or unreadable value is an error.
 func decodeTokenResponse(status int, contentType string, body []byte, now time.Time) (*Token, error) {
+	vals, isForm, err := responseFields(status, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := vals["error"]; ok && v != nil && v != "" {
+		return nil, errorInResponse(status, body, vals, isForm, now)
+	}
+	return tokenFromFields(status, vals, now)
+}
+
+// responseFields decodes a 2xx token response body: a JSON object, or a
+// form (application/x-www-form-urlencoded, or text/plain that is not
+// JSON). isForm tells which.
+func responseFields(status int, contentType string, body []byte) (vals map[string]any, isForm bool, err error) {
 	ct, _, _ := mime.ParseMediaType(contentType)
-	vals := map[string]any{}
+	vals = map[string]any{}
 	trimmed := bytes.TrimSpace(body)
-	isForm := ct == "application/x-www-form-urlencoded" || (ct == "text/plain" && len(trimmed) > 0 && trimmed[0] != '{')
-	switch {
-	case isForm:
+	isForm = ct == "application/x-www-form-urlencoded" || (ct == "text/plain" && len(trimmed) > 0 && trimmed[0] != '{')
+	if isForm {
 		q, err := url.ParseQuery(string(trimmed))
 		if err != nil {
-			return nil, malformed(status, "form body: %v", err)
+			return nil, true, malformed(status, "form body: %v", err)
 		}
 		for k := range q {
 			vals[k] = q.Get(k)
 		}
-	default:
-		if len(trimmed) == 0 {
-			return nil, malformed(status, "empty body")
-		}
-		dec := json.NewDecoder(bytes.NewReader(trimmed))
-		dec.UseNumber()
-		if err := dec.Decode(&vals); err != nil {
-			if ct == "" {
-				ct = "unknown content type"
-			}
-			return nil, malformed(status, "body is not a JSON object (%s, %d bytes)", ct, len(body))
+		return vals, true, nil
+	}
+	if len(trimmed) == 0 {
+		return nil, false, malformed(status, "empty body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.UseNumber()
+	if err := dec.Decode(&vals); err != nil {
+		return nil, false, malformed(status, "body is not a JSON object (%s, %d bytes)", cmp.Or(ct, "unknown content type"), len(body))
+	}
+	return vals, false, nil
+}
+
+// errorInResponse builds the *Error of a 2xx response that carries an
+// "error" field.
+func errorInResponse(status int, body []byte, vals map[string]any, isForm bool, now time.Time) *Error {
+	var e *Error
+	if isForm {
+		// parseError reads JSON only.
+		e = &Error{StatusCode: status, Body: body}
+		e.Message, _ = vals["error_description"].(string)
+		e.URL, _ = vals["error_uri"].(string)
+	} else {
+		e = parseError(status, nil, body, now)
+	}
+	if e.Code == "" {
+		e.Code = "unknown_error"
+		if code, ok := vals["error"].(string); ok {
+			e.Code = code
 		}
 	}
-	if v, ok := vals["error"]; ok && v != nil && v != "" {
-		var e *Error
-		if isForm {
-			// parseError reads JSON only.
-			e = &Error{StatusCode: status, Body: body}
-			e.Message, _ = vals["error_description"].(string)
-			e.URL, _ = vals["error_uri"].(string)
-		} else {
-			e = parseError(status, nil, body, now)
-		}
-		if e.Code == "" {
-			if code, ok := v.(string); ok {
-				e.Code = code
-			} else {
-				e.Code = "unknown_error"
-			}
-		}
-		return nil, e
-	}
+	return e
+}
+
+// tokenFromFields builds the token of a decoded response received at now.
+func tokenFromFields(status int, vals map[string]any, now time.Time) (*Token, error) {
 	t := &Token{IssuedAt: now}
-	var err error
-	if t.AccessToken, err = stringField(vals, "access_token"); err != nil {
-		return nil, malformed(status, "%v", err)
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"access_token", &t.AccessToken}, {"token_type", &t.TokenType}, {"refresh_token", &t.RefreshToken}, {"id_token", &t.IDToken}, {"scope", &t.Scope}} {
+		v, err := stringField(vals, f.name)
+		if err != nil {
+			return nil, malformed(status, "%v", err)
+		}
+		*f.dst = v
 	}
 	if t.AccessToken == "" {
 		return nil, malformed(status, "no access_token in response")
 	}
-	if t.TokenType, err = stringField(vals, "token_type"); err != nil {
-		return nil, malformed(status, "%v", err)
-	}
 	if strings.EqualFold(t.TokenType, "bearer") {
 		t.TokenType = "Bearer"
-	}
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{{"refresh_token", &t.RefreshToken}, {"id_token", &t.IDToken}, {"scope", &t.Scope}} {
-		if *f.dst, err = stringField(vals, f.name); err != nil {
-			return nil, malformed(status, "%v", err)
-		}
 	}
 	lifetime, err := parseExpiresIn(vals["expires_in"])
 	if err != nil {
