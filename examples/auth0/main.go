@@ -109,11 +109,10 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	}
 	cfg := tokenkeeper.Auth0(s.domain, s.clientID, s.clientSecret)
 	timeout := signInTimeout
-	var provider *oauthtest.Server
 	if offline {
 		// A Native application: no secret, PKCE required. Rotation with
 		// reuse detection, as Auth0 recommends for public clients.
-		provider, err = oauthtest.NewServer(oauthtest.Options{
+		provider, err := oauthtest.NewServer(oauthtest.Options{
 			Preset: oauthtest.Auth0, PublicClient: true, Rotation: true, ReuseDetection: true,
 		})
 		if err != nil {
@@ -138,11 +137,20 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
+	tok, err := signIn(ctx, w, client, s, offline, timeout)
+	if err != nil {
+		return err
+	}
+	return useToken(ctx, w, client, tok, s.apiURL)
+}
 
+// signIn runs the authorization code flow with PKCE through a loopback
+// redirect and exchanges the code (steps 1 to 3).
+func signIn(ctx context.Context, w io.Writer, client *tokenkeeper.Client, s settings, offline bool, timeout time.Duration) (*tokenkeeper.Token, error) {
 	fmt.Fprintln(w, "1. Listen for the redirect on the loopback interface.")
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	redirectURI := "http://" + ln.Addr().String() + "/callback"
 	fmt.Fprintf(w, "   redirect URI: %s\n", redirectURI)
@@ -155,7 +163,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	})
 	if err != nil {
 		ln.Close()
-		return err
+		return nil, err
 	}
 	callbacks := make(chan callback, 1)
 	stopListening := serve(ln, callbackHandler(flow, callbacks))
@@ -166,7 +174,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	if offline {
 		fmt.Fprintln(w, "   (offline: a stand-in browser opens it and follows the redirect)")
 		if err := playBrowser(ctx, flow.URL); err != nil {
-			return err
+			return nil, err
 		}
 	} else {
 		fmt.Fprintf(w, "   waiting up to %v...\n", timeout)
@@ -176,21 +184,26 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	select {
 	case cb = <-callbacks:
 	case <-ctx.Done():
-		return fmt.Errorf("no sign-in: %w", ctx.Err())
+		return nil, fmt.Errorf("no sign-in: %w", ctx.Err())
 	}
 	stopListening() // the listener has done its job
 	if cb.err != nil {
 		explain(w, cb.err)
-		return cb.err
+		return nil, cb.err
 	}
 	fmt.Fprintln(w, "3. The callback arrived with the state sent: exchange its code, with the PKCE verifier.")
 	tok, err := client.Token(ctx, cb.grant)
 	if err != nil {
 		explain(w, err)
-		return err
+		return nil, err
 	}
 	fmt.Fprintf(w, "   %v\n", tok) // a Token prints no secret
+	return tok, nil
+}
 
+// useToken hands the token to a Source, calls the API through it and
+// shows a refresh with rotation (steps 4 and 5).
+func useToken(ctx context.Context, w io.Writer, client *tokenkeeper.Client, tok *tokenkeeper.Token, apiURL string) error {
 	fmt.Fprintln(w, "4. A source keeps the token fresh, and its HTTP client calls the API.")
 	// No Login: when the refresh token dies, the user signs in again,
 	// and the source says so with ErrLoginRequired.
@@ -199,7 +212,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		return err
 	}
 	defer src.Close()
-	if err := get(ctx, w, src.HTTPClient(nil), "AUTH0_API_URL", s.apiURL); err != nil {
+	if err := get(ctx, w, src.HTTPClient(nil), "AUTH0_API_URL", apiURL); err != nil {
 		explain(w, err)
 		return err
 	}

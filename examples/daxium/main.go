@@ -128,22 +128,11 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		return err
 	}
 
-	path := s.tokenFile
-	if path == "" {
-		dir, err := os.MkdirTemp("", "daxium-example-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		path = filepath.Join(dir, "token.json")
-		fmt.Fprintln(w, "Token file: a temporary one, removed on exit (set DAXIUM_TOKEN_FILE to keep the token between runs).")
-	} else {
-		fmt.Fprintf(w, "Token file: %s\n", path)
-	}
-	store, err := tokenkeeper.NewFileStore(path)
+	store, cleanup, err := openStore(w, s.tokenFile)
 	if err != nil {
 		return err
 	}
+	defer cleanup()
 
 	login := tokenkeeper.PasswordGrant(s.username, s.password)
 	var logins atomic.Int32
@@ -232,6 +221,29 @@ func explain(w io.Writer, err error) {
 		fmt.Fprintln(w, "   a network problem or an outage: try again later")
 	}
 	fmt.Fprintf(w, "   error: %v\n", err)
+}
+
+// openStore opens the file store at path, or at a temporary path removed
+// by cleanup when path is empty.
+func openStore(w io.Writer, path string) (store *tokenkeeper.FileStore, cleanup func(), err error) {
+	cleanup = func() {}
+	if path == "" {
+		dir, err := os.MkdirTemp("", "daxium-example-")
+		if err != nil {
+			return nil, nil, err
+		}
+		cleanup = func() { os.RemoveAll(dir) }
+		path = filepath.Join(dir, "token.json")
+		fmt.Fprintln(w, "Token file: a temporary one, removed on exit (set DAXIUM_TOKEN_FILE to keep the token between runs).")
+	} else {
+		fmt.Fprintf(w, "Token file: %s\n", path)
+	}
+	store, err = tokenkeeper.NewFileStore(path)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return store, cleanup, nil
 }
 
 // showErrors makes the fake provider fail in the ways Daxium Air does,
