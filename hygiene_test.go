@@ -846,7 +846,14 @@ func TestHygieneRedirectToAnotherHost(t *testing.T) {
 		t.Fatalf("POST with a 307: %v", err)
 	}
 	resp.Body.Close()
+	hygCheckRedirectHeaders(t, &first, &other, want)
+}
 
+// hygCheckRedirectHeaders checks where the credential went in
+// TestHygieneRedirectToAnotherHost: on every request to the first host,
+// and on none to the other.
+func hygCheckRedirectHeaders(t *testing.T, first, other *hygHeaderLog, want string) {
+	t.Helper()
 	for path, n := range map[string]int{"/to-other": 2, "/to-other-307": 1, "/to-self-then-other": 1, "/to-self": 1} {
 		got := first.of(path)
 		if len(got) != n {

@@ -69,6 +69,29 @@ func limitStreamer(t *testing.T, status int, head string) (*httptest.Server, <-c
 // TestLimitTokenResponseBodyCap: a token response is read up to 1 MiB: a
 // body of exactly 1 MiB decodes, one byte more is a clear error, and an
 // endless body neither hangs the client nor is read to its end.
+// limitCheckTooLarge checks the error for a body over the cap: an *Error
+// with the status, the first MiB of the body at most, that matches
+// ErrMalformedResponse and, for a token, says the body was too large.
+func limitCheckTooLarge(t *testing.T, err error, status int) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %T %q is not an *Error", err, err)
+	}
+	if len(e.Body) > maxBody {
+		t.Errorf("len(Body) = %d; want at most %d", len(e.Body), maxBody)
+	}
+	if e.StatusCode != status {
+		t.Errorf("StatusCode = %d; want %d", e.StatusCode, status)
+	}
+	if !errors.Is(err, ErrMalformedResponse) {
+		t.Errorf("error %q is not ErrMalformedResponse", err)
+	}
+	if status == http.StatusOK && !strings.Contains(err.Error(), "exceeds 1048576 bytes") {
+		t.Errorf("error %q does not say the body was too large", err)
+	}
+}
+
 func TestLimitTokenResponseBodyCap(t *testing.T) {
 	t.Parallel()
 	pad := func(n int) string {
@@ -109,22 +132,7 @@ func TestLimitTokenResponseBodyCap(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Token = %v; want an error", tok)
 			}
-			var e *Error
-			if !errors.As(err, &e) {
-				t.Fatalf("error %T %q is not an *Error", err, err)
-			}
-			if len(e.Body) > maxBody {
-				t.Errorf("len(Body) = %d; want at most %d", len(e.Body), maxBody)
-			}
-			if e.StatusCode != tt.status {
-				t.Errorf("StatusCode = %d; want %d", e.StatusCode, tt.status)
-			}
-			if !errors.Is(err, ErrMalformedResponse) {
-				t.Errorf("error %q is not ErrMalformedResponse", err)
-			}
-			if tt.status == http.StatusOK && !strings.Contains(err.Error(), "exceeds 1048576 bytes") {
-				t.Errorf("error %q does not say the body was too large", err)
-			}
+			limitCheckTooLarge(t, err, tt.status)
 		})
 	}
 
