@@ -1063,3 +1063,20 @@ func TestClientLogging(t *testing.T) {
 	_, err = quiet.Token(ctx, ClientCredentialsGrant())
 	require.NoError(t, err)
 }
+
+// A Config marshals to its redacted description, which does not read
+// back: the round trip fails loudly instead of losing the secret. A
+// configuration file in JSON still reads into a Config.
+func TestConfigJSON(t *testing.T) {
+	t.Parallel()
+	cfg := DaxiumAir("id", "SECRET-CLIENT")
+	b, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "SECRET-CLIENT")
+	var back Config
+	require.Error(t, json.Unmarshal(b, &back), "a marshaled Config reads back")
+
+	var fromFile Config
+	require.NoError(t, json.Unmarshal([]byte(`{"TokenURL":"https://auth.example.com/token","ClientID":"id","ClientSecret":"s"}`), &fromFile))
+	assert.Equal(t, "s", fromFile.ClientSecret)
+}

@@ -45,6 +45,15 @@ func Param(key, value string) GrantOption { return param{key, value} }
 
 type param struct{ key, value string }
 
+// Format prints the key, and the value only for a public parameter.
+func (p param) Format(f fmt.State, _ rune) {
+	value := "REDACTED"
+	if publicParams[p.key] {
+		value = strconv.Quote(p.value)
+	}
+	fmt.Fprintf(f, "tokenkeeper.Param(%q=%s)", p.key, value)
+}
+
 func (p param) apply(v url.Values) {
 	if p.key != "client_id" && p.key != "client_secret" {
 		v.Add(p.key, p.value)

@@ -291,6 +291,18 @@ func TestAuthCodeFlowFormat(t *testing.T) {
 	assert.Contains(t, err.Error(), "PKCE verifier")
 }
 
+// A Param prints its value only for a public parameter.
+func TestParamFormat(t *testing.T) {
+	t.Parallel()
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		assert.Equal(t, `tokenkeeper.Param("client_assertion"=REDACTED)`, fmt.Sprintf(verb, Param("client_assertion", "jwt-secret")))
+		assert.Equal(t, `tokenkeeper.Param("scope"="api")`, fmt.Sprintf(verb, Param("scope", "api")))
+	}
+	b, err := json.Marshal(Param("client_assertion", "jwt-secret"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "jwt-secret")
+}
+
 // A Param never overrides the grant's own parameters, nor the client
 // authentication that the Client owns; repeated keys add values.
 func TestParam(t *testing.T) {
