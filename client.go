@@ -1,15 +1,3 @@
-// Package tokenkeeper gets OAuth 2.0 tokens (RFC 6749, section 4: the
-// authorization code grant with PKCE per RFC 7636, the resource owner
-// password, client credentials and refresh token grants) and keeps them
-// fresh: it refreshes early and in the background, persists rotated refresh
-// tokens, recovers from a 401 once, and decodes provider errors (RFC 6749,
-// section 5.2, and Daxium Air's DAERR bodies) into one typed error.
-//
-// A Client speaks to a token endpoint. A Source manages one credential over
-// time on top of a Client, and a Transport puts that credential on every
-// request of an *http.Client. Presets describe Daxium Air, Transiteo and
-// Auth0. Tokens convert to and from golang.org/x/oauth2's, and Source is an
-// oauth2.TokenSource.
 package tokenkeeper
 
 import (
@@ -57,8 +45,8 @@ const (
 	AuthNone
 )
 
-// String returns the style's name.
-func (s AuthStyle) String() string {
+// name returns the style's name.
+func (s AuthStyle) name() string {
 	switch s {
 	case AuthInBody:
 		return "in-body"
@@ -70,17 +58,19 @@ func (s AuthStyle) String() string {
 	return fmt.Sprintf("AuthStyle(%d)", int(s))
 }
 
-// DefaultTimeout bounds every token request made with the default HTTP
+// defaultTimeout bounds every token request made with the default HTTP
 // client.
-const DefaultTimeout = 30 * time.Second
+const defaultTimeout = 30 * time.Second
 
 // Config describes a token endpoint and the client registered with it. It
 // is read once by New; changing it afterwards has no effect. Start from a
-// preset (DaxiumAir, Transiteo, Auth0) or fill it by hand.
+// preset (DaxiumAir, Transiteo, Auth0), which fills the endpoint and the
+// provider's quirks, or fill it by hand.
 type Config struct {
 	// TokenURL is the token endpoint. It must be absolute and https,
-	// unless its host is a loopback address (or "localhost") or
-	// AllowInsecureHTTP is set.
+	// unless its host is an IP loopback literal (127.0.0.1, [::1]) or
+	// exactly "localhost", or AllowInsecureHTTP is set. A name such as
+	// auth.localhost is resolved through DNS and needs https.
 	TokenURL string
 	// AuthURL is the authorization endpoint, for the authorization code
 	// flow. Optional; the same scheme rule applies.
@@ -113,7 +103,7 @@ type Config struct {
 	ClientErrorCodes []string
 
 	// HTTPClient sends token requests. If nil, a client with
-	// DefaultTimeout and http.DefaultTransport is used. Its Timeout, if
+	// a 30 s Timeout and http.DefaultTransport is used. Its Timeout, if
 	// any, bounds each request in addition to the context. New copies it
 	// and never follows redirects for token requests (a 3xx is an
 	// *Error), so that credentials are never re-posted elsewhere.
@@ -129,7 +119,7 @@ type Config struct {
 // Format prints the configuration without the client secret.
 func (c Config) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "tokenkeeper.Config{TokenURL:%q AuthURL:%q ClientID:%q ClientSecret:%s AuthStyle:%v}",
-		c.TokenURL, c.AuthURL, c.ClientID, redacted(c.ClientSecret), c.AuthStyle)
+		c.TokenURL, c.AuthURL, c.ClientID, redacted(c.ClientSecret), c.AuthStyle.name())
 }
 
 // MarshalJSON writes the text of Format as a JSON string, so that a Config
@@ -158,53 +148,13 @@ type Client struct {
 // New validates cfg and returns a Client. Every problem with cfg is
 // reported here, not at the first request.
 func New(cfg Config) (*Client, error) {
-	var errs []error
-	if _, err := checkEndpoint("TokenURL", cfg.TokenURL, cfg.AllowInsecureHTTP); err != nil {
-		errs = append(errs, err)
-	}
-	var authURL *url.URL
-	if cfg.AuthURL != "" {
-		u, err := checkEndpoint("AuthURL", cfg.AuthURL, cfg.AllowInsecureHTTP)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		authURL = u
-	}
-	if strings.TrimSpace(cfg.ClientID) == "" {
-		errs = append(errs, errors.New("ClientID is empty"))
-	}
-	switch cfg.AuthStyle {
-	case AuthInBody:
-	case AuthBasic:
-		if cfg.ClientSecret == "" {
-			errs = append(errs, errors.New("no ClientSecret for AuthStyle AuthBasic"))
-		}
-	case AuthNone:
-		if cfg.ClientSecret != "" {
-			errs = append(errs, errors.New("a ClientSecret is set with AuthStyle AuthNone (public client)"))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("unknown AuthStyle %d", int(cfg.AuthStyle)))
-	}
-	if err := cfg.Credential.validate(); err != nil {
-		errs = append(errs, err)
-	}
-	for k, vs := range cfg.Header {
-		if !validHeaderName(k) {
-			errs = append(errs, fmt.Errorf("invalid header name %q in Header", k))
-			continue
-		}
-		for _, v := range vs {
-			if !validHeaderValue(v) {
-				errs = append(errs, fmt.Errorf("control characters in the value of Header %q", k))
-			}
-		}
-	}
-	if !validHeaderValue(cfg.UserAgent) {
-		errs = append(errs, errors.New("UserAgent has control characters"))
-	}
+	authURL, errs := cfg.check()
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("tokenkeeper: invalid Config: %w", errors.Join(errs...))
+		// One line a problem, each with the prefix.
+		for i, err := range errs {
+			errs[i] = wrap(errInvalidConfig, err)
+		}
+		return nil, errors.Join(errs...)
 	}
 	c := &Client{
 		tokenURL:   cfg.TokenURL,
@@ -221,7 +171,7 @@ func New(cfg Config) (*Client, error) {
 	// Token requests never follow redirects: a 3xx would re-post the
 	// form, credentials included, to wherever it points. The caller's
 	// client is copied, not changed.
-	hc := http.Client{Timeout: DefaultTimeout}
+	hc := http.Client{Timeout: defaultTimeout}
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
 	}
@@ -239,10 +189,77 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// check returns every problem of c, and its parsed AuthURL (nil if none).
+func (c Config) check() (authURL *url.URL, errs []error) {
+	if _, err := checkEndpoint("TokenURL", c.TokenURL, c.AllowInsecureHTTP); err != nil {
+		errs = append(errs, err)
+	}
+	if c.AuthURL != "" {
+		u, err := checkEndpoint("AuthURL", c.AuthURL, c.AllowInsecureHTTP)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		authURL = u
+	}
+	if strings.TrimSpace(c.ClientID) == "" {
+		errs = append(errs, errors.New("ClientID is empty"))
+	}
+	if err := checkAuthStyle(c.AuthStyle, c.ClientSecret); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Credential.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, checkHeader(c.Header)...)
+	if !validHeaderValue(c.UserAgent) {
+		errs = append(errs, errors.New("UserAgent has control characters"))
+	}
+	return authURL, errs
+}
+
+// checkAuthStyle reports a style that is unknown or does not fit whether
+// there is a client secret.
+func checkAuthStyle(style AuthStyle, secret string) error {
+	switch style {
+	case AuthInBody:
+	case AuthBasic:
+		if secret == "" {
+			return errors.New("no ClientSecret for AuthStyle AuthBasic")
+		}
+	case AuthNone:
+		if secret != "" {
+			return errors.New("a ClientSecret is set with AuthStyle AuthNone (public client)")
+		}
+	default:
+		return fmt.Errorf("unknown AuthStyle %d", int(style))
+	}
+	return nil
+}
+
+// checkHeader reports every header name or value that cannot be sent.
+func checkHeader(h http.Header) []error {
+	var errs []error
+	for k, vs := range h {
+		if !validHeaderName(k) {
+			errs = append(errs, fmt.Errorf("invalid header name %q in Header", k))
+			continue
+		}
+		for _, v := range vs {
+			if !validHeaderValue(v) {
+				errs = append(errs, fmt.Errorf("control characters in the value of Header %q", k))
+			}
+		}
+	}
+	return errs
+}
+
+// errInvalidConfig prefixes each problem New finds.
+var errInvalidConfig = errors.New("tokenkeeper: invalid Config")
+
 func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // checkEndpoint parses an endpoint URL and enforces https except on
-// loopback hosts or when insecure is set.
+// loopback hosts (see isLoopback) or when insecure is set.
 func checkEndpoint(name, raw string, insecure bool) (*url.URL, error) {
 	if raw == "" {
 		return nil, fmt.Errorf("%s is empty", name)
@@ -269,8 +286,11 @@ func checkEndpoint(name, raw string, insecure bool) (*url.URL, error) {
 	return u, nil
 }
 
+// isLoopback reports whether host is an IP loopback literal (127.0.0.0/8,
+// ::1) or the name localhost. Other names, "*.localhost" included, go
+// through DNS, which may answer with any address.
 func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
@@ -280,18 +300,15 @@ func isLoopback(host string) bool {
 // Format prints the client's endpoint and ID, never its secret. It has a
 // value receiver so that a Client value prints no secret either.
 func (c Client) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "tokenkeeper.Client{TokenURL:%q ClientID:%q AuthStyle:%v}", c.tokenURL, c.clientID, c.style)
+	fmt.Fprintf(f, "tokenkeeper.Client{TokenURL:%q ClientID:%q AuthStyle:%v}", c.tokenURL, c.clientID, c.style.name())
 }
-
-// Credential returns how tokens of this client are presented to APIs.
-func (c *Client) Credential() Credential { return c.credential }
 
 // now returns the client's current time.
 func (c *Client) now() time.Time { return c.clock.Now() }
 
 // Token performs grant against the token endpoint and returns the token it
 // issues. ctx bounds the request. A provider's refusal is an *Error; a
-// network failure is returned wrapped, and IsTemporary tells whether
+// network failure is returned wrapped, and IsRetryable tells whether
 // retrying can help.
 func (c *Client) Token(ctx context.Context, g Grant) (*Token, error) {
 	if g == nil {
@@ -299,15 +316,19 @@ func (c *Client) Token(ctx context.Context, g Grant) (*Token, error) {
 	}
 	form, err := g.form()
 	if err != nil {
-		return nil, fmt.Errorf("tokenkeeper: %s grant: %w", g.grantType(), err)
+		name := g.grantType()
+		if name == "" {
+			name = "extension"
+		}
+		return nil, wrap(fmt.Errorf("tokenkeeper: %s grant", name), err)
 	}
 	return c.do(ctx, g.grantType(), form)
 }
 
-// Refresh is shorthand for Token(ctx, RefreshTokenGrant{RefreshToken: refreshToken}).
-// The returned token keeps refreshToken when the response carries none.
-func (c *Client) Refresh(ctx context.Context, refreshToken string) (*Token, error) {
-	t, err := c.Token(ctx, RefreshTokenGrant{RefreshToken: refreshToken})
+// refresh redeems refreshToken. The returned token keeps refreshToken when
+// the response carries none.
+func (c *Client) refresh(ctx context.Context, refreshToken string) (*Token, error) {
+	t, err := c.Token(ctx, RefreshTokenGrant(refreshToken))
 	if err != nil {
 		return nil, err
 	}
@@ -320,6 +341,27 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (*Token, erro
 // do sends one token request with form (grant parameters only; client
 // authentication is added here).
 func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*Token, error) {
+	req, err := c.newRequest(ctx, form)
+	if err != nil {
+		return nil, fmt.Errorf("tokenkeeper: building token request: %w", err)
+	}
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		err = redactURLError(err)
+		c.log(ctx, "tokenkeeper: token request failed", slog.String("grant_type", grantType), slog.Duration("elapsed", time.Since(start)), slog.String("error", err.Error()))
+		return nil, fmt.Errorf("tokenkeeper: %s grant: %w", grantType, err)
+	}
+	body, readErr := readCapped(resp.Body)
+	resp.Body.Close()
+	c.log(ctx, "tokenkeeper: token response", slog.String("grant_type", grantType), slog.Int("status", resp.StatusCode), slog.Duration("elapsed", time.Since(start)))
+	return c.decode(resp, body, readErr, form)
+}
+
+// newRequest builds the POST of form to the token endpoint, with the
+// client's authentication (form is changed for AuthInBody and AuthNone)
+// and headers.
+func (c *Client) newRequest(ctx context.Context, form url.Values) (*http.Request, error) {
 	switch c.style {
 	case AuthInBody:
 		form.Set("client_id", c.clientID)
@@ -331,7 +373,7 @@ func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*To
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, fmt.Errorf("tokenkeeper: building token request: %w", err)
+		return nil, err
 	}
 	for k, vs := range c.header {
 		req.Header[k] = append([]string(nil), vs...)
@@ -345,16 +387,17 @@ func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*To
 		cred := url.QueryEscape(c.clientID) + ":" + url.QueryEscape(c.secret)
 		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred)))
 	}
-	start := time.Now()
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		c.log(ctx, "token request failed", slog.String("grant_type", grantType), slog.Duration("elapsed", time.Since(start)), slog.String("error", redactURLError(err).Error()))
-		return nil, fmt.Errorf("tokenkeeper: %s grant: %w", grantType, redactURLError(err))
-	}
-	body, readErr := readCapped(resp.Body)
-	resp.Body.Close()
+	return req, nil
+}
+
+// decode turns a token response (body read up to readErr) into a token or
+// an *Error, with every credential that form carried redacted from the
+// error's printed fields.
+func (c *Client) decode(resp *http.Response, body []byte, readErr error, form url.Values) (*Token, error) {
 	now := c.now()
-	c.log(ctx, "token response", slog.String("grant_type", grantType), slog.Int("status", resp.StatusCode), slog.Duration("elapsed", time.Since(start)))
+	if isRedirect(resp.StatusCode) {
+		return nil, redirectError(resp, body)
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := parseError(resp.StatusCode, resp.Header, body, now)
 		if readErr != nil {
@@ -367,19 +410,45 @@ func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*To
 		return nil, &Error{StatusCode: resp.StatusCode, Header: resp.Header, Body: body, Message: "token response", Err: readErr}
 	}
 	t, err := decodeTokenResponse(resp.StatusCode, resp.Header.Get("Content-Type"), body, now)
-	if err != nil {
-		var pe *Error
-		if errors.As(err, &pe) {
-			pe.Header = resp.Header
-			pe.clientRejected = c.clientCodes[pe.Code]
-			if pe.Body == nil {
-				pe.Body = body
-			}
-			c.redactEchoes(pe, form)
+	var pe *Error
+	if errors.As(err, &pe) {
+		pe.Header = resp.Header
+		pe.clientRejected = c.clientCodes[pe.Code]
+		if pe.Body == nil {
+			pe.Body = body
 		}
-		return nil, err
+		c.redactEchoes(pe, form)
 	}
-	return t, nil
+	return t, err
+}
+
+// isRedirect reports whether status is a redirect that an HTTP client
+// would follow.
+func isRedirect(status int) bool {
+	switch status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
+}
+
+// redirectError describes a token endpoint that answered with a redirect:
+// where it points (without query, fragment or user information) and that
+// token requests do not follow it. It is not retryable: the next request
+// gets the same answer.
+func redirectError(resp *http.Response, body []byte) *Error {
+	where := "no Location"
+	if loc, err := resp.Location(); err == nil {
+		loc.RawQuery, loc.ForceQuery, loc.Fragment, loc.RawFragment, loc.User = "", false, "", "", nil
+		where = loc.String()
+	}
+	return &Error{
+		StatusCode: resp.StatusCode,
+		Header:     resp.Header,
+		Body:       body,
+		Message:    "the token endpoint redirects to " + where + "; token requests do not follow redirects, so that credentials are never re-sent elsewhere: set TokenURL to the final URL",
+	}
 }
 
 // publicParams are the token request parameters that are not credentials.

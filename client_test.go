@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -147,7 +149,9 @@ func TestNewValidatesConfig(t *testing.T) {
 		{name: "http on [::1]", edit: func(c *Config) { c.TokenURL = "http://[::1]:8080/token" }},
 		{name: "http on localhost", edit: func(c *Config) { c.TokenURL = "http://localhost:8080/token" }},
 		{name: "http on LOCALHOST", edit: func(c *Config) { c.TokenURL = "http://LOCALHOST/token" }},
-		{name: "http on a .localhost name", edit: func(c *Config) { c.TokenURL = "http://auth.localhost/token" }},
+		{name: "http on a .localhost name", edit: func(c *Config) { c.TokenURL = "http://auth.localhost/token" }, wantErr: []string{"plain http"}},
+		{name: "http on a .localhost name, allowed", edit: func(c *Config) { c.TokenURL = "http://auth.localhost/token"; c.AllowInsecureHTTP = true }},
+		{name: "http on an IPv6 loopback", edit: func(c *Config) { c.TokenURL = "http://[::1]:8080/token" }},
 		{name: "http on a name merely starting with localhost", edit: func(c *Config) { c.TokenURL = "http://localhost.example.com/token" }, wantErr: []string{"plain http"}},
 		{name: "valid AuthURL", edit: func(c *Config) { c.AuthURL = "https://auth.example.com/authorize" }},
 		{name: "AuthURL ftp", edit: func(c *Config) { c.AuthURL = "ftp://auth.example.com/authorize" }, wantErr: []string{`AuthURL "ftp://auth.example.com/authorize" has scheme "ftp"`}},
@@ -183,8 +187,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		{name: "Credential scheme with space", edit: func(c *Config) { c.Credential = Credential{Scheme: "My Token"} }, wantErr: []string{"Credential.Scheme", "spaces or control characters"}},
 		{name: "Credential scheme with CRLF", edit: func(c *Config) { c.Credential = Credential{Scheme: "T\r\nX:"} }, wantErr: []string{"Credential.Scheme"}},
 		{name: "Credential scheme with NUL", edit: func(c *Config) { c.Credential = Credential{Scheme: "T\x00"} }, wantErr: []string{"Credential.Scheme"}},
-		{name: "Credential unknown token kind", edit: func(c *Config) { c.Credential = Credential{Token: TokenKind(9)} }, wantErr: []string{"Credential.Token: unknown TokenKind(9)"}},
-		{name: "Credential custom header and scheme", edit: func(c *Config) { c.Credential = Credential{Header: "X-Api-Token", Scheme: "Token", Token: IDToken} }},
+		{name: "Credential custom header and scheme", edit: func(c *Config) { c.Credential = Credential{Header: "X-Api-Token", Scheme: "Token", IDToken: true} }},
 		{name: "every problem at once", edit: func(c *Config) {
 			c.TokenURL = ""
 			c.ClientID = ""
@@ -225,13 +228,13 @@ func TestNewDefaultsAndFreezes(t *testing.T) {
 	require.NoError(t, err)
 
 	require.NotNil(t, c.hc, "default HTTP client")
-	assert.Equal(t, DefaultTimeout, c.hc.Timeout, "default HTTP client timeout")
+	assert.Equal(t, defaultTimeout, c.hc.Timeout, "default HTTP client timeout")
 	assert.Nil(t, c.hc.Transport, "default HTTP client must use http.DefaultTransport")
 	assert.Equal(t, systemClock{}, c.clock, "default clock")
 	now := time.Now()
 	got := c.now()
 	assert.WithinDuration(t, now, got, time.Minute, "system clock")
-	assert.Equal(t, "X-Api-Token", c.Credential().Header, "Credential header is canonicalized")
+	assert.Equal(t, "X-Api-Token", c.credential.Header, "Credential header is canonicalized")
 
 	// Changing the Config afterwards changes nothing.
 	header.Set("X-Tenant", "t2")
@@ -240,7 +243,7 @@ func TestNewDefaultsAndFreezes(t *testing.T) {
 
 	def, err := New(Config{TokenURL: "https://auth.example.com/t", ClientID: "c"})
 	require.NoError(t, err)
-	assert.Equal(t, Credential{Header: "Authorization"}, def.Credential(), "zero Credential")
+	assert.Equal(t, Credential{Header: "Authorization"}, def.credential, "zero Credential")
 }
 
 func TestAuthStyleString(t *testing.T) {
@@ -251,8 +254,8 @@ func TestAuthStyleString(t *testing.T) {
 		AuthNone:      "none",
 		AuthStyle(42): "AuthStyle(42)",
 	} {
-		if got := style.String(); got != want {
-			t.Errorf("AuthStyle(%d).String() = %q; want %q", int(style), got, want)
+		if got := style.name(); got != want {
+			t.Errorf("AuthStyle(%d).name() = %q; want %q", int(style), got, want)
 		}
 	}
 }
@@ -266,7 +269,7 @@ func TestTokenRequestShape(t *testing.T) {
 		transiteoURL = "https://auth.transiteo.io/oauth2/token"
 		auth0URL     = "https://tenant.eu.auth0.com/oauth/token"
 	)
-	auth0 := Auth0("tenant.eu.auth0.com")
+	auth0 := func(id, secret string) Config { return Auth0("tenant.eu.auth0.com", id, secret) }
 	withStyle := func(cfg Config, s AuthStyle) Config {
 		cfg.AuthStyle = s
 		return cfg
@@ -287,9 +290,9 @@ func TestTokenRequestShape(t *testing.T) {
 	}{
 		{
 			name:     "Daxium password",
-			cfg:      DaxiumAir().Config("daxium-id", "daxium-secret"),
+			cfg:      DaxiumAir("daxium-id", "daxium-secret"),
 			tokenURL: daxiumURL,
-			grant:    PasswordGrant{Username: "jane@example.com", Password: "pa ss&word="},
+			grant:    PasswordGrant("jane@example.com", "pa ss&word="),
 			wantForm: url.Values{
 				"grant_type":    {"password"},
 				"username":      {"jane@example.com"},
@@ -301,9 +304,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "Daxium password with scope",
-			cfg:      DaxiumAir().Config("daxium-id", "daxium-secret"),
+			cfg:      DaxiumAir("daxium-id", "daxium-secret"),
 			tokenURL: daxiumURL,
-			grant:    PasswordGrant{Username: "jane@example.com", Password: "pw", Scope: "read write"},
+			grant:    PasswordGrant("jane@example.com", "pw", Param("scope", "read write")),
 			wantForm: url.Values{
 				"grant_type":    {"password"},
 				"username":      {"jane@example.com"},
@@ -316,9 +319,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "Daxium refresh",
-			cfg:      DaxiumAir().Config("daxium-id", "daxium-secret"),
+			cfg:      DaxiumAir("daxium-id", "daxium-secret"),
 			tokenURL: daxiumURL,
-			grant:    RefreshTokenGrant{RefreshToken: "daxium-refresh"},
+			grant:    RefreshTokenGrant("daxium-refresh"),
 			wantForm: url.Values{
 				"grant_type":    {"refresh_token"},
 				"refresh_token": {"daxium-refresh"},
@@ -329,9 +332,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "Transiteo refresh without secret",
-			cfg:      Transiteo().Config("transiteo-id", ""),
+			cfg:      Transiteo("transiteo-id"),
 			tokenURL: transiteoURL,
-			grant:    RefreshTokenGrant{RefreshToken: "console-refresh"},
+			grant:    RefreshTokenGrant("console-refresh"),
 			wantForm: url.Values{
 				"grant_type":    {"refresh_token"},
 				"refresh_token": {"console-refresh"},
@@ -341,9 +344,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "refresh narrowing the scope",
-			cfg:      auth0.Config("auth0-id", "auth0-secret"),
+			cfg:      auth0("auth0-id", "auth0-secret"),
 			tokenURL: auth0URL,
-			grant:    RefreshTokenGrant{RefreshToken: "rt", Scope: "openid"},
+			grant:    RefreshTokenGrant("rt", Param("scope", "openid")),
 			wantForm: url.Values{
 				"grant_type":    {"refresh_token"},
 				"refresh_token": {"rt"},
@@ -354,9 +357,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "Auth0 code with secret in body",
-			cfg:      auth0.Config("auth0-id", "auth0-secret"),
+			cfg:      auth0("auth0-id", "auth0-secret"),
 			tokenURL: auth0URL,
-			grant:    AuthorizationCodeGrant{Code: "code-1", RedirectURI: "https://app.example.com/callback"},
+			grant:    AuthorizationCodeGrant("code-1", "https://app.example.com/callback", ""),
 			wantForm: url.Values{
 				"grant_type":    {"authorization_code"},
 				"code":          {"code-1"},
@@ -368,9 +371,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "Auth0 code without secret in body",
-			cfg:      auth0.Config("auth0-id", ""),
+			cfg:      auth0("auth0-id", ""),
 			tokenURL: auth0URL,
-			grant:    AuthorizationCodeGrant{Code: "code-1", RedirectURI: "https://app.example.com/callback"},
+			grant:    AuthorizationCodeGrant("code-1", "https://app.example.com/callback", ""),
 			wantForm: url.Values{
 				"grant_type":   {"authorization_code"},
 				"code":         {"code-1"},
@@ -381,9 +384,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "Auth0 code with HTTP Basic",
-			cfg:      withStyle(auth0.Config("my client:1", "p@ss/w=rd+ é"), AuthBasic),
+			cfg:      withStyle(auth0("my client:1", "p@ss/w=rd+ é"), AuthBasic),
 			tokenURL: auth0URL,
-			grant:    AuthorizationCodeGrant{Code: "code-1", RedirectURI: "https://app.example.com/callback"},
+			grant:    AuthorizationCodeGrant("code-1", "https://app.example.com/callback", ""),
 			wantForm: url.Values{
 				"grant_type":   {"authorization_code"},
 				"code":         {"code-1"},
@@ -394,9 +397,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "Auth0 code public client with PKCE",
-			cfg:      withStyle(auth0.Config("native-id", ""), AuthNone),
+			cfg:      withStyle(auth0("native-id", ""), AuthNone),
 			tokenURL: auth0URL,
-			grant:    AuthorizationCodeGrant{Code: "code-2", RedirectURI: "http://127.0.0.1:4242/cb", CodeVerifier: "verifier-abc"},
+			grant:    AuthorizationCodeGrant("code-2", "http://127.0.0.1:4242/cb", "verifier-abc"),
 			wantForm: url.Values{
 				"grant_type":    {"authorization_code"},
 				"code":          {"code-2"},
@@ -408,9 +411,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "code without optional fields",
-			cfg:      auth0.Config("auth0-id", "auth0-secret"),
+			cfg:      auth0("auth0-id", "auth0-secret"),
 			tokenURL: auth0URL,
-			grant:    AuthorizationCodeGrant{Code: "code-3"},
+			grant:    AuthorizationCodeGrant("code-3", "", ""),
 			wantForm: url.Values{
 				"grant_type":    {"authorization_code"},
 				"code":          {"code-3"},
@@ -420,9 +423,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "client credentials with audience",
-			cfg:      auth0.Config("m2m-id", "m2m-secret"),
+			cfg:      auth0("m2m-id", "m2m-secret"),
 			tokenURL: auth0URL,
-			grant:    ClientCredentialsGrant{Audience: "https://api.example.com/", Scope: "read:orders"},
+			grant:    ClientCredentialsGrant(Param("scope", "read:orders"), Param("audience", "https://api.example.com/")),
 			wantForm: url.Values{
 				"grant_type":    {"client_credentials"},
 				"audience":      {"https://api.example.com/"},
@@ -433,9 +436,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "client credentials with Basic and no options",
-			cfg:      withStyle(auth0.Config("m2m-id", "m2m-secret"), AuthBasic),
+			cfg:      withStyle(auth0("m2m-id", "m2m-secret"), AuthBasic),
 			tokenURL: auth0URL,
-			grant:    ClientCredentialsGrant{},
+			grant:    ClientCredentialsGrant(),
 			wantForm: url.Values{"grant_type": {"client_credentials"}},
 			wantHeader: map[string]string{
 				"Authorization": basicAuth("m2m-id", "m2m-secret"),
@@ -443,15 +446,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "extra Params cannot override client or grant fields",
-			cfg:      DaxiumAir().Config("daxium-id", "daxium-secret"),
+			cfg:      DaxiumAir("daxium-id", "daxium-secret"),
 			tokenURL: daxiumURL,
-			grant: PasswordGrant{Username: "jane@example.com", Password: "pw", Params: url.Values{
-				"client_id":     {"evil-id"},
-				"client_secret": {"evil-secret"},
-				"grant_type":    {"client_credentials"},
-				"password":      {"other"},
-				"device":        {"d1", "d2"},
-			}},
+			grant:    PasswordGrant("jane@example.com", "pw", Param("client_id", "evil-id"), Param("client_secret", "evil-secret"), Param("grant_type", "client_credentials"), Param("password", "other"), Param("device", "d1"), Param("device", "d2")),
 			wantForm: url.Values{
 				"grant_type":    {"password"},
 				"username":      {"jane@example.com"},
@@ -463,11 +460,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "Params client_id dropped with Basic",
-			cfg:      withStyle(auth0.Config("auth0-id", "auth0-secret"), AuthBasic),
+			cfg:      withStyle(auth0("auth0-id", "auth0-secret"), AuthBasic),
 			tokenURL: auth0URL,
-			grant: RefreshTokenGrant{RefreshToken: "rt", Params: url.Values{
-				"client_id": {"evil-id"}, "client_secret": {"evil-secret"}, "resource": {"r1"},
-			}},
+			grant:    RefreshTokenGrant("rt", Param("client_id", "evil-id"), Param("client_secret", "evil-secret"), Param("resource", "r1")),
 			wantForm: url.Values{
 				"grant_type":    {"refresh_token"},
 				"refresh_token": {"rt"},
@@ -477,9 +472,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "Params client_secret dropped for a public client",
-			cfg:      Transiteo().Config("transiteo-id", ""),
+			cfg:      Transiteo("transiteo-id"),
 			tokenURL: transiteoURL,
-			grant:    RefreshTokenGrant{RefreshToken: "rt", Params: url.Values{"client_secret": {"evil"}}},
+			grant:    RefreshTokenGrant("rt", Param("client_secret", "evil")),
 			wantForm: url.Values{
 				"grant_type":    {"refresh_token"},
 				"refresh_token": {"rt"},
@@ -488,11 +483,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "code and client credentials Params",
-			cfg:      auth0.Config("auth0-id", "auth0-secret"),
+			cfg:      auth0("auth0-id", "auth0-secret"),
 			tokenURL: auth0URL,
-			grant: AuthorizationCodeGrant{Code: "c", Params: url.Values{
-				"code": {"other"}, "organization": {"org_1"},
-			}},
+			grant:    AuthorizationCodeGrant("c", "", "", Param("code", "other"), Param("organization", "org_1")),
 			wantForm: url.Values{
 				"grant_type":    {"authorization_code"},
 				"code":          {"c"},
@@ -503,9 +496,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "client credentials Params",
-			cfg:      auth0.Config("auth0-id", "auth0-secret"),
+			cfg:      auth0("auth0-id", "auth0-secret"),
 			tokenURL: auth0URL,
-			grant:    ClientCredentialsGrant{Params: url.Values{"organization": {"org_1"}, "client_id": {"x"}}},
+			grant:    ClientCredentialsGrant(Param("organization", "org_1"), Param("client_id", "x")),
 			wantForm: url.Values{
 				"grant_type":    {"client_credentials"},
 				"organization":  {"org_1"},
@@ -515,14 +508,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "extension grant",
-			cfg:      auth0.Config("auth0-id", "auth0-secret"),
+			cfg:      auth0("auth0-id", "auth0-secret"),
 			tokenURL: auth0URL,
-			grant: ExtensionGrant{GrantType: "urn:ietf:params:oauth:grant-type:token-exchange", Params: url.Values{
-				"subject_token":      {"st"},
-				"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"},
-				"grant_type":         {"password"},
-				"client_secret":      {"evil"},
-			}},
+			grant:    ExtensionGrant("urn:ietf:params:oauth:grant-type:token-exchange", Param("subject_token", "st"), Param("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"), Param("grant_type", "password"), Param("client_secret", "evil")),
 			wantForm: url.Values{
 				"grant_type":         {"urn:ietf:params:oauth:grant-type:token-exchange"},
 				"subject_token":      {"st"},
@@ -533,9 +521,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "user agent and extra headers",
-			cfg:      withUA(DaxiumAir().Config("daxium-id", "daxium-secret"), "my-sdk/1.2 (+https://example.com)", http.Header{"X-Tenant": {"a", "b"}, "X-Accept-Version": {"v1.3"}}),
+			cfg:      withUA(DaxiumAir("daxium-id", "daxium-secret"), "my-sdk/1.2 (+https://example.com)", http.Header{"X-Tenant": {"a", "b"}, "X-Accept-Version": {"v1.3"}}),
 			tokenURL: daxiumURL,
-			grant:    RefreshTokenGrant{RefreshToken: "rt"},
+			grant:    RefreshTokenGrant("rt"),
 			wantForm: url.Values{
 				"grant_type":    {"refresh_token"},
 				"refresh_token": {"rt"},
@@ -547,9 +535,9 @@ func TestTokenRequestShape(t *testing.T) {
 		},
 		{
 			name:     "extra headers cannot change the content type",
-			cfg:      withUA(auth0.Config("auth0-id", "s"), "", http.Header{"Content-Type": {"application/json"}, "Accept": {"text/html"}}),
+			cfg:      withUA(auth0("auth0-id", "s"), "", http.Header{"Content-Type": {"application/json"}, "Accept": {"text/html"}}),
 			tokenURL: auth0URL,
-			grant:    ClientCredentialsGrant{},
+			grant:    ClientCredentialsGrant(),
 			wantForm: url.Values{
 				"grant_type":    {"client_credentials"},
 				"client_id":     {"auth0-id"},
@@ -604,7 +592,7 @@ func TestTokenDoesNotMutateGrantParams(t *testing.T) {
 	c, err := New(Config{TokenURL: "https://auth.example.com/token", ClientID: "id", ClientSecret: "secret", HTTPClient: hc})
 	require.NoError(t, err)
 	params := url.Values{"device": {"d1"}, "client_id": {"x"}}
-	g := PasswordGrant{Username: "u", Password: "p", Params: params}
+	g := PasswordGrant("u", "p", paramsOf(params)...)
 	for range 2 {
 		_, err := c.Token(context.Background(), g)
 		require.NoError(t, err)
@@ -624,8 +612,8 @@ func TestRefresh(t *testing.T) {
 			assert.Equal(t, "refresh_token", r.PostFormValue("grant_type"))
 			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, `{"id_token":"id-1","access_token":"at-1","expires_in":"3600","token_type":"Bearer"}`)
-		}, Transiteo().Config("transiteo-id", ""))
-		tok, err := c.Refresh(context.Background(), "console-refresh")
+		}, Transiteo("transiteo-id"))
+		tok, err := c.refresh(context.Background(), "console-refresh")
 		require.NoError(t, err)
 		assert.Equal(t, "console-refresh", tok.RefreshToken)
 		assert.Equal(t, "id-1", tok.IDToken)
@@ -635,14 +623,14 @@ func TestRefresh(t *testing.T) {
 		t.Parallel()
 		c, _ := serveTokens(t, reply(http.StatusOK, "application/json",
 			`{"access_token":"at-2","refresh_token":"rt-2","expires_in":3600,"token_type":"bearer"}`), Config{ClientSecret: "s"})
-		tok, err := c.Refresh(context.Background(), "rt-1")
+		tok, err := c.refresh(context.Background(), "rt-1")
 		require.NoError(t, err)
 		assert.Equal(t, "rt-2", tok.RefreshToken)
 	})
 	t.Run("error", func(t *testing.T) {
 		t.Parallel()
 		c, _ := serveTokens(t, reply(http.StatusBadRequest, "application/json", `{"error":"invalid_grant"}`), Config{})
-		tok, err := c.Refresh(context.Background(), "rt-1")
+		tok, err := c.refresh(context.Background(), "rt-1")
 		assert.Nil(t, tok)
 		require.ErrorIs(t, err, ErrInvalidGrant)
 	})
@@ -650,9 +638,9 @@ func TestRefresh(t *testing.T) {
 		t.Parallel()
 		c, err := New(Config{TokenURL: "https://auth.example.com/t", ClientID: "c", HTTPClient: &http.Client{Transport: httpmock.NewMockTransport()}})
 		require.NoError(t, err)
-		_, err = c.Refresh(context.Background(), "")
+		_, err = c.refresh(context.Background(), "")
 		require.ErrorIs(t, err, ErrLoginRequired)
-		assert.EqualError(t, err, "tokenkeeper: refresh_token grant: RefreshToken is empty: tokenkeeper: a new login is needed")
+		assert.EqualError(t, err, "tokenkeeper: refresh_token grant: the refresh token is empty: a new login is needed")
 	})
 }
 
@@ -667,11 +655,11 @@ func TestTokenRejectsIncompleteGrants(t *testing.T) {
 		want  string
 	}{
 		{"nil grant", nil, "tokenkeeper: nil Grant"},
-		{"password without username", PasswordGrant{Password: "p"}, "tokenkeeper: password grant: username and password"},
-		{"password without password", PasswordGrant{Username: "u"}, "tokenkeeper: password grant: username and password"},
-		{"refresh without token", RefreshTokenGrant{Scope: "s"}, "tokenkeeper: refresh_token grant: RefreshToken is empty: tokenkeeper: a new login is needed"},
-		{"code without code", AuthorizationCodeGrant{RedirectURI: "https://app/cb"}, "tokenkeeper: authorization_code grant: "},
-		{"extension without type", ExtensionGrant{Params: url.Values{"a": {"b"}}}, "grant: granttype is empty"},
+		{"password without username", PasswordGrant("", "p"), "tokenkeeper: password grant: username and password"},
+		{"password without password", PasswordGrant("u", ""), "tokenkeeper: password grant: username and password"},
+		{"refresh without token", RefreshTokenGrant("", Param("scope", "s")), "tokenkeeper: refresh_token grant: the refresh token is empty: a new login is needed"},
+		{"code without code", AuthorizationCodeGrant("", "https://app/cb", ""), "tokenkeeper: authorization_code grant: "},
+		{"extension without type", ExtensionGrant("", Param("a", "b")), "tokenkeeper: extension grant: the grant type is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -693,10 +681,10 @@ func TestTokenNetworkFailure(t *testing.T) {
 		srv.Close()
 		c, err := New(Config{TokenURL: tokenURL, ClientID: "c", Clock: stoppedClock{testEpoch}})
 		require.NoError(t, err)
-		_, err = c.Token(context.Background(), ClientCredentialsGrant{})
+		_, err = c.Token(context.Background(), ClientCredentialsGrant())
 		require.Error(t, err)
 		assert.True(t, strings.HasPrefix(err.Error(), "tokenkeeper: client_credentials grant: "), "error %q", err)
-		assert.True(t, IsTemporary(err), "IsTemporary(%v) = false; want true for a refused connection", err)
+		assert.True(t, IsRetryable(err), "IsRetryable(%v) = false; want true for a refused connection", err)
 		var pe *Error
 		assert.False(t, errors.As(err, &pe), "a network failure is not a provider *Error")
 	})
@@ -706,7 +694,7 @@ func TestTokenNetworkFailure(t *testing.T) {
 		mt.RegisterNoResponder(httpmock.NewErrorResponder(errors.New("connection reset by peer")))
 		c, err := New(Config{TokenURL: "https://auth.example.com/token?api_key=query-secret-9", ClientID: "c", HTTPClient: &http.Client{Transport: mt}})
 		require.NoError(t, err)
-		_, err = c.Token(context.Background(), ClientCredentialsGrant{})
+		_, err = c.Token(context.Background(), ClientCredentialsGrant())
 		require.Error(t, err)
 		assert.NotContains(t, err.Error(), "query-secret-9")
 		assert.Contains(t, err.Error(), "https://auth.example.com/token")
@@ -724,9 +712,9 @@ func TestTokenNetworkFailure(t *testing.T) {
 			}
 			conn.Close()
 		}, Config{})
-		_, err := c.Token(context.Background(), ClientCredentialsGrant{})
+		_, err := c.Token(context.Background(), ClientCredentialsGrant())
 		require.Error(t, err)
-		assert.True(t, IsTemporary(err), "IsTemporary(%v) = false; want true for a reset connection", err)
+		assert.True(t, IsRetryable(err), "IsRetryable(%v) = false; want true for a reset connection", err)
 	})
 	t.Run("body cut short", func(t *testing.T) {
 		t.Parallel()
@@ -735,14 +723,14 @@ func TestTokenNetworkFailure(t *testing.T) {
 			w.Header().Set("Content-Length", "100")
 			io.WriteString(w, `{"access_token":"at`)
 		}, Config{})
-		tok, err := c.Token(context.Background(), ClientCredentialsGrant{})
+		tok, err := c.Token(context.Background(), ClientCredentialsGrant())
 		assert.Nil(t, tok)
 		require.ErrorIs(t, err, ErrMalformedResponse)
 		assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 		var pe *Error
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, http.StatusOK, pe.StatusCode)
-		assert.True(t, IsTemporary(err), "a body cut short is worth a retry")
+		assert.True(t, IsRetryable(err), "a body cut short is worth a retry")
 	})
 	t.Run("error body cut short", func(t *testing.T) {
 		t.Parallel()
@@ -752,13 +740,13 @@ func TestTokenNetworkFailure(t *testing.T) {
 			w.WriteHeader(http.StatusBadGateway)
 			io.WriteString(w, `{"error":"server_error"}`)
 		}, Config{})
-		_, err := c.Token(context.Background(), ClientCredentialsGrant{})
+		_, err := c.Token(context.Background(), ClientCredentialsGrant())
 		var pe *Error
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, http.StatusBadGateway, pe.StatusCode)
 		assert.Equal(t, "server_error", pe.Code, "what was read is still decoded")
 		assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
-		assert.True(t, IsTemporary(err))
+		assert.True(t, IsRetryable(err))
 	})
 }
 
@@ -769,9 +757,9 @@ func TestTokenContext(t *testing.T) {
 		c, _ := serveTokens(t, reply(http.StatusOK, "application/json", `{"access_token":"a"}`), Config{})
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_, err := c.Token(ctx, ClientCredentialsGrant{})
+		_, err := c.Token(ctx, ClientCredentialsGrant())
 		require.ErrorIs(t, err, context.Canceled)
-		assert.False(t, IsTemporary(err), "IsTemporary(%v) = true; want false for the caller's cancellation", err)
+		assert.False(t, IsRetryable(err), "IsRetryable(%v) = true; want false for the caller's cancellation", err)
 	})
 	t.Run("caller's deadline", func(t *testing.T) {
 		t.Parallel()
@@ -788,9 +776,9 @@ func TestTokenContext(t *testing.T) {
 			}
 		}, Config{})
 		defer close(release)
-		_, err := c.Token(ctx, ClientCredentialsGrant{})
+		_, err := c.Token(ctx, ClientCredentialsGrant())
 		require.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.False(t, IsTemporary(err), "IsTemporary(%v) = true; want false for the caller's deadline", err)
+		assert.False(t, IsRetryable(err), "IsRetryable(%v) = true; want false for the caller's deadline", err)
 	})
 	t.Run("HTTP client timeout", func(t *testing.T) {
 		t.Parallel()
@@ -807,16 +795,16 @@ func TestTokenContext(t *testing.T) {
 		hc.Timeout = 20 * time.Millisecond
 		c, err := New(Config{TokenURL: srv.URL, ClientID: "c", HTTPClient: hc})
 		require.NoError(t, err)
-		_, err = c.Token(context.Background(), ClientCredentialsGrant{})
+		_, err = c.Token(context.Background(), ClientCredentialsGrant())
 		require.Error(t, err)
-		assert.True(t, IsTemporary(err), "IsTemporary(%v) = false; want true for a network timeout", err)
+		assert.True(t, IsRetryable(err), "IsRetryable(%v) = false; want true for a network timeout", err)
 	})
 	t.Run("nil context", func(t *testing.T) {
 		t.Parallel()
 		c, err := New(Config{TokenURL: "https://auth.example.com/t", ClientID: "c", HTTPClient: &http.Client{Transport: httpmock.NewMockTransport()}})
 		require.NoError(t, err)
 		var noContext context.Context
-		_, err = c.Token(noContext, ClientCredentialsGrant{})
+		_, err = c.Token(noContext, ClientCredentialsGrant())
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "tokenkeeper: building token request")
 	})
@@ -864,7 +852,7 @@ func TestClientConcurrentUse(t *testing.T) {
 	for i := range callers {
 		wg.Go(func() {
 			<-start
-			toks[i], errs[i] = c.Token(context.Background(), PasswordGrant{Username: fmt.Sprintf("user%d", i), Password: "pw"})
+			toks[i], errs[i] = c.Token(context.Background(), PasswordGrant(fmt.Sprintf("user%d", i), "pw"))
 		})
 	}
 	close(start)
@@ -961,11 +949,134 @@ func TestTokenRequestsNeverFollowRedirects(t *testing.T) {
 		http.Redirect(w, r, other.URL+"/steal", http.StatusTemporaryRedirect)
 	}, Config{ClientSecret: "SECRET-CLIENT", HTTPClient: caller})
 
-	_, err := c.Token(context.Background(), PasswordGrant{Username: "u", Password: "SECRET-PASSWORD"})
+	_, err := c.Token(context.Background(), PasswordGrant("u", "SECRET-PASSWORD"))
 	var pe *Error
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, http.StatusTemporaryRedirect, pe.StatusCode, "a 3xx is the answer, not followed")
 	assert.Zero(t, elsewhere.Load(), "the form was re-posted to the redirect target")
 	assert.Nil(t, caller.CheckRedirect, "the caller's http.Client was changed")
 	assert.Equal(t, 5*time.Second, c.hc.Timeout, "the caller's timeout is kept")
+}
+
+// A redirect from the token endpoint is an error that says so, names where
+// it points without its query, and is not worth retrying.
+func TestTokenRedirectError(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			t.Parallel()
+			c, _ := serveTokens(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Location", "https://user:pw@login.example.com/oauth/token?session=SECRET-SESSION#frag")
+				w.WriteHeader(status)
+			}, Config{})
+			_, err := c.Token(context.Background(), PasswordGrant("u", "p"))
+			var pe *Error
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, status, pe.StatusCode)
+			msg := err.Error()
+			assert.Contains(t, msg, "redirects to https://login.example.com/oauth/token;")
+			assert.Contains(t, msg, "token requests do not follow redirects")
+			for _, hidden := range []string{"SECRET-SESSION", "session=", "user:pw", "frag"} {
+				assert.NotContains(t, msg, hidden)
+			}
+			assert.False(t, IsRetryable(err), "a redirect is permanent")
+			assert.False(t, errors.Is(err, ErrMalformedResponse))
+		})
+	}
+	t.Run("relative Location, or none", func(t *testing.T) {
+		t.Parallel()
+		c, srv := serveTokens(t, func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/oauth/token" {
+				w.Header().Set("Location", "/v2/token?x=1")
+			}
+			w.WriteHeader(http.StatusFound)
+		}, Config{})
+		_, err := c.Token(context.Background(), PasswordGrant("u", "p"))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "redirects to "+srv.URL+"/v2/token;")
+
+		c2, _ := serveTokens(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusFound) }, Config{})
+		_, err = c2.Token(context.Background(), PasswordGrant("u", "p"))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "redirects to no Location")
+	})
+}
+
+// New reports each problem on a line of its own, each with the prefix.
+func TestNewReportsEachProblemOnItsLine(t *testing.T) {
+	t.Parallel()
+	_, err := New(Config{TokenURL: "http://auth.example.com/token", AuthStyle: AuthBasic})
+	require.Error(t, err)
+	lines := strings.Split(err.Error(), "\n")
+	require.Len(t, lines, 3, "error:\n%s", err)
+	for _, l := range lines {
+		assert.True(t, strings.HasPrefix(l, "tokenkeeper: invalid Config: "), "line %q lacks the prefix", l)
+		assert.Equal(t, 1, strings.Count(l, "tokenkeeper:"), "line %q repeats the prefix", l)
+	}
+	assert.Contains(t, lines[0], "plain http")
+	assert.Contains(t, lines[1], "ClientID is empty")
+	assert.Contains(t, lines[2], "no ClientSecret")
+}
+
+// ctxKey marks a caller's context in TestClientLogging.
+type ctxKey struct{}
+
+// recordHandler is a slog.Handler that keeps each record's message,
+// attribute keys and the value its context carries under ctxKey.
+type recordHandler struct {
+	mu   sync.Mutex
+	recs []string
+}
+
+func (h *recordHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *recordHandler) WithGroup(string) slog.Handler            { return h }
+func (h *recordHandler) Handle(ctx context.Context, r slog.Record) error {
+	keys := []string{}
+	r.Attrs(func(a slog.Attr) bool { keys = append(keys, a.Key); return true })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recs = append(h.recs, fmt.Sprintf("%s %v ctx=%v", r.Message, keys, ctx.Value(ctxKey{})))
+	return nil
+}
+
+// The Client logs each token request with the caller's context and the
+// package prefix, and logs nothing without a Logger.
+func TestClientLogging(t *testing.T) {
+	t.Parallel()
+	h := &recordHandler{}
+	c, _ := serveTokens(t, reply(http.StatusOK, "application/json", `{"access_token":"at"}`), Config{Logger: slog.New(h)})
+	ctx := context.WithValue(context.Background(), ctxKey{}, "request-42")
+	_, err := c.Token(ctx, ClientCredentialsGrant())
+	require.NoError(t, err)
+	down, err := New(Config{TokenURL: "http://127.0.0.1:1/token", ClientID: "id", Logger: slog.New(h)})
+	require.NoError(t, err)
+	_, err = down.Token(ctx, ClientCredentialsGrant())
+	require.Error(t, err)
+	assert.Equal(t, []string{
+		"tokenkeeper: token response [grant_type status elapsed] ctx=request-42",
+		"tokenkeeper: token request failed [grant_type elapsed error] ctx=request-42",
+	}, h.recs)
+
+	quiet, _ := serveTokens(t, reply(http.StatusOK, "application/json", `{"access_token":"at"}`), Config{})
+	assert.Nil(t, quiet.logger, "no Logger, no logging")
+	_, err = quiet.Token(ctx, ClientCredentialsGrant())
+	require.NoError(t, err)
+}
+
+// A Config marshals to its redacted description, which does not read
+// back: the round trip fails loudly instead of losing the secret. A
+// configuration file in JSON still reads into a Config.
+func TestConfigJSON(t *testing.T) {
+	t.Parallel()
+	cfg := DaxiumAir("id", "SECRET-CLIENT")
+	b, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "SECRET-CLIENT")
+	var back Config
+	require.Error(t, json.Unmarshal(b, &back), "a marshaled Config reads back")
+
+	var fromFile Config
+	require.NoError(t, json.Unmarshal([]byte(`{"TokenURL":"https://auth.example.com/token","ClientID":"id","ClientSecret":"s"}`), &fromFile))
+	assert.Equal(t, "s", fromFile.ClientSecret)
 }

@@ -2,6 +2,7 @@ package tokenkeeper
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -49,6 +50,12 @@ var (
 	ErrLoginRequired = errors.New("tokenkeeper: a new login is needed")
 	// ErrClosed: the Source was closed.
 	ErrClosed = errors.New("tokenkeeper: source closed")
+	// ErrStateMismatch: the state of an authorization callback is not the
+	// one its flow sent (a forged or stale redirect).
+	ErrStateMismatch = errors.New("tokenkeeper: authorization callback: state does not match")
+	// ErrMissingCode: an authorization callback carries neither a code nor
+	// an error.
+	ErrMissingCode = errors.New("tokenkeeper: authorization callback: no code")
 	// ErrMalformedResponse: a response could not be decoded (not JSON,
 	// truncated, over 1 MiB, or missing access_token).
 	ErrMalformedResponse = errors.New("tokenkeeper: malformed response")
@@ -65,38 +72,41 @@ const codeDaxiumTooManyLogins = "DAERR-LOG013"
 // "api_version", "infos", "server_time") and bare {"message": ...} bodies.
 //
 // Error never prints the body, the header or any credential: its Error
-// method, every fmt verb (through Format) and MarshalJSON show only the
-// status, code, message and decoding cause.
+// method and every fmt verb (through Format) show only the status, code,
+// message and decoding cause. encoding/json writes the status, code,
+// message, url, api_version, server_time and retry_after (as
+// nanoseconds), and leaves out Infos, Body, Header and Err, which may echo
+// what was sent; an Error read back from that JSON has only those fields.
 type Error struct {
 	// StatusCode is the HTTP status, or 0 for an authorization callback.
-	StatusCode int
+	StatusCode int `json:"status"`
 	// Code is the normalized error code: the RFC 6749 "error" value
 	// (invalid_grant, ...) or the DAERR code (DAERR-LOG013, ...). Empty if
 	// the body had none.
-	Code string
+	Code string `json:"code,omitempty"`
 	// Message is error_description, or DAERR's message, or a bare
 	// "message" field; for a body that is not JSON, a short description
 	// of what was received.
-	Message string
+	Message string `json:"message,omitempty"`
 	// URL is error_uri or DAERR's documentation url.
-	URL string
+	URL string `json:"url,omitempty"`
 	// APIVersion is DAERR's api_version.
-	APIVersion string
+	APIVersion string `json:"api_version,omitempty"`
 	// Infos is DAERR's infos array, undecoded.
-	Infos []json.RawMessage
+	Infos []json.RawMessage `json:"-"`
 	// ServerTime is DAERR's server_time (unix seconds as a string or a
 	// number, or ISO 8601); zero when absent or unreadable.
-	ServerTime time.Time
+	ServerTime time.Time `json:"server_time,omitzero"`
 	// RetryAfter is the delay the Retry-After header asked for; zero when
 	// absent.
-	RetryAfter time.Duration
+	RetryAfter time.Duration `json:"retry_after,omitempty"`
 	// Body is the response body, capped at 1 MiB. It is never printed.
-	Body []byte
+	Body []byte `json:"-"`
 	// Header is the response header.
-	Header http.Header
+	Header http.Header `json:"-"`
 	// Err is the underlying cause when the body could not be decoded
 	// (ErrMalformedResponse wrapped with details), or nil.
-	Err error
+	Err error `json:"-"`
 
 	// clientRejected is set when Code is one of the provider's codes for
 	// a rejected client (Config.ClientErrorCodes).
@@ -159,10 +169,6 @@ func (e Error) Format(f fmt.State, verb rune) {
 	io.WriteString(f, e.Error())
 }
 
-// MarshalJSON writes the text of Error as a JSON string: the body and
-// header are never serialized.
-func (e Error) MarshalJSON() ([]byte, error) { return json.Marshal(e.Error()) }
-
 // Unwrap returns the decoding cause, if any.
 func (e *Error) Unwrap() error {
 	if e == nil {
@@ -193,10 +199,10 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
-// Temporary reports whether retrying the same request later can succeed:
+// retryable reports whether retrying the same request later can succeed:
 // true for 5xx, 408 and 429 responses and for responses that could not be
 // read completely; false for every 4xx rejection such as invalid_grant.
-func (e *Error) Temporary() bool {
+func (e *Error) retryable() bool {
 	if e == nil {
 		return false
 	}
@@ -214,11 +220,11 @@ func (e *Error) Temporary() bool {
 	return false
 }
 
-// IsTemporary reports whether err is worth retrying later, because the
+// IsRetryable reports whether err is worth retrying later, because the
 // same request can succeed once the network or the server recovers. It is
 // true for:
 //
-//   - an *Error whose Temporary method says so (5xx, 408, 429,
+//   - an *Error that retrying can cure (5xx, 408, 429,
 //     DAERR-LOG013, a 2xx response that could not be read);
 //   - a timeout: an error in the chain whose Timeout method reports true
 //     (an http.Client Timeout, a dial or TLS handshake timeout, a DNS
@@ -237,13 +243,13 @@ func (e *Error) Temporary() bool {
 // other failures that are not the network's; a provider's refusal such as
 // invalid_grant; ErrLoginRequired and ErrClosed; and the caller's own
 // context cancellation or deadline.
-func IsTemporary(err error) bool {
+func IsRetryable(err error) bool {
 	if err == nil {
 		return false
 	}
 	var pe *Error
 	if errors.As(err, &pe) {
-		return pe.Temporary()
+		return pe.retryable()
 	}
 	if errors.Is(err, ErrInvalidGrant) || errors.Is(err, ErrLoginRequired) || errors.Is(err, ErrClosed) {
 		return false
@@ -259,6 +265,13 @@ func IsTemporary(err error) bool {
 	if permanentTransportError(err) {
 		return false
 	}
+	return networkRetryable(err)
+}
+
+// networkRetryable reports whether err is a network failure that a later
+// attempt can get past: a lost connection, a transient DNS failure, a
+// failure to dial, read or write.
+func networkRetryable(err error) bool {
 	switch {
 	case connectionErrno(err):
 		return true
@@ -416,15 +429,7 @@ func parseError(status int, h http.Header, body []byte, now time.Time) *Error {
 	}
 	var fields map[string]json.RawMessage
 	if trimmed[0] != '{' || json.Unmarshal(trimmed, &fields) != nil {
-		ct := ""
-		if h != nil {
-			ct, _, _ = mime.ParseMediaType(h.Get("Content-Type"))
-		}
-		if ct == "" {
-			ct = "unknown content type"
-		}
-		e.Message = fmt.Sprintf("unreadable body (%s, %d bytes)", ct, len(body))
-		e.Err = fmt.Errorf("%w: body is not a JSON object", ErrMalformedResponse)
+		e.describeBody(h)
 		return e
 	}
 	field := func(names ...string) string {
@@ -456,6 +461,24 @@ func parseError(status int, h http.Header, body []byte, now time.Time) *Error {
 		e.Message = "no error code in body"
 	}
 	return e
+}
+
+// describeBody sets Message (and Err) for a body that is not a JSON
+// object, from its content type and size.
+func (e *Error) describeBody(h http.Header) {
+	ct := ""
+	if h != nil {
+		ct, _, _ = mime.ParseMediaType(h.Get("Content-Type"))
+	}
+	if e.StatusCode >= 500 {
+		// A proxy's or a server's error page: the status says it all,
+		// and retrying can help.
+		e.Message = fmt.Sprintf("a %s body of %d bytes", cmp.Or(ct, "non-JSON"), len(e.Body))
+		return
+	}
+	// Without a readable body, a 4xx is no verdict on the grant.
+	e.Message = fmt.Sprintf("unreadable body (%s, %d bytes)", cmp.Or(ct, "unknown content type"), len(e.Body))
+	e.Err = fmt.Errorf("%w: body is not a JSON object", ErrMalformedResponse)
 }
 
 // jsonString returns raw as a string if it is a JSON string or number, and

@@ -193,8 +193,8 @@ func TestTokenErrorResponses(t *testing.T) {
 		{
 			name: "HTML 502", status: 502, contentType: "text/html; charset=utf-8",
 			body: "<html><body><h1>502 Bad Gateway</h1></body></html>",
-			want: want{message: "unreadable body (text/html, 50 bytes)", is: []error{ErrMalformedResponse}, temporary: true,
-				text: "tokenkeeper: 502 Bad Gateway: unreadable body (text/html, 50 bytes): malformed response: body is not a JSON object"},
+			want: want{message: "a text/html body of 50 bytes", temporary: true,
+				text: "tokenkeeper: 502 Bad Gateway: a text/html body of 50 bytes"},
 		},
 		{
 			name: "200 HTML page", status: 200, contentType: "text/html",
@@ -274,7 +274,7 @@ func TestTokenErrorResponses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c, _ := serveTokens(t, reply(tt.status, tt.contentType, tt.body, tt.header...), Config{ClientSecret: "s"})
-			tok, err := c.Token(context.Background(), RefreshTokenGrant{RefreshToken: "rt"})
+			tok, err := c.Token(context.Background(), RefreshTokenGrant("rt"))
 			assert.Nil(t, tok, "token along with an error")
 			require.Error(t, err)
 			var pe *Error
@@ -299,8 +299,8 @@ func TestTokenErrorResponses(t *testing.T) {
 			assert.True(t, w.serverTime.Equal(pe.ServerTime), "ServerTime = %v; want %v", pe.ServerTime, w.serverTime)
 			assert.Equal(t, w.retryAfter, pe.RetryAfter, "RetryAfter")
 			assertSentinels(t, err, w.is...)
-			assert.Equal(t, w.temporary, pe.Temporary(), "Temporary()")
-			assert.Equal(t, w.temporary, IsTemporary(err), "IsTemporary")
+			assert.Equal(t, w.temporary, pe.retryable(), "Temporary()")
+			assert.Equal(t, w.temporary, IsRetryable(err), "IsRetryable")
 
 			text := err.Error()
 			prefix := fmt.Sprintf("tokenkeeper: %d %s", tt.status, http.StatusText(tt.status))
@@ -368,7 +368,7 @@ func TestDecodeError(t *testing.T) {
 		assert.Equal(t, "The incoming token has expired", e.Message)
 		assert.Equal(t, "tokenkeeper: 401 Unauthorized: The incoming token has expired", e.Error())
 		assertSentinels(t, e, ErrUnauthorized)
-		assert.False(t, e.Temporary())
+		assert.False(t, e.retryable())
 	})
 	t.Run("Daxium API 401", func(t *testing.T) {
 		t.Parallel()
@@ -399,7 +399,7 @@ func TestDecodeError(t *testing.T) {
 		e := DecodeError(resp)
 		assert.Equal(t, 30*time.Second, e.RetryAfter)
 		assertSentinels(t, e, ErrRateLimited)
-		assert.True(t, e.Temporary())
+		assert.True(t, e.retryable())
 	})
 	t.Run("nil response", func(t *testing.T) {
 		t.Parallel()
@@ -413,12 +413,20 @@ func TestDecodeError(t *testing.T) {
 		e := DecodeError(&http.Response{StatusCode: http.StatusBadGateway})
 		assert.Equal(t, "empty body", e.Message)
 		assertSentinels(t, e, ErrMalformedResponse)
-		assert.True(t, e.Temporary())
+		assert.True(t, e.retryable())
 	})
 	t.Run("text without header", func(t *testing.T) {
 		t.Parallel()
 		e := DecodeError(&http.Response{StatusCode: http.StatusInternalServerError, Body: io.NopCloser(strings.NewReader("oops"))})
+		assert.Equal(t, "a non-JSON body of 4 bytes", e.Message)
+		assert.False(t, errors.Is(e, ErrMalformedResponse), "a 5xx page is not a malformed response")
+		assert.True(t, e.retryable())
+	})
+	t.Run("text on a 4xx", func(t *testing.T) {
+		t.Parallel()
+		e := DecodeError(&http.Response{StatusCode: http.StatusForbidden, Body: io.NopCloser(strings.NewReader("oops"))})
 		assert.Equal(t, "unreadable body (unknown content type, 4 bytes)", e.Message)
+		assertSentinels(t, e, ErrMalformedResponse)
 	})
 	t.Run("read error after a readable body", func(t *testing.T) {
 		t.Parallel()
@@ -446,7 +454,7 @@ func TestErrorMethods(t *testing.T) {
 	assert.Equal(t, "tokenkeeper: <nil error>", nilErr.Error())
 	assert.NoError(t, nilErr.Unwrap())
 	assert.False(t, nilErr.Is(ErrUnauthorized))
-	assert.False(t, nilErr.Temporary())
+	assert.False(t, nilErr.retryable())
 
 	cb := &Error{Code: "access_denied", Message: "User denied"}
 	assert.Equal(t, "tokenkeeper: authorization error: access_denied: User denied", cb.Error())
@@ -455,9 +463,13 @@ func TestErrorMethods(t *testing.T) {
 		assert.Equal(t, cb.Error(), fmt.Sprintf(verb, *cb), "Sprintf(%q, Error)", verb)
 	}
 	assert.Equal(t, "<nil>", fmt.Sprint(nilErr), "a nil *Error prints without panicking")
-	b, err := json.Marshal(&Error{StatusCode: 401, Code: "invalid_client", Body: []byte("body"), Header: http.Header{"Set-Cookie": {"c"}}})
+	b, err := json.Marshal(&Error{StatusCode: 401, Code: "invalid_client", Body: []byte("body"), Header: http.Header{"Set-Cookie": {"c"}},
+		Infos: []json.RawMessage{[]byte(`"info"`)}, Err: errors.New("cause"), RetryAfter: time.Second})
 	require.NoError(t, err)
-	assert.JSONEq(t, `"tokenkeeper: 401 Unauthorized: invalid_client"`, string(b), "Error as JSON")
+	assert.JSONEq(t, `{"status":401,"code":"invalid_client","retry_after":1000000000}`, string(b), "Error as JSON")
+	var back Error
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, Error{StatusCode: 401, Code: "invalid_client", RetryAfter: time.Second}, back, "Error read back from JSON")
 
 	cause := fmt.Errorf("%w: details", ErrMalformedResponse)
 	e := &Error{StatusCode: 502, Err: cause}
@@ -469,7 +481,7 @@ func TestErrorMethods(t *testing.T) {
 	require.ErrorAs(t, wrapped, &pe)
 	assert.Equal(t, "invalid_grant", pe.Code)
 	assert.ErrorIs(t, wrapped, ErrInvalidGrant)
-	assert.False(t, IsTemporary(wrapped))
+	assert.False(t, IsRetryable(wrapped))
 }
 
 // Error says each thing once: a cause that only repeats the sentinel and
@@ -514,7 +526,7 @@ func TestErrorTextSaysItOnce(t *testing.T) {
 	assert.ErrorIs(t, e, ErrMalformedResponse)
 }
 
-func TestIsTemporary(t *testing.T) {
+func TestIsRetryable(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
@@ -566,8 +578,8 @@ func TestIsTemporary(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := IsTemporary(tt.err); got != tt.want {
-				t.Errorf("IsTemporary(%v) = %v; want %v", tt.err, got, tt.want)
+			if got := IsRetryable(tt.err); got != tt.want {
+				t.Errorf("IsRetryable(%v) = %v; want %v", tt.err, got, tt.want)
 			}
 		})
 	}
@@ -590,9 +602,9 @@ func (*testOwnDeadlineError) Unwrap() []error { return []error{context.DeadlineE
 func (*testOwnDeadlineError) Timeout() bool   { return true }
 
 // TestIsTemporaryRealErrors classifies the errors that an http.Client
-// really returns, so that IsTemporary follows what net/http and crypto/tls
+// really returns, so that IsRetryable follows what net/http and crypto/tls
 // produce rather than what a hand-built error looks like.
-func TestIsTemporaryRealErrors(t *testing.T) {
+func TestIsRetryableRealErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
@@ -644,7 +656,7 @@ func TestIsTemporaryRealErrors(t *testing.T) {
 			t.Cleanup(transport.CloseIdleConnections)
 			c, err := New(Config{TokenURL: srv.URL + "/token", ClientID: "c", HTTPClient: &http.Client{Transport: transport}})
 			require.NoError(t, err)
-			_, err = c.Token(context.Background(), ClientCredentialsGrant{})
+			_, err = c.Token(context.Background(), ClientCredentialsGrant())
 			return err
 		}, false},
 	}
@@ -653,8 +665,8 @@ func TestIsTemporaryRealErrors(t *testing.T) {
 			t.Parallel()
 			err := tt.err(t)
 			require.Error(t, err)
-			if got := IsTemporary(err); got != tt.want {
-				t.Errorf("IsTemporary(%q) = %v; want %v", err, got, tt.want)
+			if got := IsRetryable(err); got != tt.want {
+				t.Errorf("IsRetryable(%q) = %v; want %v", err, got, tt.want)
 			}
 		})
 	}

@@ -2,60 +2,40 @@ package tokenkeeper
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 )
 
-// EventKind says what happened.
-type EventKind int
+// EventKind says what happened, in a few words.
+type EventKind string
 
 // The kinds of Event.
 const (
 	// EventRefreshStarted: a renewal attempt began (refresh token or
 	// login grant).
-	EventRefreshStarted EventKind = iota + 1
+	EventRefreshStarted EventKind = "refresh started"
 	// EventRefreshSucceeded: a new token is in use.
-	EventRefreshSucceeded
+	EventRefreshSucceeded EventKind = "refresh succeeded"
 	// EventRefreshFailed: an attempt failed; Err says why, Delay when the
 	// next attempt may start.
-	EventRefreshFailed
+	EventRefreshFailed EventKind = "refresh failed"
 	// EventLogin: the login grant was used for a first token or a
 	// re-login (Err: why the refresh token was rejected).
-	EventLogin
+	EventLogin EventKind = "login"
 	// EventStoreFailed: Store.Save or Load (or a shared lock's unlock)
 	// failed; the token in memory is kept and used.
-	EventStoreFailed
+	EventStoreFailed EventKind = "store failed"
 	// EventSharedToken: another process holding the shared lock renewed;
 	// its token was taken from the Store.
-	EventSharedToken
+	EventSharedToken EventKind = "token taken from shared store"
 	// EventLockFallback: the shared lock could not be used (the store is
 	// unreachable); the renewal went ahead in this process only.
-	EventLockFallback
+	EventLockFallback EventKind = "shared lock unavailable, refreshing locally"
 	// EventUnauthorized: an API answered 401 to a request of the
 	// Transport; Recovered tells whether it was replayed with a new
 	// token, Err why not.
-	EventUnauthorized
+	EventUnauthorized EventKind = "401 from API"
 )
-
-var eventNames = [...]string{
-	EventRefreshStarted:   "refresh started",
-	EventRefreshSucceeded: "refresh succeeded",
-	EventRefreshFailed:    "refresh failed",
-	EventLogin:            "login",
-	EventStoreFailed:      "store failed",
-	EventSharedToken:      "token taken from shared store",
-	EventLockFallback:     "shared lock unavailable, refreshing locally",
-	EventUnauthorized:     "401 from API",
-}
-
-// String returns a short description of the kind.
-func (k EventKind) String() string {
-	if k > 0 && int(k) < len(eventNames) {
-		return eventNames[k]
-	}
-	return fmt.Sprintf("EventKind(%d)", int(k))
-}
 
 // Event describes something a Source did, for logs and metrics. It holds
 // no secret.
@@ -136,5 +116,5 @@ func (s *Source) log(ctx context.Context, ev Event) {
 	if ev.Err != nil {
 		attrs = append(attrs, slog.String("error", ev.Err.Error()))
 	}
-	l.LogAttrs(ctx, level, "tokenkeeper: "+ev.Kind.String(), attrs...)
+	l.LogAttrs(ctx, level, "tokenkeeper: "+string(ev.Kind), attrs...)
 }

@@ -29,18 +29,15 @@ func ExamplePasswordGrant() {
 	}))
 	defer srv.Close()
 
-	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir().WithBaseURL(srv.URL).Config("app-id", "app-secret"))
+	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir("app-id", "app-secret").WithBaseURL(srv.URL))
 	if err != nil {
 		log.Fatal(err)
 	}
-	tok, err := client.Token(context.Background(), tokenkeeper.PasswordGrant{
-		Username: "jane@example.com",
-		Password: "correct horse battery staple",
-	})
+	tok, err := client.Token(context.Background(), tokenkeeper.PasswordGrant("jane@example.com", "correct horse battery staple"))
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(tok.Type(), tok.AccessToken)
+	fmt.Println(tok.TokenType, tok.AccessToken)
 	fmt.Println("refresh token:", tok.RefreshToken)
 	fmt.Println("scope:", tok.Scope)
 	fmt.Println("lifetime:", tok.Expiry.Sub(tok.IssuedAt))
@@ -82,9 +79,9 @@ func ExampleDecodeError() {
 }
 
 // A refresh that the provider refuses: errors.As gives the provider's
-// fields, errors.Is the kind of failure, and IsTemporary whether waiting
+// fields, errors.Is the kind of failure, and IsRetryable whether waiting
 // can help.
-func ExampleClient_Refresh() {
+func ExampleRefreshTokenGrant() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
@@ -93,11 +90,11 @@ func ExampleClient_Refresh() {
 	defer srv.Close()
 
 	// Transiteo is a public client: client_id only, no secret.
-	client, err := tokenkeeper.New(tokenkeeper.Transiteo().WithBaseURL(srv.URL).Config("my-client-id", ""))
+	client, err := tokenkeeper.New(tokenkeeper.Transiteo("my-client-id").WithBaseURL(srv.URL))
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, err = client.Refresh(context.Background(), "refresh-token-from-the-console")
+	_, err = client.Token(context.Background(), tokenkeeper.RefreshTokenGrant("refresh-token-from-the-console"))
 
 	var tkErr *tokenkeeper.Error
 	if errors.As(err, &tkErr) {
@@ -106,7 +103,7 @@ func ExampleClient_Refresh() {
 		fmt.Println("message:", tkErr.Message)
 	}
 	fmt.Println("new login needed:", errors.Is(err, tokenkeeper.ErrInvalidGrant))
-	fmt.Println("retry later:", tokenkeeper.IsTemporary(err))
+	fmt.Println("retry later:", tokenkeeper.IsRetryable(err))
 	fmt.Println(err)
 	// Output:
 	// status: 400
@@ -127,13 +124,13 @@ func ExampleSource_HTTPClient() {
 	}
 	defer provider.Close()
 
-	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir().WithBaseURL(provider.URL()).
-		Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret))
+	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).
+		WithBaseURL(provider.URL()))
 	if err != nil {
 		log.Fatal(err)
 	}
 	src, err := tokenkeeper.NewSource(client, tokenkeeper.SourceConfig{
-		Login: tokenkeeper.PasswordGrant{Username: oauthtest.DefaultUser, Password: oauthtest.DefaultPassword},
+		Login: tokenkeeper.PasswordGrant(oauthtest.DefaultUser, oauthtest.DefaultPassword),
 	})
 	if err != nil {
 		log.Fatal(err)

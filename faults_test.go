@@ -57,7 +57,7 @@ func newFaultHarness(t *testing.T, refreshTimeout time.Duration) *faultHarness {
 	h.srv = srv
 	h.tokenT = http.DefaultTransport.(*http.Transport).Clone()
 	h.apiT = http.DefaultTransport.(*http.Transport).Clone()
-	cfg := DaxiumAir().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
 	cfg.HTTPClient = &http.Client{Transport: h.tokenT}
 	cfg.Clock = h.clock
 	c, err := New(cfg)
@@ -66,7 +66,7 @@ func newFaultHarness(t *testing.T, refreshTimeout time.Duration) *faultHarness {
 		t.Fatalf("New: %v", err)
 	}
 	h.src, err = NewSource(c, SourceConfig{
-		Login:          PasswordGrant{Username: oauthtest.DefaultUser, Password: oauthtest.DefaultPassword},
+		Login:          PasswordGrant(oauthtest.DefaultUser, oauthtest.DefaultPassword),
 		RefreshTimeout: refreshTimeout,
 		// The first wait after a failure (15 s on the fake clock) is
 		// longer than any call's deadline (real time): a caller that
@@ -335,8 +335,8 @@ func wantProviderError(status int, is error, msgParts ...string) func(t *testing
 		if is != nil && !errors.Is(err, is) {
 			t.Errorf("errors.Is(%q, %v) = false", err, is)
 		}
-		if !IsTemporary(err) {
-			t.Errorf("IsTemporary(%q) = false; want true", err)
+		if !IsRetryable(err) {
+			t.Errorf("IsRetryable(%q) = false; want true", err)
 		}
 		for _, p := range msgParts {
 			if !strings.Contains(err.Error(), p) {
@@ -355,8 +355,8 @@ func wantNetworkError(temporary bool, msgParts ...string) func(t *testing.T, err
 		if errors.As(err, &e) {
 			t.Errorf("error %q holds an *Error (%d); want a network error", err, e.StatusCode)
 		}
-		if temporary && !IsTemporary(err) {
-			t.Errorf("IsTemporary(%q) = false; want true", err)
+		if temporary && !IsRetryable(err) {
+			t.Errorf("IsRetryable(%q) = false; want true", err)
 		}
 		for _, p := range msgParts {
 			if !strings.Contains(err.Error(), p) {
@@ -420,7 +420,7 @@ func TestFaultMatrix(t *testing.T) {
 		{
 			name:    "5xx HTML",
 			inject:  func(h *faultHarness) { h.srv.FailNext(1, http.StatusBadGateway) },
-			invalid: faultInvalidFails(wantProviderError(http.StatusBadGateway, ErrMalformedResponse, "502 Bad Gateway", "text/html")),
+			invalid: faultInvalidFails(wantProviderError(http.StatusBadGateway, nil, "502 Bad Gateway", "text/html")),
 			backoff: 31 * time.Second,
 		},
 		{
@@ -626,12 +626,12 @@ func TestFaultMatrix(t *testing.T) {
 	}
 }
 
-// TestFaultHungRefreshIsTemporary: a refresh that the Source's own
+// TestFaultHungRefreshIsRetryable: a refresh that the Source's own
 // RefreshTimeout ends is a transient failure (the server may answer next
 // time): it is retried with the short exponential backoff, and the error
-// that callers and OnEvent see says so (IsTemporary) and says that the
+// that callers and OnEvent see says so (IsRetryable) and says that the
 // refresh timed out, rather than looking like the caller's own deadline.
-func TestFaultHungRefreshIsTemporary(t *testing.T) {
+func TestFaultHungRefreshIsRetryable(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	h := newFaultHarness(t, 300*time.Millisecond)
 	defer func() {
@@ -644,8 +644,8 @@ func TestFaultHungRefreshIsTemporary(t *testing.T) {
 	h.srv.HangNext(1)
 	h.mustSucceed(h.call(faultCallTime), "request in the early-refresh window")
 	ev := h.waitFor(EventRefreshFailed)
-	if !IsTemporary(ev.Err) {
-		t.Errorf("IsTemporary(%q) = false; want true for a refresh that timed out", ev.Err)
+	if !IsRetryable(ev.Err) {
+		t.Errorf("IsRetryable(%q) = false; want true for a refresh that timed out", ev.Err)
 	}
 	// The first transient failure waits MinBackoff (15s) with up to half
 	// of it as jitter, less than MaxBackoff (30s).

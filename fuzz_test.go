@@ -246,13 +246,21 @@ func fuzzCheckError(t *testing.T, e *Error, status int) {
 			t.Fatalf("Sprintf(%s) = %q; want Error() %q", verb, got, msg)
 		}
 	}
+	fuzzCheckErrorFields(t, e, status)
+}
+
+// fuzzCheckErrorFields checks the fields of an *Error and the sentinels
+// its status and code imply.
+func fuzzCheckErrorFields(t *testing.T, e *Error, status int) {
+	t.Helper()
+	msg := e.Error()
 	if len(e.Body) > maxBody {
 		t.Fatalf("len(Body) = %d; want at most %d", len(e.Body), maxBody)
 	}
 	if status == http.StatusTooManyRequests && !errors.Is(e, ErrRateLimited) {
 		t.Fatalf("a 429 is not ErrRateLimited: %q", msg)
 	}
-	if status >= 500 && !e.Temporary() {
+	if status >= 500 && !e.retryable() {
 		t.Fatalf("a %d is not Temporary: %q", status, msg)
 	}
 	if e.Code == "invalid_grant" && !errors.Is(e, ErrInvalidGrant) {
@@ -319,67 +327,82 @@ func FuzzDecodeTokenResponse(f *testing.F) {
 			if tok != nil {
 				t.Fatalf("a token and an error: %v", err)
 			}
-			var e *Error
-			if !errors.As(err, &e) {
-				t.Fatalf("error %T %q is not an *Error", err, err)
-			}
-			fuzzCheckError(t, e, status)
-			if !errors.Is(err, ErrMalformedResponse) && e.Code == "" {
-				t.Fatalf("error %q is neither malformed nor has a provider code", err)
-			}
-
-			// The message may repeat the body's code and message, and
-			// nothing else of it.
-			var allowed, other []string
-			if fuzzIsForm(contentType, body) {
-				q, _ := url.ParseQuery(string(bytes.TrimSpace(body)))
-				allowed, other = fuzzFormValues(q)
-			} else if v, ok := fuzzDecodeFirstJSON(bytes.TrimSpace(body)); ok {
-				allowed, other = fuzzBodyValues(v)
-			}
-			if leaks := fuzzLeaks(err.Error(), allowed, other); len(leaks) > 0 {
-				t.Fatalf("Error() %q repeats body values %q that are not its code or message", err, leaks)
-			}
+			fuzzCheckDecodeError(t, err, status, contentType, body)
 			return
 		}
-		if tok == nil {
-			t.Fatal("nil token and nil error")
-		}
-		if tok.AccessToken == "" {
-			t.Fatal("a token without AccessToken was accepted")
-		}
-		if !tok.IssuedAt.Equal(fuzzNow) {
-			t.Fatalf("IssuedAt = %v; want the receipt time %v", tok.IssuedAt, fuzzNow)
-		}
-		if !tok.Expiry.IsZero() && (tok.Expiry.Before(fuzzNow) || tok.Expiry.After(fuzzNow.Add(maxExpiresIn))) {
-			t.Fatalf("Expiry = %v; want zero or within [receipt, receipt+%v]", tok.Expiry, maxExpiresIn)
-		}
-		if strings.EqualFold(tok.TokenType, "bearer") && tok.TokenType != "Bearer" {
-			t.Fatalf("TokenType = %q; want the bearer case normalized", tok.TokenType)
-		}
-		if got := tok.Extra("access_token"); got != tok.AccessToken {
-			t.Fatalf("Extra(access_token) = %v; want %q", got, tok.AccessToken)
-		}
-		for k := range tok.raw {
-			if wireFields[k] {
-				t.Fatalf("field %q is both a Token field and an extra", k)
-			}
-		}
-		texts := []string{tok.AccessToken, tok.RefreshToken, tok.IDToken, tok.TokenType, tok.Scope}
-		for k, v := range tok.raw {
-			texts = append(texts, k, fmt.Sprint(v))
-		}
-		if !fuzzAllUTF8(texts...) {
-			// A form-encoded response can carry any bytes. The store
-			// format cannot hold them: it must refuse the token rather
-			// than keep another one.
-			if data, err := EncodeToken(tok); err == nil {
-				t.Fatalf("EncodeToken of a token with invalid UTF-8 = %q; want an error", data)
-			}
-			return
-		}
-		fuzzRoundTrip(t, tok)
+		fuzzCheckDecodedToken(t, tok)
 	})
+}
+
+// fuzzCheckDecodeError checks the error of a token response: an *Error,
+// malformed or with a code, repeating no value of the body but its code
+// and message.
+func fuzzCheckDecodeError(t *testing.T, err error, status int, contentType string, body []byte) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %T %q is not an *Error", err, err)
+	}
+	fuzzCheckError(t, e, status)
+	if !errors.Is(err, ErrMalformedResponse) && e.Code == "" {
+		t.Fatalf("error %q is neither malformed nor has a provider code", err)
+	}
+
+	// The message may repeat the body's code and message, and
+	// nothing else of it.
+	var allowed, other []string
+	if fuzzIsForm(contentType, body) {
+		q, _ := url.ParseQuery(string(bytes.TrimSpace(body)))
+		allowed, other = fuzzFormValues(q)
+	} else if v, ok := fuzzDecodeFirstJSON(bytes.TrimSpace(body)); ok {
+		allowed, other = fuzzBodyValues(v)
+	}
+	if leaks := fuzzLeaks(err.Error(), allowed, other); len(leaks) > 0 {
+		t.Fatalf("Error() %q repeats body values %q that are not its code or message", err, leaks)
+	}
+}
+
+// fuzzCheckDecodedToken checks a decoded token: an access token, the
+// receipt time, a bounded expiry, no field twice, and a store round trip.
+func fuzzCheckDecodedToken(t *testing.T, tok *Token) {
+	t.Helper()
+	if tok == nil {
+		t.Fatal("nil token and nil error")
+	}
+	if tok.AccessToken == "" {
+		t.Fatal("a token without AccessToken was accepted")
+	}
+	if !tok.IssuedAt.Equal(fuzzNow) {
+		t.Fatalf("IssuedAt = %v; want the receipt time %v", tok.IssuedAt, fuzzNow)
+	}
+	if !tok.Expiry.IsZero() && (tok.Expiry.Before(fuzzNow) || tok.Expiry.After(fuzzNow.Add(maxExpiresIn))) {
+		t.Fatalf("Expiry = %v; want zero or within [receipt, receipt+%v]", tok.Expiry, maxExpiresIn)
+	}
+	if strings.EqualFold(tok.TokenType, "bearer") && tok.TokenType != "Bearer" {
+		t.Fatalf("TokenType = %q; want the bearer case normalized", tok.TokenType)
+	}
+	if got := tok.Extra("access_token"); got != tok.AccessToken {
+		t.Fatalf("Extra(access_token) = %v; want %q", got, tok.AccessToken)
+	}
+	for k := range tok.raw {
+		if wireFields[k] {
+			t.Fatalf("field %q is both a Token field and an extra", k)
+		}
+	}
+	texts := []string{tok.AccessToken, tok.RefreshToken, tok.IDToken, tok.TokenType, tok.Scope}
+	for k, v := range tok.raw {
+		texts = append(texts, k, fmt.Sprint(v))
+	}
+	if !fuzzAllUTF8(texts...) {
+		// A form-encoded response can carry any bytes. The store
+		// format cannot hold them: it must refuse the token rather
+		// than keep another one.
+		if data, err := EncodeToken(tok); err == nil {
+			t.Fatalf("EncodeToken of a token with invalid UTF-8 = %q; want an error", data)
+		}
+		return
+	}
+	fuzzRoundTrip(t, tok)
 }
 
 // fuzzIsForm tells which of its two parsers decodeTokenResponse uses.
@@ -423,30 +446,37 @@ func FuzzExpiresIn(f *testing.F) {
 				t.Fatalf("%s: Expiry = %v; want zero or within [receipt, receipt+%v]", name, exp, maxExpiresIn)
 			}
 		}
-		if utf8.ValidString(raw) {
-			// A JSON string and a form field with the same text are the
-			// same expires_in.
-			if (strErr == nil) != (formErr == nil) {
-				t.Fatalf("expires_in %q: as a JSON string err = %v, as a form field err = %v", raw, strErr, formErr)
-			}
-			if strErr == nil && !str.Expiry.Equal(form.Expiry) {
-				t.Fatalf("expires_in %q: as a JSON string Expiry = %v, as a form field %v", raw, str.Expiry, form.Expiry)
-			}
-		}
-		// A number and the same number in a string mean the same lifetime
-		// (Transiteo's "3600" is Daxium's 3600).
-		if v, ok := fuzzDecodeJSON([]byte(raw)); ok && fragErr == nil {
-			if _, isNumber := v.(json.Number); !isNumber {
-				return
-			}
-			if strErr != nil {
-				t.Fatalf("expires_in %s decodes as a number but %q is refused: %v", raw, raw, strErr)
-			}
-			if !fragment.Expiry.Equal(str.Expiry) {
-				t.Fatalf("expires_in %s: Expiry %v as a number, %v as a string", raw, fragment.Expiry, str.Expiry)
-			}
-		}
+		fuzzExpiresInAgree(t, raw, fragment, str, form, fragErr, strErr, formErr)
 	})
+}
+
+// fuzzExpiresInAgree checks that the three shapes of one expires_in give
+// the same lifetime where they mean the same value.
+func fuzzExpiresInAgree(t *testing.T, raw string, fragment, str, form *Token, fragErr, strErr, formErr error) {
+	t.Helper()
+	if utf8.ValidString(raw) {
+		// A JSON string and a form field with the same text are the
+		// same expires_in.
+		if (strErr == nil) != (formErr == nil) {
+			t.Fatalf("expires_in %q: as a JSON string err = %v, as a form field err = %v", raw, strErr, formErr)
+		}
+		if strErr == nil && !str.Expiry.Equal(form.Expiry) {
+			t.Fatalf("expires_in %q: as a JSON string Expiry = %v, as a form field %v", raw, str.Expiry, form.Expiry)
+		}
+	}
+	// A number and the same number in a string mean the same lifetime
+	// (Transiteo's "3600" is Daxium's 3600).
+	if v, ok := fuzzDecodeJSON([]byte(raw)); ok && fragErr == nil {
+		if _, isNumber := v.(json.Number); !isNumber {
+			return
+		}
+		if strErr != nil {
+			t.Fatalf("expires_in %s decodes as a number but %q is refused: %v", raw, raw, strErr)
+		}
+		if !fragment.Expiry.Equal(str.Expiry) {
+			t.Fatalf("expires_in %s: Expiry %v as a number, %v as a string", raw, fragment.Expiry, str.Expiry)
+		}
+	}
 }
 
 // FuzzParseError feeds arbitrary error responses to parseError and to the
@@ -539,18 +569,7 @@ func FuzzParseError(f *testing.F) {
 			t.Fatalf("Error() %q repeats body values %q that are not its code or message", e, leaks)
 		}
 
-		// A JSON object's code survives whatever its other fields hold.
-		if obj, ok := v.(map[string]any); ok && fuzzUnambiguousKeys(obj) {
-			want := ""
-			if s, ok := obj["error"].(string); ok && s != "" {
-				want = s
-			} else if s, ok := obj["code"].(string); ok && s != "" {
-				want = s
-			}
-			if want != "" && e.Code != want {
-				t.Fatalf("Code = %q; want %q from the body %s", e.Code, want, body)
-			}
-		}
+		fuzzCheckCodeKept(t, e, v, body)
 
 		// DecodeError is parseError on a response.
 		resp := &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(bytes.NewReader(body))}
@@ -560,6 +579,25 @@ func FuzzParseError(f *testing.F) {
 			t.Fatalf("DecodeError = %q; parseError = %q", d, e)
 		}
 	})
+}
+
+// fuzzCheckCodeKept checks that a JSON object's code survives whatever its
+// other fields hold.
+func fuzzCheckCodeKept(t *testing.T, e *Error, v any, body []byte) {
+	t.Helper()
+	obj, ok := v.(map[string]any)
+	if !ok || !fuzzUnambiguousKeys(obj) {
+		return
+	}
+	want := ""
+	if s, ok := obj["error"].(string); ok && s != "" {
+		want = s
+	} else if s, ok := obj["code"].(string); ok && s != "" {
+		want = s
+	}
+	if want != "" && e.Code != want {
+		t.Fatalf("Code = %q; want %q from the body %s", e.Code, want, body)
+	}
 }
 
 // fuzzUnambiguousKeys reports whether no two keys of obj, nor a key and one
@@ -709,50 +747,77 @@ func FuzzCallback(f *testing.F) {
 	f.Fuzz(func(t *testing.T, rawQuery, flowState string) {
 		query, _ := url.ParseQuery(rawQuery)
 		flow := &AuthCodeFlow{State: flowState, Verifier: "verifier", RedirectURI: "http://127.0.0.1/callback"}
-		code, err := flow.Callback(query)
+		g, err := flow.Callback(query)
 
 		stateOK := flowState != "" && query.Get("state") == flowState
 		switch {
 		case err == nil:
-			if !stateOK {
-				t.Fatalf("Callback accepted state %q for flow state %q", query.Get("state"), flowState)
-			}
-			if query.Get("error") != "" {
-				t.Fatalf("Callback returned code %q despite error %q", code, query.Get("error"))
-			}
-			if code == "" || code != query.Get("code") {
-				t.Fatalf("Callback code = %q; want %q", code, query.Get("code"))
-			}
+			fuzzCheckCallbackGrant(t, g, query, stateOK)
 			return
-		case code != "":
-			t.Fatalf("Callback returned code %q with error %v", code, err)
+		case g != nil:
+			t.Fatalf("Callback returned grant %v with error %v", g, err)
 		}
-
-		var e *Error
-		isProvider := errors.As(err, &e)
-		switch {
-		case !stateOK && isProvider:
-			t.Fatalf("state mismatch reported as a provider error: %v", err)
-		case stateOK && query.Get("error") != "":
-			if !isProvider {
-				t.Fatalf("error %q in the callback: got %T %v; want *Error", query.Get("error"), err, err)
-			}
-			if e.StatusCode != 0 || e.Code != query.Get("error") || e.Message != query.Get("error_description") || e.URL != query.Get("error_uri") {
-				t.Fatalf("*Error = {%d %q %q %q}; want {0 %q %q %q}", e.StatusCode, e.Code, e.Message, e.URL,
-					query.Get("error"), query.Get("error_description"), query.Get("error_uri"))
-			}
-			fuzzCheckError(t, e, 0)
-		}
-		// Neither the flow's state nor the code reaches the message,
-		// unless the provider's own error text repeats them.
-		msg := err.Error()
-		allowed := []string{query.Get("error"), query.Get("error_description")}
-		other := append([]string{flowState}, query["code"]...)
-		other = append(other, query["state"]...)
-		if leaks := fuzzLeaks(msg, allowed, other); len(leaks) > 0 {
-			t.Fatalf("Callback error %q repeats %q", msg, leaks)
-		}
+		fuzzCheckCallbackError(t, err, query, flowState, stateOK)
 	})
+}
+
+// fuzzCheckCallbackGrant checks a callback that was accepted: its state
+// was the flow's, it had no error, and the grant carries its code.
+func fuzzCheckCallbackGrant(t *testing.T, g Grant, query url.Values, stateOK bool) {
+	t.Helper()
+	if !stateOK {
+		t.Fatalf("Callback accepted state %q for another flow state", query.Get("state"))
+	}
+	if query.Get("error") != "" {
+		t.Fatalf("Callback returned a grant despite error %q", query.Get("error"))
+	}
+	form, ferr := g.form()
+	if ferr != nil || form.Get("code") == "" || form.Get("code") != query.Get("code") {
+		t.Fatalf("Callback grant form = %v, %v; want code %q", form, ferr, query.Get("code"))
+	}
+}
+
+// fuzzCheckCallbackSentinel checks that a refused callback matches the
+// sentinel for its cause: a state mismatch or a missing code.
+func fuzzCheckCallbackSentinel(t *testing.T, err error, query url.Values, stateOK bool) {
+	t.Helper()
+	switch {
+	case !stateOK && !errors.Is(err, ErrStateMismatch):
+		t.Fatalf("state mismatch: err = %v; want ErrStateMismatch", err)
+	case stateOK && query.Get("error") == "" && !errors.Is(err, ErrMissingCode):
+		t.Fatalf("no code: err = %v; want ErrMissingCode", err)
+	}
+}
+
+// fuzzCheckCallbackError checks a refused callback: the sentinel or the
+// provider's *Error that fits, and no state or code in the message.
+func fuzzCheckCallbackError(t *testing.T, err error, query url.Values, flowState string, stateOK bool) {
+	t.Helper()
+	fuzzCheckCallbackSentinel(t, err, query, stateOK)
+	var e *Error
+	isProvider := errors.As(err, &e)
+	switch {
+	case !stateOK && isProvider:
+		t.Fatalf("state mismatch reported as a provider error: %v", err)
+	case stateOK && query.Get("error") != "":
+		if !isProvider {
+			t.Fatalf("error %q in the callback: got %T %v; want *Error", query.Get("error"), err, err)
+		}
+		if e.StatusCode != 0 || e.Code != query.Get("error") || e.Message != query.Get("error_description") || e.URL != query.Get("error_uri") {
+			t.Fatalf("*Error = {%d %q %q %q}; want {0 %q %q %q}", e.StatusCode, e.Code, e.Message, e.URL,
+				query.Get("error"), query.Get("error_description"), query.Get("error_uri"))
+		}
+		fuzzCheckError(t, e, 0)
+	}
+	// Neither the flow's state nor the code reaches the message,
+	// unless the provider's own error text repeats them.
+	msg := err.Error()
+	allowed := []string{query.Get("error"), query.Get("error_description")}
+	other := append([]string{flowState}, query["code"]...)
+	other = append(other, query["state"]...)
+	if leaks := fuzzLeaks(msg, allowed, other); len(leaks) > 0 {
+		t.Fatalf("Callback error %q repeats %q", msg, leaks)
+	}
 }
 
 // FuzzDecodeToken feeds arbitrary bytes to the file store format's
@@ -841,6 +906,76 @@ func FuzzTokenRoundTrip(f *testing.F) {
 		}
 		fuzzRoundTrip(t, tok)
 	})
+}
+
+// FuzzOAuth2RoundTrip converts tokens as the library decodes them to
+// *oauth2.Token and back, twice, and checks that nothing is lost: every
+// field, every extra response field, and IssuedAt whenever the token has a
+// lifetime (x/oauth2 has no issue time of its own; see FromOAuth2).
+func FuzzOAuth2RoundTrip(f *testing.F) {
+	f.Add("at_KQ2ZB7XN4M5P", "Bearer", "rt_9W3RTY6UIO2P", "", "", int64(1748779200), int64(3600), "", "")
+	f.Add("eyJraWQiOiJNUHE3", "Bearer", "", "eyJraWQiOiI4eXVT", "openid", int64(1748779200), int64(86400), "x_custom", "1")
+	f.Add("at", "", "rt", "", "", int64(1748779200), int64(0), "", "")
+	f.Add("at", "DPoP", "", "id", "read write", int64(0), int64(60), "nested", `{"a":[1,"b"],"c":null}`)
+	f.Add("at", "bearer", "rt", "", "", int64(-62135596800), int64(1), "expires_in", `"3600"`)
+	f.Add("at\xff", "", "", "", "", int64(253402300000), int64(315360000), "k", "not json")
+	f.Fuzz(func(t *testing.T, access, typ, refresh, id, scope string, issued, lifetime int64, extraKey, extraVal string) {
+		const span = 253402300799 + 62135596800 // 0001-01-01 to 9999-12-31
+		tok := &Token{AccessToken: access, TokenType: typ, RefreshToken: refresh, IDToken: id, Scope: scope}
+		if issued != 0 {
+			tok.IssuedAt = time.Unix(int64(uint64(issued)%span)-62135596800, 0).UTC()
+			// Whole seconds, up to the cap, as decodeTokenResponse
+			// computes a lifetime.
+			if l := time.Duration(uint64(lifetime)%uint64(maxExpiresIn/time.Second)) * time.Second; l > 0 {
+				tok.Expiry = tok.IssuedAt.Add(l)
+			}
+		}
+		if extraKey != "" && !wireFields[extraKey] {
+			if v, ok := fuzzDecodeJSON([]byte(extraVal)); ok {
+				tok.raw = map[string]any{extraKey: v}
+			} else {
+				tok.raw = map[string]any{extraKey: extraVal}
+			}
+		}
+		ot := tok.OAuth2()
+		back := FromOAuth2(ot)
+		fuzzSameToken(t, "FromOAuth2(OAuth2())", tok, back)
+		again := back.OAuth2()
+		if again.AccessToken != ot.AccessToken || again.TokenType != ot.TokenType || again.RefreshToken != ot.RefreshToken ||
+			!again.Expiry.Equal(ot.Expiry) || again.ExpiresIn != ot.ExpiresIn {
+			t.Fatalf("second OAuth2() = %+v; want %+v", again, ot)
+		}
+		fuzzSameToken(t, "a second round trip", tok, FromOAuth2(again))
+	})
+}
+
+// fuzzSameToken fails t unless got equals want in every field and every
+// extra field; IssuedAt must be equal when want has a lifetime, and zero
+// otherwise.
+func fuzzSameToken(t *testing.T, what string, want, got *Token) {
+	t.Helper()
+	if got.AccessToken != want.AccessToken || got.TokenType != want.TokenType || got.RefreshToken != want.RefreshToken ||
+		got.IDToken != want.IDToken || got.Scope != want.Scope || !got.Expiry.Equal(want.Expiry) {
+		t.Fatalf("%s = %#v; want %#v", what, fuzzFields(got), fuzzFields(want))
+	}
+	wantIssued := want.IssuedAt
+	if want.Expiry.IsZero() {
+		wantIssued = time.Time{}
+	}
+	if !got.IssuedAt.Equal(wantIssued) {
+		t.Fatalf("%s: IssuedAt = %v; want %v", what, got.IssuedAt, wantIssued)
+	}
+	for k, v := range want.raw {
+		if g := got.Extra(k); !reflect.DeepEqual(g, v) {
+			t.Fatalf("%s: Extra(%q) = %#v; want %#v", what, k, g, v)
+		}
+	}
+}
+
+// fuzzFields lists a token's fields for a failure message (the fuzz
+// tokens hold no real secret).
+func fuzzFields(t *Token) []any {
+	return []any{t.AccessToken, t.TokenType, t.RefreshToken, t.IDToken, t.Scope, t.Expiry, t.IssuedAt}
 }
 
 func fuzzAllUTF8(ss ...string) bool {

@@ -7,198 +7,174 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/oauth2"
 )
 
-// Grant is a way to obtain a token (RFC 6749, section 4 and 6):
-// PasswordGrant, RefreshTokenGrant, AuthorizationCodeGrant,
-// ClientCredentialsGrant or ExtensionGrant. The set is closed; Client adds
-// client authentication itself.
+// Grant is a way to obtain a token (RFC 6749, sections 4 and 6). Build one
+// with PasswordGrant, RefreshTokenGrant, AuthorizationCodeGrant,
+// ClientCredentialsGrant or ExtensionGrant; the set is closed, and Client
+// adds client authentication itself. A Grant prints (with every fmt verb,
+// slog and encoding/json) its grant type and its public parameters only:
+// passwords, codes, verifiers, tokens and any other parameter are shown as
+// REDACTED. A Grant is immutable and safe for concurrent use.
 type Grant interface {
 	// grantType returns the grant_type value.
 	grantType() string
-	// form returns the grant's parameters, or an error if a required one
-	// is missing.
+	// form returns a new copy of the grant's parameters, or an error if a
+	// required one is missing.
 	form() (url.Values, error)
 }
 
-// PasswordGrant is the resource owner password credentials grant
-// (RFC 6749, section 4.3), Daxium Air's login. Its Format method hides the
-// password.
-type PasswordGrant struct {
-	// Username is the resource owner's name (Daxium Air: an e-mail).
-	Username string
-	// Password is the resource owner's password.
-	Password string
-	// Scope is optional, space separated.
-	Scope string
-	// Params are extra form parameters; they cannot override the grant's
-	// own.
-	Params url.Values
+// GrantOption adds a parameter to a grant. Build one with Param.
+type GrantOption interface {
+	apply(url.Values)
 }
 
-func (PasswordGrant) grantType() string { return "password" }
+// Param returns a GrantOption that adds key=value to a grant's form: scope,
+// audience (Auth0), resource (RFC 8707), a client assertion, or any
+// parameter a provider asks for. It can be given more than once for the
+// same key. It cannot override the grant's own parameters, nor client_id
+// and client_secret, which the Client owns.
+func Param(key, value string) GrantOption { return param{key, value} }
 
-func (g PasswordGrant) form() (url.Values, error) {
-	if g.Username == "" || g.Password == "" {
-		return nil, errors.New("username and password are required")
+type param struct{ key, value string }
+
+// Format prints the key, and the value only for a public parameter.
+func (p param) Format(f fmt.State, _ rune) {
+	value := "REDACTED"
+	if publicParams[p.key] {
+		value = strconv.Quote(p.value)
 	}
-	v := withParams(g.Params)
-	v.Set("grant_type", "password")
-	v.Set("username", g.Username)
-	v.Set("password", g.Password)
-	setIf(v, "scope", g.Scope)
-	return v, nil
+	fmt.Fprintf(f, "tokenkeeper.Param(%q=%s)", p.key, value)
 }
 
-// Format prints the grant with its password redacted.
-func (g PasswordGrant) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "tokenkeeper.PasswordGrant{Username:%q Password:%s Scope:%q}", g.Username, redacted(g.Password), g.Scope)
-}
-
-// MarshalJSON writes the text of Format as a JSON string.
-func (g PasswordGrant) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(g)) }
-
-// RefreshTokenGrant refreshes an access token (RFC 6749, section 6). Its
-// Format method hides the refresh token.
-type RefreshTokenGrant struct {
-	// RefreshToken is the refresh token to redeem.
-	RefreshToken string
-	// Scope optionally narrows the scope.
-	Scope string
-	// Params are extra form parameters.
-	Params url.Values
-}
-
-func (RefreshTokenGrant) grantType() string { return "refresh_token" }
-
-func (g RefreshTokenGrant) form() (url.Values, error) {
-	if g.RefreshToken == "" {
-		return nil, fmt.Errorf("RefreshToken is empty: %w", ErrLoginRequired)
+func (p param) apply(v url.Values) {
+	if p.key != "client_id" && p.key != "client_secret" {
+		v.Add(p.key, p.value)
 	}
-	v := withParams(g.Params)
-	v.Set("grant_type", "refresh_token")
-	v.Set("refresh_token", g.RefreshToken)
-	setIf(v, "scope", g.Scope)
-	return v, nil
 }
 
-// Format prints the grant with its refresh token redacted.
-func (g RefreshTokenGrant) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "tokenkeeper.RefreshTokenGrant{RefreshToken:%s Scope:%q}", redacted(g.RefreshToken), g.Scope)
+// grant is the one implementation of Grant.
+type grant struct {
+	typ    string
+	values url.Values // grant_type, the grant's own parameters, the options'
+	err    error      // a required parameter that is missing
 }
 
-// MarshalJSON writes the text of Format as a JSON string.
-func (g RefreshTokenGrant) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(g)) }
+func (g grant) grantType() string { return g.typ }
 
-// AuthorizationCodeGrant exchanges an authorization code (RFC 6749,
-// section 4.1.3) with its PKCE code verifier (RFC 7636). Its Format method
-// hides the code and the verifier.
-type AuthorizationCodeGrant struct {
-	// Code is the authorization code from the callback.
-	Code string
-	// RedirectURI must equal the one sent to the authorization endpoint.
-	RedirectURI string
-	// CodeVerifier is the PKCE verifier; empty if PKCE was not used.
-	CodeVerifier string
-	// Params are extra form parameters.
-	Params url.Values
-}
-
-func (AuthorizationCodeGrant) grantType() string { return "authorization_code" }
-
-func (g AuthorizationCodeGrant) form() (url.Values, error) {
-	if g.Code == "" {
-		return nil, errors.New("empty authorization code")
+func (g grant) form() (url.Values, error) {
+	if g.err != nil {
+		return nil, g.err
 	}
-	v := withParams(g.Params)
-	v.Set("grant_type", "authorization_code")
-	v.Set("code", g.Code)
-	setIf(v, "redirect_uri", g.RedirectURI)
-	setIf(v, "code_verifier", g.CodeVerifier)
-	return v, nil
-}
-
-// Format prints the grant with its code and verifier redacted.
-func (g AuthorizationCodeGrant) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "tokenkeeper.AuthorizationCodeGrant{Code:%s RedirectURI:%q CodeVerifier:%s}", redacted(g.Code), g.RedirectURI, redacted(g.CodeVerifier))
-}
-
-// MarshalJSON writes the text of Format as a JSON string.
-func (g AuthorizationCodeGrant) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(g)) }
-
-// ClientCredentialsGrant gets a token for the client itself (RFC 6749,
-// section 4.4). Audience is Auth0's API identifier. Its Format method
-// leaves out Params, which may hold a client assertion.
-type ClientCredentialsGrant struct {
-	// Scope is optional, space separated.
-	Scope string
-	// Audience is the API the token is for (Auth0); optional.
-	Audience string
-	// Params are extra form parameters.
-	Params url.Values
-}
-
-func (ClientCredentialsGrant) grantType() string { return "client_credentials" }
-
-func (g ClientCredentialsGrant) form() (url.Values, error) {
-	v := withParams(g.Params)
-	v.Set("grant_type", "client_credentials")
-	setIf(v, "scope", g.Scope)
-	setIf(v, "audience", g.Audience)
-	return v, nil
-}
-
-// Format prints the grant without its parameters' values.
-func (g ClientCredentialsGrant) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "tokenkeeper.ClientCredentialsGrant{Scope:%q Audience:%q Params:%d}", g.Scope, g.Audience, len(g.Params))
-}
-
-// MarshalJSON writes the text of Format as a JSON string.
-func (g ClientCredentialsGrant) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(g)) }
-
-// ExtensionGrant is any other grant type (RFC 6749, section 4.5), such as
-// token exchange. Its Format method prints only the grant type.
-type ExtensionGrant struct {
-	// GrantType is the absolute URI or name sent as grant_type.
-	GrantType string
-	// Params are the grant's form parameters.
-	Params url.Values
-}
-
-func (g ExtensionGrant) grantType() string { return g.GrantType }
-
-func (g ExtensionGrant) form() (url.Values, error) {
-	if g.GrantType == "" {
-		return nil, errors.New("GrantType is empty")
-	}
-	v := withParams(g.Params)
-	v.Set("grant_type", g.GrantType)
-	return v, nil
-}
-
-// Format prints the grant type only: parameters may hold secrets.
-func (g ExtensionGrant) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "tokenkeeper.ExtensionGrant{GrantType:%q Params:%d}", g.GrantType, len(g.Params))
-}
-
-// MarshalJSON writes the text of Format as a JSON string.
-func (g ExtensionGrant) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(g)) }
-
-// withParams returns a copy of p, without the client authentication
-// parameters that Client owns.
-func withParams(p url.Values) url.Values {
-	v := make(url.Values, len(p)+4)
-	for k, vs := range p {
-		if k == "client_id" || k == "client_secret" {
-			continue
-		}
+	v := make(url.Values, len(g.values)+2)
+	for k, vs := range g.values {
 		v[k] = append([]string(nil), vs...)
 	}
-	return v
+	return v, nil
+}
+
+// newGrant builds a grant of type typ: the options first, then own, which
+// wins. Empty values of own are left out.
+func newGrant(typ string, err error, opts []GrantOption, own ...string) grant {
+	v := make(url.Values, len(opts)+len(own)/2+1)
+	for _, o := range opts {
+		if o != nil {
+			o.apply(v)
+		}
+	}
+	for i := 0; i+1 < len(own); i += 2 {
+		if own[i+1] != "" {
+			v.Set(own[i], own[i+1])
+		}
+	}
+	v.Set("grant_type", typ)
+	return grant{typ: typ, values: v, err: err}
+}
+
+// PasswordGrant is the resource owner password credentials grant
+// (RFC 6749, section 4.3), Daxium Air's login. Both username and password
+// are required.
+func PasswordGrant(username, password string, opts ...GrantOption) Grant {
+	var err error
+	if username == "" || password == "" {
+		err = errors.New("username and password are required")
+	}
+	return newGrant("password", err, opts, "username", username, "password", password)
+}
+
+// RefreshTokenGrant redeems a refresh token (RFC 6749, section 6). An empty
+// refresh token is an error that matches ErrLoginRequired.
+func RefreshTokenGrant(refreshToken string, opts ...GrantOption) Grant {
+	var err error
+	if refreshToken == "" {
+		err = wrap(errors.New("the refresh token is empty"), ErrLoginRequired)
+	}
+	return newGrant("refresh_token", err, opts, "refresh_token", refreshToken)
+}
+
+// AuthorizationCodeGrant exchanges an authorization code (RFC 6749,
+// section 4.1.3) with its PKCE code verifier (RFC 7636; empty if PKCE was
+// not used). redirectURI must equal the one sent to the authorization
+// endpoint. AuthCodeFlow.Callback returns this grant for a flow.
+func AuthorizationCodeGrant(code, redirectURI, verifier string, opts ...GrantOption) Grant {
+	var err error
+	if code == "" {
+		err = errors.New("empty authorization code")
+	}
+	return newGrant("authorization_code", err, opts, "code", code, "redirect_uri", redirectURI, "code_verifier", verifier)
+}
+
+// ClientCredentialsGrant gets a token for the client itself (RFC 6749,
+// section 4.4). Auth0 wants the API's identifier: Param("audience", ...).
+func ClientCredentialsGrant(opts ...GrantOption) Grant {
+	return newGrant("client_credentials", nil, opts)
+}
+
+// ExtensionGrant is any other grant type (RFC 6749, section 4.5), such as
+// token exchange: grantType is the absolute URI or name sent as
+// grant_type, and the options carry its parameters.
+func ExtensionGrant(grantType string, opts ...GrantOption) Grant {
+	var err error
+	if grantType == "" {
+		err = errors.New("the grant type is empty")
+	}
+	return newGrant(grantType, err, opts)
+}
+
+// Format prints the grant type and the public parameters; the value of any
+// other parameter is REDACTED.
+func (g grant) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "tokenkeeper.Grant{%s}", describeForm(g.values))
+}
+
+// MarshalJSON writes the text of Format as a JSON string.
+func (g grant) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(g)) }
+
+// describeForm prints a form in key order, with the value of every
+// parameter that is not public redacted.
+func describeForm(v url.Values) string {
+	keys := slices.Sorted(maps.Keys(v))
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		if !publicParams[k] {
+			b.WriteString("REDACTED")
+			continue
+		}
+		b.WriteString(strconv.Quote(strings.Join(v[k], " ")))
+	}
+	return b.String()
 }
 
 func setIf(v url.Values, k, s string) {
@@ -248,10 +224,12 @@ func (f AuthCodeFlow) Format(s fmt.State, verb rune) {
 	fmt.Fprintf(s, "tokenkeeper.AuthCodeFlow{RedirectURI:%q State:%s Verifier:%s}", f.RedirectURI, redacted(f.State), redacted(f.Verifier))
 }
 
-// MarshalJSON writes the text of Format as a JSON string, so that a logged
-// flow shows no verifier. To keep a flow in a session store, save its
-// fields one by one.
-func (f AuthCodeFlow) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(f)) }
+// MarshalJSON fails: the verifier is a secret that must not reach a log,
+// and a flow written as a redacted text could not be read back. Keep the
+// flow in server memory until the callback, or store its fields yourself.
+func (f AuthCodeFlow) MarshalJSON() ([]byte, error) {
+	return nil, errors.New("tokenkeeper: an AuthCodeFlow is not encoded as JSON: it holds the PKCE verifier; store its fields yourself")
+}
 
 // AuthCodeURL starts an authorization code flow: it returns the URL with
 // response_type=code, client_id, redirect_uri, scope, state, audience, the
@@ -276,8 +254,8 @@ func (c *Client) AuthCodeURL(r AuthCodeRequest) (*AuthCodeFlow, error) {
 	setIf(q, "audience", r.Audience)
 	q.Set("state", flow.State)
 	if !r.DisablePKCE {
-		flow.Verifier = NewVerifier()
-		q.Set("code_challenge", S256Challenge(flow.Verifier))
+		flow.Verifier = oauth2.GenerateVerifier()
+		q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(flow.Verifier))
 		q.Set("code_challenge_method", "S256")
 	}
 	u := *c.authURL
@@ -287,37 +265,25 @@ func (c *Client) AuthCodeURL(r AuthCodeRequest) (*AuthCodeFlow, error) {
 }
 
 // Callback checks the query of the redirect back from the authorization
-// endpoint: the state must equal f.State (compared in constant time), an
-// error parameter becomes an *Error (StatusCode 0) with the provider's
-// error, error_description and error_uri, and otherwise the code is
-// returned.
-func (f *AuthCodeFlow) Callback(query url.Values) (code string, err error) {
+// endpoint and returns the grant that exchanges its code for tokens. The
+// state must equal f.State (compared in constant time), or the error
+// matches ErrStateMismatch; an error parameter becomes an *Error
+// (StatusCode 0) with the provider's error, error_description and
+// error_uri; a query with no code matches ErrMissingCode.
+func (f *AuthCodeFlow) Callback(query url.Values) (Grant, error) {
 	state := query.Get("state")
 	if f.State == "" || subtle.ConstantTimeCompare([]byte(state), []byte(f.State)) != 1 {
-		return "", errors.New("tokenkeeper: authorization callback: state does not match")
+		return nil, ErrStateMismatch
 	}
 	if e := query.Get("error"); e != "" {
-		return "", &Error{Code: e, Message: query.Get("error_description"), URL: query.Get("error_uri")}
+		return nil, &Error{Code: e, Message: query.Get("error_description"), URL: query.Get("error_uri")}
 	}
-	code = query.Get("code")
+	code := query.Get("code")
 	if code == "" {
-		return "", errors.New("tokenkeeper: authorization callback: no code")
+		return nil, ErrMissingCode
 	}
-	return code, nil
+	return AuthorizationCodeGrant(code, f.RedirectURI, f.Verifier), nil
 }
-
-// Grant returns the grant that exchanges code for tokens in this flow.
-func (f *AuthCodeFlow) Grant(code string) AuthorizationCodeGrant {
-	return AuthorizationCodeGrant{Code: code, RedirectURI: f.RedirectURI, CodeVerifier: f.Verifier}
-}
-
-// NewVerifier returns a new random PKCE code verifier (RFC 7636, section
-// 4.1): 32 random bytes, base64url encoded.
-func NewVerifier() string { return oauth2.GenerateVerifier() }
-
-// S256Challenge returns the S256 code challenge of a verifier (RFC 7636,
-// section 4.2).
-func S256Challenge(verifier string) string { return oauth2.S256ChallengeFromVerifier(verifier) }
 
 // randomString returns n random bytes, base64url encoded.
 func randomString(n int) string {

@@ -110,7 +110,11 @@ func TestAuthCodeURL(t *testing.T) {
 			"redirect_uri":  {"https://app.example.com/cb"},
 			"state":         {"s"},
 		}, u.Query())
-		assert.Empty(t, flow.Grant("code").CodeVerifier, "no verifier sent without PKCE")
+		g, err := flow.Callback(url.Values{"state": {"s"}, "code": {"code"}})
+		require.NoError(t, err)
+		form, err := g.form()
+		require.NoError(t, err)
+		assert.Empty(t, form.Get("code_verifier"), "no verifier sent without PKCE")
 	})
 	t.Run("no AuthURL", func(t *testing.T) {
 		t.Parallel()
@@ -122,14 +126,22 @@ func TestAuthCodeURL(t *testing.T) {
 	})
 }
 
-func TestS256Challenge(t *testing.T) {
+// Each flow gets a new RFC 7636 verifier, and its challenge is the S256
+// of that verifier.
+func TestAuthCodeURLVerifier(t *testing.T) {
 	t.Parallel()
-	// RFC 7636, appendix B.
-	assert.Equal(t, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", S256Challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"))
+	c := newAuthClient(t, "https://tenant.auth0.com/authorize")
+	seen := map[string]bool{}
 	for range 3 {
-		v := NewVerifier()
-		assert.True(t, pkceVerifier.MatchString(v), "NewVerifier() = %q", v)
-		assert.Equal(t, challengeOf(v), S256Challenge(v))
+		flow, err := c.AuthCodeURL(AuthCodeRequest{RedirectURI: "https://app.example.com/cb"})
+		require.NoError(t, err)
+		assert.True(t, pkceVerifier.MatchString(flow.Verifier), "Verifier = %q", flow.Verifier)
+		assert.False(t, seen[flow.Verifier], "a verifier was reused")
+		seen[flow.Verifier] = true
+		u, err := url.Parse(flow.URL)
+		require.NoError(t, err)
+		assert.Equal(t, challengeOf(flow.Verifier), u.Query().Get("code_challenge"))
+		assert.Equal(t, "S256", u.Query().Get("code_challenge_method"))
 	}
 }
 
@@ -140,26 +152,26 @@ func TestCallback(t *testing.T) {
 		name     string
 		query    url.Values
 		wantCode string
-		wantErr  string
+		wantErr  error
 		wantPE   *Error
 	}{
 		{name: "success", query: url.Values{"state": {"state-1"}, "code": {"code-1"}}, wantCode: "code-1"},
-		{name: "state mismatch", query: url.Values{"state": {"state-2"}, "code": {"code-1"}}, wantErr: "tokenkeeper: authorization callback: state does not match"},
-		{name: "state prefix", query: url.Values{"state": {"state-"}, "code": {"code-1"}}, wantErr: "state does not match"},
-		{name: "missing state", query: url.Values{"code": {"code-1"}}, wantErr: "state does not match"},
+		{name: "state mismatch", query: url.Values{"state": {"state-2"}, "code": {"code-1"}}, wantErr: ErrStateMismatch},
+		{name: "state prefix", query: url.Values{"state": {"state-"}, "code": {"code-1"}}, wantErr: ErrStateMismatch},
+		{name: "missing state", query: url.Values{"code": {"code-1"}}, wantErr: ErrStateMismatch},
 		{name: "provider error", query: url.Values{
 			"state": {"state-1"}, "error": {"access_denied"}, "error_description": {"User did not consent"}, "error_uri": {"https://auth.example.com/e"},
 		}, wantPE: &Error{Code: "access_denied", Message: "User did not consent", URL: "https://auth.example.com/e"}},
-		{name: "provider error with a wrong state", query: url.Values{"state": {"evil"}, "error": {"access_denied"}}, wantErr: "state does not match"},
-		{name: "missing code", query: url.Values{"state": {"state-1"}}, wantErr: "tokenkeeper: authorization callback: no code"},
+		{name: "provider error with a wrong state", query: url.Values{"state": {"evil"}, "error": {"access_denied"}}, wantErr: ErrStateMismatch},
+		{name: "missing code", query: url.Values{"state": {"state-1"}}, wantErr: ErrMissingCode},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			code, err := flow.Callback(tt.query)
+			g, err := flow.Callback(tt.query)
 			switch {
 			case tt.wantPE != nil:
-				assert.Empty(t, code)
+				assert.Nil(t, g)
 				var pe *Error
 				require.ErrorAs(t, err, &pe)
 				assert.Equal(t, tt.wantPE.Code, pe.Code)
@@ -167,16 +179,15 @@ func TestCallback(t *testing.T) {
 				assert.Equal(t, tt.wantPE.URL, pe.URL)
 				assert.Zero(t, pe.StatusCode)
 				assert.Equal(t, "tokenkeeper: authorization error: access_denied: User did not consent", pe.Error())
-				assert.False(t, IsTemporary(err))
-			case tt.wantErr != "":
-				assert.Empty(t, code)
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tt.wantErr)
+				assert.False(t, IsRetryable(err))
+			case tt.wantErr != nil:
+				assert.Nil(t, g)
+				require.ErrorIs(t, err, tt.wantErr)
 				var pe *Error
 				assert.False(t, errors.As(err, &pe), "a local check is not a provider *Error")
 			default:
 				require.NoError(t, err)
-				assert.Equal(t, tt.wantCode, code)
+				assert.Equal(t, AuthorizationCodeGrant(tt.wantCode, flow.RedirectURI, flow.Verifier), g)
 			}
 		})
 	}
@@ -207,10 +218,9 @@ func TestAuthCodeFlowEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	challenge := u.Query().Get("code_challenge")
 
-	code, err := flow.Callback(url.Values{"state": {u.Query().Get("state")}, "code": {"code-xyz"}})
+	g, err := flow.Callback(url.Values{"state": {u.Query().Get("state")}, "code": {"code-xyz"}})
 	require.NoError(t, err)
-	g := flow.Grant(code)
-	assert.Equal(t, AuthorizationCodeGrant{Code: "code-xyz", RedirectURI: "http://127.0.0.1:4242/cb", CodeVerifier: flow.Verifier}, g)
+	assert.Equal(t, AuthorizationCodeGrant("code-xyz", "http://127.0.0.1:4242/cb", flow.Verifier), g)
 
 	_, err = c.Token(context.Background(), g)
 	require.NoError(t, err)
@@ -232,11 +242,11 @@ func TestGrantTypes(t *testing.T) {
 		g    Grant
 		want string
 	}{
-		{PasswordGrant{}, "password"},
-		{RefreshTokenGrant{}, "refresh_token"},
-		{AuthorizationCodeGrant{}, "authorization_code"},
-		{ClientCredentialsGrant{}, "client_credentials"},
-		{ExtensionGrant{GrantType: "urn:x"}, "urn:x"},
+		{PasswordGrant("", ""), "password"},
+		{RefreshTokenGrant(""), "refresh_token"},
+		{AuthorizationCodeGrant("", "", ""), "authorization_code"},
+		{ClientCredentialsGrant(), "client_credentials"},
+		{ExtensionGrant("urn:x"), "urn:x"},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, tt.g.grantType(), "%T", tt.g)
@@ -246,24 +256,79 @@ func TestGrantTypes(t *testing.T) {
 func TestGrantFormat(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		v    any
+		g    Grant
 		want string
 	}{
-		{PasswordGrant{Username: "jane", Password: "pw", Scope: "s"}, `tokenkeeper.PasswordGrant{Username:"jane" Password:REDACTED Scope:"s"}`},
-		{PasswordGrant{Username: "jane"}, `tokenkeeper.PasswordGrant{Username:"jane" Password:none Scope:""}`},
-		{RefreshTokenGrant{RefreshToken: "rt", Scope: "s"}, `tokenkeeper.RefreshTokenGrant{RefreshToken:REDACTED Scope:"s"}`},
-		{AuthorizationCodeGrant{Code: "c", RedirectURI: "https://app/cb", CodeVerifier: "v"}, `tokenkeeper.AuthorizationCodeGrant{Code:REDACTED RedirectURI:"https://app/cb" CodeVerifier:REDACTED}`},
-		{AuthorizationCodeGrant{Code: "c"}, `tokenkeeper.AuthorizationCodeGrant{Code:REDACTED RedirectURI:"" CodeVerifier:none}`},
-		{ExtensionGrant{GrantType: "urn:x", Params: url.Values{"a": {"1"}, "b": {"2"}}}, `tokenkeeper.ExtensionGrant{GrantType:"urn:x" Params:2}`},
-		{ClientCredentialsGrant{Scope: "s", Audience: "https://api/", Params: url.Values{"client_assertion": {"jwt"}}}, `tokenkeeper.ClientCredentialsGrant{Scope:"s" Audience:"https://api/" Params:1}`},
-		{AuthCodeFlow{URL: "https://a/authorize?state=s", State: "s", Verifier: "v", RedirectURI: "https://app/cb"}, `tokenkeeper.AuthCodeFlow{RedirectURI:"https://app/cb" State:REDACTED Verifier:REDACTED}`},
+		{PasswordGrant("jane", "pw", Param("scope", "s")), `tokenkeeper.Grant{grant_type="password" password=REDACTED scope="s" username="jane"}`},
+		{PasswordGrant("jane", ""), `tokenkeeper.Grant{grant_type="password" username="jane"}`},
+		{RefreshTokenGrant("rt", Param("scope", "s")), `tokenkeeper.Grant{grant_type="refresh_token" refresh_token=REDACTED scope="s"}`},
+		{AuthorizationCodeGrant("c", "https://app/cb", "v"), `tokenkeeper.Grant{code=REDACTED code_verifier=REDACTED grant_type="authorization_code" redirect_uri="https://app/cb"}`},
+		{AuthorizationCodeGrant("c", "", ""), `tokenkeeper.Grant{code=REDACTED grant_type="authorization_code"}`},
+		{ExtensionGrant("urn:x", Param("a", "1"), Param("b", "2")), `tokenkeeper.Grant{a=REDACTED b=REDACTED grant_type="urn:x"}`},
+		{ClientCredentialsGrant(Param("scope", "s"), Param("audience", "https://api/"), Param("client_assertion", "jwt")), `tokenkeeper.Grant{audience="https://api/" client_assertion=REDACTED grant_type="client_credentials" scope="s"}`},
 	}
 	for _, tt := range tests {
-		for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
-			assert.Equal(t, tt.want, fmt.Sprintf(verb, tt.v), "Sprintf(%q, %T)", verb, tt.v)
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+			assert.Equal(t, tt.want, fmt.Sprintf(verb, tt.g), "Sprintf(%q, %v)", verb, tt.g)
 		}
-		b, err := json.Marshal(tt.v)
+		b, err := json.Marshal(tt.g)
 		require.NoError(t, err)
-		assert.JSONEq(t, fmt.Sprintf("%q", tt.want), string(b), "json.Marshal(%T)", tt.v)
+		assert.JSONEq(t, fmt.Sprintf("%q", tt.want), string(b), "json.Marshal(%v)", tt.g)
 	}
+}
+
+// An AuthCodeFlow prints without its state and verifier, and refuses to be
+// written as JSON rather than write a text that cannot be read back.
+func TestAuthCodeFlowFormat(t *testing.T) {
+	t.Parallel()
+	flow := AuthCodeFlow{URL: "https://a/authorize?state=s", State: "s", Verifier: "v", RedirectURI: "https://app/cb"}
+	want := `tokenkeeper.AuthCodeFlow{RedirectURI:"https://app/cb" State:REDACTED Verifier:REDACTED}`
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		assert.Equal(t, want, fmt.Sprintf(verb, flow), "Sprintf(%q, flow)", verb)
+	}
+	_, err := json.Marshal(flow)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "PKCE verifier")
+}
+
+// A Param prints its value only for a public parameter.
+func TestParamFormat(t *testing.T) {
+	t.Parallel()
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		assert.Equal(t, `tokenkeeper.Param("client_assertion"=REDACTED)`, fmt.Sprintf(verb, Param("client_assertion", "jwt-secret")))
+		assert.Equal(t, `tokenkeeper.Param("scope"="api")`, fmt.Sprintf(verb, Param("scope", "api")))
+	}
+	b, err := json.Marshal(Param("client_assertion", "jwt-secret"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "jwt-secret")
+}
+
+// A Param never overrides the grant's own parameters, nor the client
+// authentication that the Client owns; repeated keys add values.
+func TestParam(t *testing.T) {
+	t.Parallel()
+	g := RefreshTokenGrant("rt", Param("refresh_token", "other"), Param("client_id", "x"), Param("client_secret", "y"),
+		Param("resource", "https://a/"), Param("resource", "https://b/"), nil)
+	form, err := g.form()
+	require.NoError(t, err)
+	assert.Equal(t, url.Values{
+		"grant_type":    {"refresh_token"},
+		"refresh_token": {"rt"},
+		"resource":      {"https://a/", "https://b/"},
+	}, form)
+	form.Set("refresh_token", "changed")
+	again, err := g.form()
+	require.NoError(t, err)
+	assert.Equal(t, "rt", again.Get("refresh_token"), "form returns a copy")
+}
+
+// paramsOf turns a form into grant options, one Param per value.
+func paramsOf(v url.Values) []GrantOption {
+	var opts []GrantOption
+	for k, vs := range v {
+		for _, s := range vs {
+			opts = append(opts, Param(k, s))
+		}
+	}
+	return opts
 }

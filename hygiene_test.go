@@ -186,14 +186,14 @@ func (r *hygRecorder) event(ev Event) {
 	r.events++
 	r.mu.Unlock()
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
-		r.add("event", ev.Kind.String()+" "+verb, fmt.Sprintf(verb, ev))
+		r.add("event", string(ev.Kind)+" "+verb, fmt.Sprintf(verb, ev))
 	}
 	if b, err := json.Marshal(ev); err == nil {
-		r.add("event json", ev.Kind.String(), string(b))
+		r.add("event json", string(ev.Kind), string(b))
 	}
 	if ev.Err != nil {
 		for _, verb := range []string{"%v", "%+v", "%#v", "%q"} {
-			r.add("event", ev.Kind.String()+" Err "+verb, fmt.Sprintf(verb, ev.Err))
+			r.add("event", string(ev.Kind)+" Err "+verb, fmt.Sprintf(verb, ev.Err))
 		}
 	}
 }
@@ -422,9 +422,9 @@ func hygDaxium(t *testing.T, rec *hygRecorder) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	cfg := DaxiumAir().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, hygDaxiumSecret)
+	cfg := DaxiumAir(oauthtest.DefaultClientID, hygDaxiumSecret).WithBaseURL(srv.URL())
 	client := hygNewClient(t, rec, cfg, clock)
-	login := PasswordGrant{Username: hygUser, Password: hygDaxiumPassword}
+	login := PasswordGrant(hygUser, hygDaxiumPassword)
 	rec.value("PasswordGrant", login)
 	src := hygNewSource(t, rec, client, SourceConfig{Login: login, ReloginInterval: time.Minute})
 	api := src.HTTPClient(rec.wire(t))
@@ -456,14 +456,14 @@ func hygDaxium(t *testing.T, rec *hygRecorder) {
 
 	// Failures of the grants, through the Client.
 	ctx := mtImpatient(t)
-	_, err = client.Token(ctx, PasswordGrant{Username: hygUser, Password: hygWrongPassword})
+	_, err = client.Token(ctx, PasswordGrant(hygUser, hygWrongPassword))
 	rec.err("Daxium wrong password", err)
-	_, err = client.Refresh(ctx, hygBogusRefresh)
+	_, err = client.refresh(ctx, hygBogusRefresh)
 	rec.err("Daxium bogus refresh token", err)
-	rec.value("RefreshTokenGrant", RefreshTokenGrant{RefreshToken: hygBogusRefresh})
+	rec.value("RefreshTokenGrant", RefreshTokenGrant(hygBogusRefresh))
 
 	// A Source that cannot log in, and one that has no login.
-	bad := hygNewSource(t, rec, client, SourceConfig{Login: PasswordGrant{Username: hygUser, Password: hygWrongPassword}})
+	bad := hygNewSource(t, rec, client, SourceConfig{Login: PasswordGrant(hygUser, hygWrongPassword)})
 	_, err = bad.TokenContext(ctx)
 	rec.err("Daxium Source with a wrong password", err)
 	noLogin := hygNewSource(t, rec, client, SourceConfig{Token: &Token{RefreshToken: hygBogusRefresh}})
@@ -491,7 +491,7 @@ func hygTransiteo(t *testing.T, rec *hygRecorder) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	cfg := Transiteo().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, "")
+	cfg := Transiteo(oauthtest.DefaultClientID).WithBaseURL(srv.URL())
 	client := hygNewClient(t, rec, cfg, clock)
 	src := hygNewSource(t, rec, client, SourceConfig{Token: &Token{RefreshToken: hygTransiteoRT}})
 	api := src.HTTPClient(rec.wire(t))
@@ -509,7 +509,7 @@ func hygTransiteo(t *testing.T, rec *hygRecorder) {
 
 	wrong := hygNewSource(t, rec, client, SourceConfig{Token: &Token{RefreshToken: hygTransiteoWrong}})
 	hygMustFail(t, rec, wrong.HTTPClient(rec.wire(t)), srv.APIURL(), "Transiteo wrong refresh token")
-	_, err = client.Refresh(context.Background(), hygTransiteoWrong)
+	_, err = client.refresh(context.Background(), hygTransiteoWrong)
 	rec.err("Transiteo Client.Refresh with a wrong refresh token", err)
 
 	req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodGet, srv.APIURL(), nil)
@@ -557,8 +557,10 @@ func hygAuth0(t *testing.T, rec *hygRecorder) {
 	}
 	t.Cleanup(srv.Close)
 	ctx := mtImpatient(t)
-	preset := Auth0("tenant.example.com").WithBaseURL(srv.URL())
-	client := hygNewClient(t, rec, preset.Config(oauthtest.DefaultClientID, hygAuth0Secret), clock)
+	preset := func(id, secret string) Config {
+		return Auth0("tenant.example.com", id, secret).WithBaseURL(srv.URL())
+	}
+	client := hygNewClient(t, rec, preset(oauthtest.DefaultClientID, hygAuth0Secret), clock)
 
 	// Code flow with PKCE.
 	flow, err := client.AuthCodeURL(AuthCodeRequest{RedirectURI: "http://127.0.0.1/callback", Scope: "openid offline_access"})
@@ -571,13 +573,13 @@ func hygAuth0(t *testing.T, rec *hygRecorder) {
 		t.Fatalf("Callback: %v", err)
 	}
 	rec.value("AuthCodeFlow", *flow)
-	rec.value("AuthorizationCodeGrant", flow.Grant(code))
-	tok, err := client.Token(ctx, flow.Grant(code))
+	rec.value("AuthorizationCodeGrant", code)
+	tok, err := client.Token(ctx, code)
 	if err != nil {
 		t.Fatalf("code exchange: %v", err)
 	}
 	rec.token(ctx, tok)
-	_, err = client.Token(ctx, flow.Grant(code))
+	_, err = client.Token(ctx, code)
 	rec.err("Auth0 code reused", err)
 
 	src := hygNewSource(t, rec, client, SourceConfig{Token: tok})
@@ -591,7 +593,7 @@ func hygAuth0(t *testing.T, rec *hygRecorder) {
 
 	// A reused refresh token revokes the family: the Source reports that a
 	// login is needed.
-	_, err = client.Refresh(ctx, tok.RefreshToken)
+	_, err = client.refresh(ctx, tok.RefreshToken)
 	rec.err("Auth0 refresh token reuse", err)
 	clock.Advance(61 * time.Minute)
 	hygMustFail(t, rec, api, srv.APIURL(), "Auth0 Source after its family was revoked")
@@ -609,38 +611,38 @@ func hygAuth0(t *testing.T, rec *hygRecorder) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherCode, err := other.Callback(hygAuthorize(t, rec, other))
-	if err != nil {
+	otherQuery := hygAuthorize(t, rec, other)
+	if _, err := other.Callback(otherQuery); err != nil {
 		t.Fatal(err)
 	}
-	wrongGrant := AuthorizationCodeGrant{Code: otherCode, RedirectURI: other.RedirectURI, CodeVerifier: hygWrongVerifier}
+	wrongGrant := AuthorizationCodeGrant(otherQuery.Get("code"), other.RedirectURI, hygWrongVerifier)
 	rec.value("AuthorizationCodeGrant with a wrong verifier", wrongGrant)
 	_, err = client.Token(ctx, wrongGrant)
 	rec.err("Auth0 wrong verifier", err)
 
 	// client_credentials, in the body and by HTTP Basic.
-	cc := ClientCredentialsGrant{Audience: oauthtest.DefaultAudience, Params: url.Values{"client_assertion_hint": {hygAssertion}}}
+	cc := ClientCredentialsGrant(Param("audience", oauthtest.DefaultAudience), Param("client_assertion_hint", hygAssertion))
 	rec.value("ClientCredentialsGrant", cc)
 	m2m := hygNewSource(t, rec, client, SourceConfig{Login: cc})
 	hygMustGet(t, m2m.HTTPClient(rec.wire(t)), srv.APIURL(), "Auth0 client_credentials")
-	basicCfg := preset.Config(oauthtest.DefaultClientID, hygAuth0Secret)
+	basicCfg := preset(oauthtest.DefaultClientID, hygAuth0Secret)
 	basicCfg.AuthStyle = AuthBasic
 	basic := hygNewClient(t, rec, basicCfg, clock)
-	if _, err := basic.Token(ctx, ClientCredentialsGrant{Audience: oauthtest.DefaultAudience}); err != nil {
+	if _, err := basic.Token(ctx, ClientCredentialsGrant(Param("audience", oauthtest.DefaultAudience))); err != nil {
 		t.Fatalf("client_credentials with HTTP Basic: %v", err)
 	}
-	_, err = client.Token(ctx, ClientCredentialsGrant{Audience: "https://bogus.example.com"})
+	_, err = client.Token(ctx, ClientCredentialsGrant(Param("audience", "https://bogus.example.com")))
 	rec.err("Auth0 client_credentials, unknown audience", err)
 	for _, style := range []AuthStyle{AuthInBody, AuthBasic} {
-		wrongCfg := preset.Config(oauthtest.DefaultClientID, hygAuth0Wrong)
+		wrongCfg := preset(oauthtest.DefaultClientID, hygAuth0Wrong)
 		wrongCfg.AuthStyle = style
 		wrong := hygNewClient(t, rec, wrongCfg, clock)
-		_, err = wrong.Token(ctx, ClientCredentialsGrant{Audience: oauthtest.DefaultAudience})
-		rec.err("Auth0 client_credentials, wrong secret, "+style.String(), err)
-		bad := hygNewSource(t, rec, wrong, SourceConfig{Login: ClientCredentialsGrant{Audience: oauthtest.DefaultAudience}})
-		hygMustFail(t, rec, bad.HTTPClient(rec.wire(t)), srv.APIURL(), "Auth0 Source with a wrong secret, "+style.String())
+		_, err = wrong.Token(ctx, ClientCredentialsGrant(Param("audience", oauthtest.DefaultAudience)))
+		rec.err("Auth0 client_credentials, wrong secret, "+style.name(), err)
+		bad := hygNewSource(t, rec, wrong, SourceConfig{Login: ClientCredentialsGrant(Param("audience", oauthtest.DefaultAudience))})
+		hygMustFail(t, rec, bad.HTTPClient(rec.wire(t)), srv.APIURL(), "Auth0 Source with a wrong secret, "+style.name())
 	}
-	ext := ExtensionGrant{GrantType: "urn:ietf:params:oauth:grant-type:token-exchange", Params: url.Values{"subject_token": {hygBogusAccess}}}
+	ext := ExtensionGrant("urn:ietf:params:oauth:grant-type:token-exchange", Param("subject_token", hygBogusAccess))
 	rec.value("ExtensionGrant", ext)
 	_, err = client.Token(ctx, ext)
 	rec.err("Auth0 unsupported extension grant", err)
@@ -653,7 +655,7 @@ func hygNetwork(t *testing.T, rec *hygRecorder) {
 	downURL := down.URL
 	down.Close()
 	client := hygNewClient(t, rec, Config{TokenURL: downURL + "/oauth/token", ClientID: "client", ClientSecret: hygDaxiumSecret}, nil)
-	_, err := client.Token(context.Background(), PasswordGrant{Username: hygUser, Password: hygDaxiumPassword})
+	_, err := client.Token(context.Background(), PasswordGrant(hygUser, hygDaxiumPassword))
 	rec.err("token endpoint down", err)
 	src := hygNewSource(t, rec, client, SourceConfig{Token: &Token{RefreshToken: hygBogusRefresh}})
 	_, err = src.TokenContext(mtImpatient(t))
@@ -700,7 +702,7 @@ func TestHygieneEndToEnd(t *testing.T) {
 	if nSecrets < 40 || nOutputs < 500 || nEvents < 30 {
 		t.Fatalf("recorded %d secrets, %d outputs, %d events; the flows did not run as intended", nSecrets, nOutputs, nEvents)
 	}
-	for _, want := range []string{`"msg":"token response"`, `"msg":"tokenkeeper: refresh failed"`, `"msg":"tokenkeeper: login"`} {
+	for _, want := range []string{`"msg":"tokenkeeper: token response"`, `"msg":"tokenkeeper: refresh failed"`, `"msg":"tokenkeeper: login"`} {
 		if !strings.Contains(rec.jsonLog.String(), want) {
 			t.Errorf("JSON log has no %s", want)
 		}
@@ -845,7 +847,14 @@ func TestHygieneRedirectToAnotherHost(t *testing.T) {
 		t.Fatalf("POST with a 307: %v", err)
 	}
 	resp.Body.Close()
+	hygCheckRedirectHeaders(t, &first, &other, want)
+}
 
+// hygCheckRedirectHeaders checks where the credential went in
+// TestHygieneRedirectToAnotherHost: on every request to the first host,
+// and on none to the other.
+func hygCheckRedirectHeaders(t *testing.T, first, other *hygHeaderLog, want string) {
+	t.Helper()
 	for path, n := range map[string]int{"/to-other": 2, "/to-other-307": 1, "/to-self-then-other": 1, "/to-self": 1} {
 		got := first.of(path)
 		if len(got) != n {
@@ -942,7 +951,7 @@ func TestHygieneTokenRequestRedirect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.Token(context.Background(), PasswordGrant{Username: hygUser, Password: hygDaxiumPassword})
+		_, err = c.Token(context.Background(), PasswordGrant(hygUser, hygDaxiumPassword))
 		if err == nil {
 			t.Errorf("redirect to %s: the token request succeeded; want an error", target)
 		}
@@ -972,7 +981,10 @@ func TestHygienePlainHTTPRefused(t *testing.T) {
 		{"http://[::1]:8080/token", false, true},
 		{"http://localhost:8080/token", false, true},
 		{"http://LOCALHOST/token", false, true},
-		{"http://auth.localhost/token", false, true},
+		{"http://auth.localhost/token", false, false}, // resolved through DNS
+		{"http://auth.localhost/token", true, true},
+		{"http://localhost./token", false, false},
+		{"http://127.0.0.2/token", false, true},
 		{"http://localhost.example.com/token", false, false},
 		{"http://127.0.0.1.nip.io/token", false, false},
 		{"http://0.0.0.0/token", false, false},
@@ -1016,7 +1028,7 @@ func TestHygieneTokenURLQuery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Token(context.Background(), ClientCredentialsGrant{})
+	_, err = c.Token(context.Background(), ClientCredentialsGrant())
 	if err == nil {
 		t.Fatal("token request to a closed server succeeded")
 	}

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"reflect"
 	"sort"
 	"strings"
@@ -160,11 +159,11 @@ func TestNoSecretLeaks(t *testing.T) {
 	basicClient, err := New(basicCfg)
 	require.NoError(t, err)
 
-	password := PasswordGrant{Username: "jane@example.com", Password: secretPassword, Scope: "api"}
-	refresh := RefreshTokenGrant{RefreshToken: secretRefresh, Scope: "api"}
-	code := AuthorizationCodeGrant{Code: secretCode, RedirectURI: "https://app.example.com/cb", CodeVerifier: secretVerifier}
-	clientCreds := ClientCredentialsGrant{Scope: "api", Audience: "https://api.example.com/", Params: url.Values{"client_assertion": {secretClient}}}
-	extension := ExtensionGrant{GrantType: "urn:ietf:params:oauth:grant-type:token-exchange", Params: url.Values{"subject_token": {secretAccess}, "actor_token": {secretID}}}
+	password := PasswordGrant("jane@example.com", secretPassword, Param("scope", "api"))
+	refresh := RefreshTokenGrant(secretRefresh, Param("scope", "api"))
+	code := AuthorizationCodeGrant(secretCode, "https://app.example.com/cb", secretVerifier)
+	clientCreds := ClientCredentialsGrant(Param("scope", "api"), Param("audience", "https://api.example.com/"), Param("client_assertion", secretClient))
+	extension := ExtensionGrant("urn:ietf:params:oauth:grant-type:token-exchange", Param("subject_token", secretAccess), Param("actor_token", secretID))
 	grants := []Grant{password, refresh, code, clientCreds, extension}
 
 	tok, err := decodeTokenResponse(200, "application/json", []byte(fmt.Sprintf(
@@ -183,7 +182,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		"AuthCodeFlow":           flow,
 	}
 	for _, g := range grants {
-		values[fmt.Sprintf("%T", g)] = g
+		values[g.grantType()] = g
 	}
 
 	// Errors from a server that echoes what it was sent, through clients
@@ -197,8 +196,8 @@ func TestNoSecretLeaks(t *testing.T) {
 			require.NoError(t, err)
 			for _, g := range grants {
 				_, err := c.Token(ctx, g)
-				require.Error(t, err, "shape %s, %T", shape, g)
-				values[fmt.Sprintf("error %s %s %T", shape, vname, g)] = err
+				require.Error(t, err, "shape %s, %s", shape, g.grantType())
+				values[fmt.Sprintf("error %s %s %s", shape, vname, g.grantType())] = err
 			}
 		}
 	}
@@ -228,13 +227,13 @@ func TestNoSecretLeaks(t *testing.T) {
 
 	// The echoes were received and redacted, not merely absent.
 	var echoed *Error
-	require.ErrorAs(t, values["error rfc6749 json tokenkeeper.PasswordGrant"].(error), &echoed)
+	require.ErrorAs(t, values["error rfc6749 json password"].(error), &echoed)
 	require.Contains(t, echoed.Message, "password=REDACTED")
 	require.Contains(t, echoed.Message, "client_secret=REDACTED")
 	require.Contains(t, echoed.Message, "username=jane@example.com", "public parameters are kept")
 	require.Contains(t, string(echoed.Body), secretPassword, "Body keeps what was received")
 	require.ErrorIs(t, echoed, ErrInvalidGrant)
-	require.ErrorAs(t, values["error daerr basic tokenkeeper.RefreshTokenGrant"].(error), &echoed)
+	require.ErrorAs(t, values["error daerr basic refresh_token"].(error), &echoed)
 	require.Contains(t, echoed.Message, "basic=client-id:REDACTED")
 	require.Contains(t, echoed.Message, "refresh_token=REDACTED")
 
@@ -282,8 +281,8 @@ func TestNoSecretLeaks(t *testing.T) {
 			}
 		}
 	}
-	require.Contains(t, jsonLog.String(), `"msg":"token response"`, "the Client logged its requests")
-	require.Contains(t, jsonLog.String(), `"msg":"token request failed"`, "the Client logged a network failure")
+	require.Contains(t, jsonLog.String(), `"msg":"tokenkeeper: token response"`, "the Client logged its requests")
+	require.Contains(t, jsonLog.String(), `"msg":"tokenkeeper: token request failed"`, "the Client logged a network failure")
 }
 
 // bothForms returns v and, if v is a pointer, what it points to; or else

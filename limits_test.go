@@ -69,6 +69,29 @@ func limitStreamer(t *testing.T, status int, head string) (*httptest.Server, <-c
 // TestLimitTokenResponseBodyCap: a token response is read up to 1 MiB: a
 // body of exactly 1 MiB decodes, one byte more is a clear error, and an
 // endless body neither hangs the client nor is read to its end.
+// limitCheckTooLarge checks the error for a body over the cap: an *Error
+// with the status, the first MiB of the body at most, that matches
+// ErrMalformedResponse and, for a token, says the body was too large.
+func limitCheckTooLarge(t *testing.T, err error, status int) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %T %q is not an *Error", err, err)
+	}
+	if len(e.Body) > maxBody {
+		t.Errorf("len(Body) = %d; want at most %d", len(e.Body), maxBody)
+	}
+	if e.StatusCode != status {
+		t.Errorf("StatusCode = %d; want %d", e.StatusCode, status)
+	}
+	if !errors.Is(err, ErrMalformedResponse) {
+		t.Errorf("error %q is not ErrMalformedResponse", err)
+	}
+	if status == http.StatusOK && !strings.Contains(err.Error(), "exceeds 1048576 bytes") {
+		t.Errorf("error %q does not say the body was too large", err)
+	}
+}
+
 func TestLimitTokenResponseBodyCap(t *testing.T) {
 	t.Parallel()
 	pad := func(n int) string {
@@ -99,7 +122,7 @@ func TestLimitTokenResponseBodyCap(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tok, err := c.Token(context.Background(), ClientCredentialsGrant{})
+			tok, err := c.Token(context.Background(), ClientCredentialsGrant())
 			if tt.ok {
 				if err != nil || tok.AccessToken != "at" {
 					t.Fatalf("Token = %v, %v; want the token", tok, err)
@@ -109,22 +132,7 @@ func TestLimitTokenResponseBodyCap(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Token = %v; want an error", tok)
 			}
-			var e *Error
-			if !errors.As(err, &e) {
-				t.Fatalf("error %T %q is not an *Error", err, err)
-			}
-			if len(e.Body) > maxBody {
-				t.Errorf("len(Body) = %d; want at most %d", len(e.Body), maxBody)
-			}
-			if e.StatusCode != tt.status {
-				t.Errorf("StatusCode = %d; want %d", e.StatusCode, tt.status)
-			}
-			if !errors.Is(err, ErrMalformedResponse) {
-				t.Errorf("error %q is not ErrMalformedResponse", err)
-			}
-			if tt.status == http.StatusOK && !strings.Contains(err.Error(), "exceeds 1048576 bytes") {
-				t.Errorf("error %q does not say the body was too large", err)
-			}
+			limitCheckTooLarge(t, err, tt.status)
 		})
 	}
 
@@ -136,7 +144,7 @@ func TestLimitTokenResponseBodyCap(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		_, err = c.Token(context.Background(), ClientCredentialsGrant{})
+		_, err = c.Token(context.Background(), ClientCredentialsGrant())
 		if !errors.Is(err, ErrMalformedResponse) {
 			t.Errorf("Token = %v; want ErrMalformedResponse", err)
 		}
@@ -214,7 +222,7 @@ func TestLimitUnauthorizedDrainBounded(t *testing.T) {
 	tokens := limitTokenServer(t, func(n int) string {
 		return fmt.Sprintf(`{"access_token":"at-%d","refresh_token":"rt-%d","token_type":"Bearer","expires_in":3600}`, n, n)
 	})
-	src := limitSource(t, tokens.URL, SourceConfig{Login: ClientCredentialsGrant{}})
+	src := limitSource(t, tokens.URL, SourceConfig{Login: ClientCredentialsGrant()})
 	resp, err := src.HTTPClient(api).Get("https://api.example.com/v1/me")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET = %v, %v; want the replayed 200", resp, err)
@@ -285,7 +293,7 @@ func TestLimitControlCharactersInToken(t *testing.T) {
 		{"space in access_token", `{"access_token":"at x","expires_in":3600}`, Credential{}},
 		{"tab in access_token", `{"access_token":"at\tx","expires_in":3600}`, Credential{}},
 		{"CR LF in token_type", `{"access_token":"at","token_type":"Bearer\r\nX-Injected: 1","expires_in":3600}`, Credential{}},
-		{"CR LF in raw id_token", `{"access_token":"at","id_token":"id\r\nX-Injected: 1","expires_in":3600}`, Credential{Raw: true, Token: IDToken}},
+		{"CR LF in raw id_token", `{"access_token":"at","id_token":"id\r\nX-Injected: 1","expires_in":3600}`, Credential{Raw: true, IDToken: true}},
 		{"form-encoded CR LF", "access_token=at%0D%0AX-Injected%3A+1&expires_in=3600", Credential{}},
 	}
 	for _, tt := range tests {
@@ -310,7 +318,7 @@ func TestLimitControlCharactersInToken(t *testing.T) {
 				return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
 			})
 			src := limitSourceWith(t, Config{TokenURL: tokens.URL + "/token", ClientID: "client", Credential: tt.credential},
-				SourceConfig{Login: ClientCredentialsGrant{}})
+				SourceConfig{Login: ClientCredentialsGrant()})
 			ctx, cancel := context.WithTimeout(context.Background(), limitBound)
 			defer cancel()
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://api.example.com/v1/me", nil)
@@ -347,7 +355,7 @@ func TestLimitUnsendableTokenRecovers(t *testing.T) {
 		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
 	})
 	src := limitSourceWith(t, Config{TokenURL: tokens.URL + "/token", ClientID: "client", Clock: clock},
-		SourceConfig{Login: ClientCredentialsGrant{}, MinBackoff: time.Second, MaxBackoff: 2 * time.Second, ReloginInterval: time.Second})
+		SourceConfig{Login: ClientCredentialsGrant(), MinBackoff: time.Second, MaxBackoff: 2 * time.Second, ReloginInterval: time.Second})
 	hc := src.HTTPClient(api)
 	// A caller that cannot wait for the next attempt gets the failure.
 	req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodGet, "https://api.example.com/v1/me", nil)
@@ -384,12 +392,12 @@ func TestLimitDefaultTimeouts(t *testing.T) {
 	t.Cleanup(srv.Close)
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(transport.CloseIdleConnections)
-	cfg := DaxiumAir().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
 	cfg.HTTPClient = &http.Client{Transport: transport}
 	cfg.Clock = clock
 	const refreshTimeout = 300 * time.Millisecond
 	src := limitSourceWith(t, cfg, SourceConfig{
-		Login:          PasswordGrant{Username: oauthtest.DefaultUser, Password: oauthtest.DefaultPassword},
+		Login:          PasswordGrant(oauthtest.DefaultUser, oauthtest.DefaultPassword),
 		RefreshTimeout: refreshTimeout,
 	})
 
@@ -424,11 +432,11 @@ func TestLimitDefaultTimeouts(t *testing.T) {
 	}
 	srv.HangNext(1)
 	start := time.Now()
-	_, err = bc.Token(context.Background(), PasswordGrant{Username: oauthtest.DefaultUser, Password: oauthtest.DefaultPassword})
+	_, err = bc.Token(context.Background(), PasswordGrant(oauthtest.DefaultUser, oauthtest.DefaultPassword))
 	if d := time.Since(start); d > refreshTimeout+limitBound || err == nil {
 		t.Errorf("Client.Token against a hung server: %v after %v; want an error after about %v", err, d, refreshTimeout)
 	}
-	if !IsTemporary(err) {
-		t.Errorf("IsTemporary(%q) = false; want true for an HTTP client timeout", err)
+	if !IsRetryable(err) {
+		t.Errorf("IsRetryable(%q) = false; want true for an HTTP client timeout", err)
 	}
 }

@@ -209,7 +209,7 @@ func classify(err error) failure {
 		// A rejection whose body arrived cut off or unreadable is no
 		// verdict on the grant.
 		return transient
-	case IsTemporary(err):
+	case IsRetryable(err):
 		return transient
 	}
 	return permanent

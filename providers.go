@@ -8,27 +8,6 @@ import (
 	"strings"
 )
 
-// TokenKind names one of a token's credentials.
-type TokenKind int
-
-const (
-	// AccessToken is the OAuth 2.0 access token (the zero value).
-	AccessToken TokenKind = iota
-	// IDToken is the OpenID Connect id_token.
-	IDToken
-)
-
-// String returns the kind's wire name.
-func (k TokenKind) String() string {
-	switch k {
-	case AccessToken:
-		return "access_token"
-	case IDToken:
-		return "id_token"
-	}
-	return fmt.Sprintf("TokenKind(%d)", int(k))
-}
-
 // Credential says how an API expects the token: which of the token's
 // credentials, in which header, after which scheme. The zero value is
 // "Authorization: Bearer <access_token>" (RFC 6750).
@@ -40,8 +19,9 @@ type Credential struct {
 	Scheme string
 	// Raw sends the token alone, with no scheme (Transiteo).
 	Raw bool
-	// Token is which credential to send.
-	Token TokenKind
+	// IDToken sends the OpenID Connect id_token instead of the access
+	// token (Transiteo).
+	IDToken bool
 }
 
 func (c Credential) validate() error {
@@ -53,9 +33,6 @@ func (c Credential) validate() error {
 	}
 	if strings.ContainsAny(c.Scheme, " \t\r\n") || !validHeaderValue(c.Scheme) {
 		return fmt.Errorf("Credential.Scheme %q has spaces or control characters", c.Scheme)
-	}
-	if c.Token != AccessToken && c.Token != IDToken {
-		return fmt.Errorf("Credential.Token: unknown %v", c.Token)
 	}
 	return nil
 }
@@ -74,15 +51,15 @@ func (c Credential) value(t *Token) (string, error) {
 	if t == nil {
 		return "", errors.New("tokenkeeper: no token to send")
 	}
-	tok := t.AccessToken
-	if c.Token == IDToken {
-		tok = t.IDToken
+	tok, kind := t.AccessToken, "access_token"
+	if c.IDToken {
+		tok, kind = t.IDToken, "id_token"
 	}
 	if tok == "" {
-		return "", fmt.Errorf("tokenkeeper: the token has no %v to send", c.Token)
+		return "", fmt.Errorf("tokenkeeper: the token has no %s to send", kind)
 	}
 	if !validHeaderValue(tok) || strings.ContainsAny(tok, " \t") {
-		return "", fmt.Errorf("tokenkeeper: the %v has characters not allowed in a header", c.Token)
+		return "", fmt.Errorf("tokenkeeper: the %s has characters not allowed in a header", kind)
 	}
 	if c.Raw {
 		return tok, nil
@@ -90,7 +67,7 @@ func (c Credential) value(t *Token) (string, error) {
 	scheme := c.Scheme
 	if scheme == "" {
 		// The server's token_type: it must not smuggle a line either.
-		scheme = t.Type()
+		scheme = t.typ()
 		if !validHeaderValue(scheme) || strings.ContainsAny(scheme, " \t") {
 			return "", errors.New("tokenkeeper: the token_type has characters not allowed in a header")
 		}
@@ -98,56 +75,15 @@ func (c Credential) value(t *Token) (string, error) {
 	return scheme + " " + tok, nil
 }
 
-// Provider describes a token provider: its endpoints, how clients
-// authenticate, the headers it wants and how its APIs take the token. The
-// functions DaxiumAir, Transiteo and Auth0 return presets, a new value on
-// every call; Config turns one into a Config to complete.
-type Provider struct {
-	// Name is a human-readable name.
-	Name string
-	// TokenURL is the token endpoint.
-	TokenURL string
-	// AuthURL is the authorization endpoint, if the provider has one.
-	AuthURL string
-	// AuthStyle is how the provider authenticates clients.
-	AuthStyle AuthStyle
-	// Header holds headers the provider asks clients to send.
-	Header http.Header
-	// Credential is how its APIs take the token.
-	Credential Credential
-	// ClientErrorCodes are the error codes with which the provider's token
-	// endpoint rejects the client itself (a wrong client secret), beyond
-	// RFC 6749's invalid_client. An *Error with one of them matches
-	// ErrInvalidClient, and a Source does not take it for a rejected
-	// refresh token.
-	ClientErrorCodes []string
-}
-
-// Config returns a Config for this provider with the given client
-// credentials; pass "" as clientSecret for a public client. The headers are
-// copied.
-func (p Provider) Config(clientID, clientSecret string) Config {
-	return Config{
-		TokenURL:     p.TokenURL,
-		AuthURL:      p.AuthURL,
-		ClientID:     clientID,
-		ClientSecret: clientSecret,
-		AuthStyle:    p.AuthStyle,
-		Header:       p.Header.Clone(),
-		Credential:   p.Credential,
-
-		ClientErrorCodes: slices.Clone(p.ClientErrorCodes),
-	}
-}
-
-// WithBaseURL returns a copy of p whose endpoints point at baseURL (for
-// example a test server) with the same paths.
-func (p Provider) WithBaseURL(baseURL string) Provider {
-	p.TokenURL = rebase(p.TokenURL, baseURL)
-	p.AuthURL = rebase(p.AuthURL, baseURL)
-	p.Header = p.Header.Clone()
-	p.ClientErrorCodes = slices.Clone(p.ClientErrorCodes)
-	return p
+// WithBaseURL returns a copy of c whose endpoints point at baseURL (for
+// example a test server) with the same paths. Its Header and
+// ClientErrorCodes are copies too.
+func (c Config) WithBaseURL(baseURL string) Config {
+	c.TokenURL = rebase(c.TokenURL, baseURL)
+	c.AuthURL = rebase(c.AuthURL, baseURL)
+	c.Header = c.Header.Clone()
+	c.ClientErrorCodes = slices.Clone(c.ClientErrorCodes)
+	return c
 }
 
 func rebase(endpoint, base string) string {
@@ -166,48 +102,49 @@ func rebase(endpoint, base string) string {
 	return strings.TrimRight(base, "/") + path
 }
 
-// DaxiumAir returns the preset for Daxium Air API v1.3: password and
-// refresh_token grants with client_id and client_secret in the form body, a
-// new refresh token on every refresh, "Authorization: Bearer
-// <access_token>" and "X-Accept-Version: v1.3" on API calls. Its errors are
-// DAERR bodies. Each call returns a new value: changing it changes no other.
-func DaxiumAir() Provider {
-	return Provider{
-		Name:       "Daxium Air",
-		TokenURL:   "https://api.daxium-air.com/oauth/v2/token",
-		AuthStyle:  AuthInBody,
-		Header:     http.Header{"X-Accept-Version": {"v1.3"}},
-		Credential: Credential{},
+// DaxiumAir returns the Config for Daxium Air API v1.3 and a client
+// registered with it: password and refresh_token grants with client_id and
+// client_secret in the form body, a new refresh token on every refresh,
+// "Authorization: Bearer <access_token>" and "X-Accept-Version: v1.3" on
+// API calls. Its errors are DAERR bodies. Each call returns a new value.
+func DaxiumAir(clientID, clientSecret string) Config {
+	return Config{
+		TokenURL:     "https://api.daxium-air.com/oauth/v2/token",
+		ClientID:     clientID,
+		ClientSecret: clientSecret,
+		AuthStyle:    AuthInBody,
+		Header:       http.Header{"X-Accept-Version": {"v1.3"}},
 		// Daxium Air documents no code of its own for a rejected client;
 		// DAERR-AUTH001 is the one oauthtest's fake answers with.
 		ClientErrorCodes: []string{"DAERR-AUTH001"},
 	}
 }
 
-// Transiteo returns the preset for Transiteo: a public client (client_id
-// only) refreshing a static refresh token from the Transiteo console.
-// Responses carry no new refresh token, and its API takes the raw
-// id_token: "Authorization: <id_token>", with no scheme. Each call returns a
-// new value.
-func Transiteo() Provider {
-	return Provider{
-		Name:       "Transiteo",
+// Transiteo returns the Config for Transiteo and a client registered with
+// it: a public client (client_id only) refreshing a static refresh token
+// from the Transiteo console. Responses carry no new refresh token, and its
+// API takes the raw id_token: "Authorization: <id_token>", with no scheme.
+func Transiteo(clientID string) Config {
+	return Config{
 		TokenURL:   "https://auth.transiteo.io/oauth2/token",
+		ClientID:   clientID,
 		AuthStyle:  AuthNone,
-		Credential: Credential{Raw: true, Token: IDToken},
+		Credential: Credential{Raw: true, IDToken: true},
 	}
 }
 
-// Auth0 returns the preset for an Auth0 tenant domain such as
-// "example.eu.auth0.com": /authorize and /oauth/token, the client secret in
-// the form body (use AuthBasic or AuthNone in the Config for other
-// application types), "Authorization: Bearer <access_token>".
-func Auth0(domain string) Provider {
+// Auth0 returns the Config for an Auth0 tenant domain such as
+// "example.eu.auth0.com" and an application registered with it: /authorize
+// and /oauth/token, the client secret in the form body (set AuthStyle to
+// AuthBasic, or to AuthNone with no secret for a native application),
+// "Authorization: Bearer <access_token>".
+func Auth0(domain, clientID, clientSecret string) Config {
 	domain = strings.TrimSuffix(strings.TrimPrefix(domain, "https://"), "/")
-	return Provider{
-		Name:      "Auth0",
-		TokenURL:  "https://" + domain + "/oauth/token",
-		AuthURL:   "https://" + domain + "/authorize",
-		AuthStyle: AuthInBody,
+	return Config{
+		TokenURL:     "https://" + domain + "/oauth/token",
+		AuthURL:      "https://" + domain + "/authorize",
+		ClientID:     clientID,
+		ClientSecret: clientSecret,
+		AuthStyle:    AuthInBody,
 	}
 }

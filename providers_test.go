@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,20 +26,20 @@ func TestCredentialValue(t *testing.T) {
 		{name: "Bearer access token", cred: Credential{}, tok: full, want: "Bearer at-1"},
 		{name: "no token type", cred: Credential{}, tok: &Token{AccessToken: "at-1"}, want: "Bearer at-1"},
 		{name: "other token type", cred: Credential{}, tok: &Token{AccessToken: "at-1", TokenType: "DPoP"}, want: "DPoP at-1"},
-		{name: "Daxium", cred: DaxiumAir().Credential, tok: full, want: "Bearer at-1"},
-		{name: "Transiteo raw id_token", cred: Transiteo().Credential, tok: full, want: "eyJ.id.sig"},
-		{name: "Auth0", cred: Auth0("t.auth0.com").Credential, tok: full, want: "Bearer at-1"},
+		{name: "Daxium", cred: DaxiumAir("id", "secret").Credential, tok: full, want: "Bearer at-1"},
+		{name: "Transiteo raw id_token", cred: Transiteo("id").Credential, tok: full, want: "eyJ.id.sig"},
+		{name: "Auth0", cred: Auth0("t.auth0.com", "id", "").Credential, tok: full, want: "Bearer at-1"},
 		{name: "custom header and scheme", cred: Credential{Header: "X-Api-Token", Scheme: "Token"}, tok: full, want: "Token at-1"},
-		{name: "scheme with id_token", cred: Credential{Scheme: "JWT", Token: IDToken}, tok: full, want: "JWT eyJ.id.sig"},
+		{name: "scheme with id_token", cred: Credential{Scheme: "JWT", IDToken: true}, tok: full, want: "JWT eyJ.id.sig"},
 		{name: "raw access token", cred: Credential{Raw: true}, tok: full, want: "at-1"},
-		{name: "Transiteo without id_token", cred: Transiteo().Credential, tok: &Token{AccessToken: "at-1"}, wantErr: "tokenkeeper: the token has no id_token to send"},
+		{name: "Transiteo without id_token", cred: Transiteo("id").Credential, tok: &Token{AccessToken: "at-1"}, wantErr: "tokenkeeper: the token has no id_token to send"},
 		{name: "no access token", cred: Credential{}, tok: &Token{IDToken: "x"}, wantErr: "tokenkeeper: the token has no access_token to send"},
 		{name: "nil token", cred: Credential{}, tok: nil, wantErr: "no token"},
 		{name: "access token with CRLF", cred: Credential{}, tok: &Token{AccessToken: "at\r\nX-Injected: 1"}, wantErr: "access_token has characters not allowed in a header"},
 		{name: "access token with LF", cred: Credential{Raw: true}, tok: &Token{AccessToken: "at\n"}, wantErr: "not allowed in a header"},
 		{name: "access token with a space", cred: Credential{}, tok: &Token{AccessToken: "at 1"}, wantErr: "not allowed in a header"},
-		{name: "id_token with CR", cred: Transiteo().Credential, tok: &Token{IDToken: "id\r"}, wantErr: "id_token has characters not allowed in a header"},
-		{name: "id_token with NUL", cred: Transiteo().Credential, tok: &Token{IDToken: "id\x00"}, wantErr: "not allowed in a header"},
+		{name: "id_token with CR", cred: Transiteo("id").Credential, tok: &Token{IDToken: "id\r"}, wantErr: "id_token has characters not allowed in a header"},
+		{name: "id_token with NUL", cred: Transiteo("id").Credential, tok: &Token{IDToken: "id\x00"}, wantErr: "not allowed in a header"},
 		{name: "token_type with CRLF", cred: Credential{}, tok: &Token{AccessToken: "at", TokenType: "Bearer\r\nX-Injected: 1"}, wantErr: "token_type has characters not allowed"},
 		{name: "token_type with a space", cred: Credential{}, tok: &Token{AccessToken: "at", TokenType: "Bearer x"}, wantErr: "token_type has characters not allowed"},
 		{name: "odd token_type ignored by a fixed scheme", cred: Credential{Scheme: "Bearer"}, tok: &Token{AccessToken: "at", TokenType: "a b"}, want: "Bearer at"},
@@ -59,15 +60,6 @@ func TestCredentialValue(t *testing.T) {
 	}
 }
 
-func TestTokenKindString(t *testing.T) {
-	t.Parallel()
-	for kind, want := range map[TokenKind]string{AccessToken: "access_token", IDToken: "id_token", TokenKind(5): "TokenKind(5)"} {
-		if got := kind.String(); got != want {
-			t.Errorf("TokenKind(%d).String() = %q; want %q", int(kind), got, want)
-		}
-	}
-}
-
 func TestPresetConfig(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -78,7 +70,7 @@ func TestPresetConfig(t *testing.T) {
 	}{
 		{
 			name: "Daxium Air",
-			cfg:  DaxiumAir().Config("dax-id", "dax-secret"),
+			cfg:  DaxiumAir("dax-id", "dax-secret"),
 			want: Config{
 				TokenURL:     "https://api.daxium-air.com/oauth/v2/token",
 				ClientID:     "dax-id",
@@ -90,18 +82,18 @@ func TestPresetConfig(t *testing.T) {
 		},
 		{
 			name: "Transiteo",
-			cfg:  Transiteo().Config("tr-id", ""),
+			cfg:  Transiteo("tr-id"),
 			want: Config{
 				TokenURL:   "https://auth.transiteo.io/oauth2/token",
 				ClientID:   "tr-id",
 				AuthStyle:  AuthNone,
-				Credential: Credential{Raw: true, Token: IDToken},
+				Credential: Credential{Raw: true, IDToken: true},
 			},
 			header: "Authorization",
 		},
 		{
 			name: "Auth0",
-			cfg:  Auth0("tenant.eu.auth0.com").Config("a0-id", "a0-secret"),
+			cfg:  Auth0("tenant.eu.auth0.com", "a0-id", "a0-secret"),
 			want: Config{
 				TokenURL:     "https://tenant.eu.auth0.com/oauth/token",
 				AuthURL:      "https://tenant.eu.auth0.com/authorize",
@@ -124,45 +116,40 @@ func TestPresetConfig(t *testing.T) {
 			assert.Equal(t, tt.want.Credential, tt.cfg.Credential, "Credential")
 			c, err := New(tt.cfg)
 			require.NoError(t, err, "New with the preset's Config")
-			assert.Equal(t, tt.header, c.Credential().Header)
+			assert.Equal(t, tt.header, c.credential.Header)
 		})
 	}
 
-	t.Run("Header is a copy", func(t *testing.T) {
-		t.Parallel()
-		p := DaxiumAir()
-		cfg := p.Config("id", "secret")
-		cfg.Header.Set("X-Accept-Version", "v9")
-		assert.Equal(t, "v1.3", p.Header.Get("X-Accept-Version"), "the preset changed through a Config")
-	})
 	t.Run("Transiteo refuses a secret", func(t *testing.T) {
 		t.Parallel()
-		_, err := New(Transiteo().Config("tr-id", "oops"))
+		cfg := Transiteo("tr-id")
+		cfg.ClientSecret = "oops"
+		_, err := New(cfg)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "AuthNone")
 	})
 }
 
 // Each preset call returns a new value: what one importer changes in it,
-// its Header map included, no other call sees.
+// its Header map and ClientErrorCodes included, no other call sees.
 func TestPresetsAreFresh(t *testing.T) {
 	t.Parallel()
 	presets := []struct {
 		name string
-		get  func() Provider
+		get  func() Config
 	}{
-		{"DaxiumAir", DaxiumAir},
-		{"Transiteo", Transiteo},
-		{"Auth0", func() Provider { return Auth0("tenant.eu.auth0.com") }},
+		{"DaxiumAir", func() Config { return DaxiumAir("id", "secret") }},
+		{"Transiteo", func() Config { return Transiteo("id") }},
+		{"Auth0", func() Config { return Auth0("tenant.eu.auth0.com", "id", "secret") }},
 	}
 	for _, tt := range presets {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			want := tt.get()
 			wantHeader := want.Header.Clone()
+			wantCodes := slices.Clone(want.ClientErrorCodes)
 
 			p := tt.get()
-			p.Name = "attacker"
 			p.TokenURL = "https://attacker.example/token"
 			p.AuthURL = "https://attacker.example/authorize"
 			p.AuthStyle = AuthBasic
@@ -172,77 +159,73 @@ func TestPresetsAreFresh(t *testing.T) {
 			}
 			p.Header.Set("X-Accept-Version", "v0")
 			p.Header.Set("X-Injected", "yes")
+			if len(p.ClientErrorCodes) > 0 {
+				p.ClientErrorCodes[0] = "changed"
+			}
 
 			got := tt.get()
-			assert.Equal(t, want.Name, got.Name, "Name")
 			assert.Equal(t, want.TokenURL, got.TokenURL, "TokenURL")
 			assert.Equal(t, want.AuthURL, got.AuthURL, "AuthURL")
 			assert.Equal(t, want.AuthStyle, got.AuthStyle, "AuthStyle")
 			assert.Equal(t, want.Credential, got.Credential, "Credential")
 			assert.Equal(t, wantHeader, got.Header, "Header")
 			assert.Equal(t, wantHeader, want.Header, "Header of an earlier call")
-			assert.NotEqual(t, "https://attacker.example/token", got.Config("id", "").TokenURL, "Config of a later call")
+			assert.Equal(t, wantCodes, got.ClientErrorCodes, "ClientErrorCodes")
 		})
 	}
-	t.Run("DaxiumAir Header is a new map", func(t *testing.T) {
-		t.Parallel()
-		a, b := DaxiumAir(), DaxiumAir()
-		a.Header["X-Accept-Version"][0] = "v0"
-		delete(a.Header, "X-Accept-Version")
-		assert.Equal(t, http.Header{"X-Accept-Version": {"v1.3"}}, b.Header)
-	})
 }
 
 func TestWithBaseURL(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name          string
-		p             Provider
+		cfg           Config
 		base          string
 		token, author string
 	}{
-		{"Daxium", DaxiumAir(), "http://127.0.0.1:8080", "http://127.0.0.1:8080/oauth/v2/token", ""},
-		{"trailing slash", DaxiumAir(), "http://127.0.0.1:8080/", "http://127.0.0.1:8080/oauth/v2/token", ""},
-		{"path prefix", Transiteo(), "http://127.0.0.1:8080/mock/", "http://127.0.0.1:8080/mock/oauth2/token", ""},
-		{"Auth0 both endpoints", Auth0("tenant.auth0.com"), "http://[::1]:9000", "http://[::1]:9000/oauth/token", "http://[::1]:9000/authorize"},
-		{"endpoint without a path", Provider{TokenURL: "https://auth.example.com"}, "http://localhost:1", "http://localhost:1", ""},
-		{"endpoint without a scheme kept", Provider{TokenURL: "relative/token"}, "http://localhost:1", "relative/token", ""},
+		{"Daxium", DaxiumAir("id", "s"), "http://127.0.0.1:8080", "http://127.0.0.1:8080/oauth/v2/token", ""},
+		{"trailing slash", DaxiumAir("id", "s"), "http://127.0.0.1:8080/", "http://127.0.0.1:8080/oauth/v2/token", ""},
+		{"path prefix", Transiteo("id"), "http://127.0.0.1:8080/mock/", "http://127.0.0.1:8080/mock/oauth2/token", ""},
+		{"Auth0 both endpoints", Auth0("tenant.auth0.com", "id", ""), "http://[::1]:9000", "http://[::1]:9000/oauth/token", "http://[::1]:9000/authorize"},
+		{"endpoint without a path", Config{TokenURL: "https://auth.example.com"}, "http://localhost:1", "http://localhost:1", ""},
+		{"endpoint without a scheme kept", Config{TokenURL: "relative/token"}, "http://localhost:1", "relative/token", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := tt.p.WithBaseURL(tt.base)
+			got := tt.cfg.WithBaseURL(tt.base)
 			assert.Equal(t, tt.token, got.TokenURL, "TokenURL")
 			assert.Equal(t, tt.author, got.AuthURL, "AuthURL")
-			assert.Equal(t, tt.p.Name, got.Name, "Name")
-			assert.Equal(t, tt.p.AuthStyle, got.AuthStyle, "AuthStyle")
-			assert.Equal(t, tt.p.Credential, got.Credential, "Credential")
-			assert.Equal(t, tt.p.Header, got.Header, "Header")
+			assert.Equal(t, tt.cfg.ClientID, got.ClientID, "ClientID")
+			assert.Equal(t, tt.cfg.AuthStyle, got.AuthStyle, "AuthStyle")
+			assert.Equal(t, tt.cfg.Credential, got.Credential, "Credential")
+			assert.Equal(t, tt.cfg.Header, got.Header, "Header")
 		})
 	}
-	t.Run("leaves the preset alone", func(t *testing.T) {
+	t.Run("leaves the original alone", func(t *testing.T) {
 		t.Parallel()
-		p := DaxiumAir()
-		moved := p.WithBaseURL("http://127.0.0.1:1")
+		cfg := DaxiumAir("id", "s")
+		moved := cfg.WithBaseURL("http://127.0.0.1:1")
 		moved.Header.Set("X-Accept-Version", "v0")
-		assert.Equal(t, "https://api.daxium-air.com/oauth/v2/token", p.TokenURL)
-		assert.Equal(t, "v1.3", p.Header.Get("X-Accept-Version"))
+		moved.ClientErrorCodes[0] = "changed"
+		assert.Equal(t, "https://api.daxium-air.com/oauth/v2/token", cfg.TokenURL)
+		assert.Equal(t, "v1.3", cfg.Header.Get("X-Accept-Version"))
+		assert.Equal(t, []string{"DAERR-AUTH001"}, cfg.ClientErrorCodes)
 	})
 }
 
 func TestAuth0(t *testing.T) {
 	t.Parallel()
 	for _, domain := range []string{"tenant.eu.auth0.com", "https://tenant.eu.auth0.com", "https://tenant.eu.auth0.com/"} {
-		p := Auth0(domain)
-		assert.Equal(t, "Auth0", p.Name, "Auth0(%q).Name", domain)
-		assert.Equal(t, "https://tenant.eu.auth0.com/oauth/token", p.TokenURL, "Auth0(%q).TokenURL", domain)
-		assert.Equal(t, "https://tenant.eu.auth0.com/authorize", p.AuthURL, "Auth0(%q).AuthURL", domain)
-		assert.Equal(t, AuthInBody, p.AuthStyle, "Auth0(%q).AuthStyle", domain)
-		assert.Equal(t, Credential{}, p.Credential, "Auth0(%q).Credential", domain)
-		_, err := New(p.Config("id", "secret"))
-		assert.NoError(t, err, "New(Auth0(%q).Config)", domain)
+		cfg := Auth0(domain, "id", "secret")
+		assert.Equal(t, "https://tenant.eu.auth0.com/oauth/token", cfg.TokenURL, "Auth0(%q).TokenURL", domain)
+		assert.Equal(t, "https://tenant.eu.auth0.com/authorize", cfg.AuthURL, "Auth0(%q).AuthURL", domain)
+		assert.Equal(t, AuthInBody, cfg.AuthStyle, "Auth0(%q).AuthStyle", domain)
+		assert.Equal(t, Credential{}, cfg.Credential, "Auth0(%q).Credential", domain)
+		_, err := New(cfg)
+		assert.NoError(t, err, "New(Auth0(%q))", domain)
 	}
-	_, err := New(Auth0("").Config("id", "secret"))
+	_, err := New(Auth0("", "id", "secret"))
 	assert.Error(t, err, "an empty domain gives an invalid Config")
 }
 
@@ -252,20 +235,20 @@ func TestAuth0(t *testing.T) {
 func TestClientErrorCodesMatchInvalidClient(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	cfg := DaxiumAir().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, "wrong-secret")
+	cfg := DaxiumAir(oauthtest.DefaultClientID, "wrong-secret").WithBaseURL(srv.URL())
 	cfg.HTTPClient = srv.Client()
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, g := range []Grant{mtDaxiumLogin, RefreshTokenGrant{RefreshToken: "some-refresh-token"}} {
+	for _, g := range []Grant{mtDaxiumLogin, RefreshTokenGrant("some-refresh-token")} {
 		_, err := c.Token(context.Background(), g)
 		if !errors.Is(err, ErrInvalidClient) {
 			t.Errorf("%s grant with a wrong secret: err = %v; want ErrInvalidClient", g.grantType(), err)
 		}
 	}
 	good := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
-	_, err = good.Token(context.Background(), RefreshTokenGrant{RefreshToken: "unknown"})
+	_, err = good.Token(context.Background(), RefreshTokenGrant("unknown"))
 	if err == nil || errors.Is(err, ErrInvalidClient) {
 		t.Errorf("unknown refresh token: err = %v; want a rejection that is not ErrInvalidClient", err)
 	}

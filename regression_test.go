@@ -38,7 +38,7 @@ func TestSourceSeedNotSavedOverUnreadableStore(t *testing.T) {
 	ctx := mtCtx(t)
 	seed := mtIssued(clock, srv.Issue("", ""))
 	clock.Advance(10 * time.Minute)
-	rotated, err := c.Refresh(ctx, seed.RefreshToken) // earlier run rotated it
+	rotated, err := c.refresh(ctx, seed.RefreshToken) // earlier run rotated it
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestSourceExpiredSeedNotPresentedOverUnreadableStore(t *testing.T) {
 	ctx := mtCtx(t)
 	seed := mtIssued(clock, srv.Issue("", ""))
 	clock.Advance(10 * time.Minute)
-	rotated, err := c.Refresh(ctx, seed.RefreshToken)
+	rotated, err := c.refresh(ctx, seed.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}

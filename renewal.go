@@ -90,7 +90,7 @@ func (s *Source) run(f *flight, j job) {
 	s.flying.Store(false)
 	s.mu.Unlock()
 
-	if ev.Kind != 0 {
+	if ev.Kind != "" {
 		ev.Elapsed = time.Since(start)
 		s.emit(f, ev)
 	}
@@ -227,12 +227,10 @@ func (s *Source) redeem(f *flight, ctx, work context.Context, base *Token) error
 	}
 	if base != nil && base.RefreshToken != "" {
 		s.emit(f, Event{Kind: EventRefreshStarted, Grant: "refresh_token"})
-		t, err := s.c.Token(ctx, RefreshTokenGrant{RefreshToken: base.RefreshToken})
+		// A response without a refresh token keeps this one (no
+		// rotation: Transiteo).
+		t, err := s.c.refresh(ctx, base.RefreshToken)
 		if err == nil {
-			if t.RefreshToken == "" {
-				// No rotation (Transiteo): the old one stays valid.
-				t.RefreshToken = base.RefreshToken
-			}
 			_, err = s.publish(f, ctx, t, "refresh_token", true)
 			return err
 		}
@@ -410,7 +408,7 @@ func (e *refreshTimeoutError) Error() string {
 	return fmt.Sprintf("tokenkeeper: the renewal timed out after %v (%s): %s", e.timeout, what, strings.TrimPrefix(e.err.Error(), "tokenkeeper: "))
 }
 
-// Unwrap returns the cause as a list: IsTemporary then sees this error as
+// Unwrap returns the cause as a list: IsRetryable then sees this error as
 // a timeout, not as the caller's context.DeadlineExceeded.
 func (e *refreshTimeoutError) Unwrap() []error { return []error{e.err} }
 

@@ -243,14 +243,14 @@ func checkSourceConfig(cfg SourceConfig) []error {
 		errs = append(errs, errors.New("no Token, Store, Login or LoginFunc: no way to a first token"))
 	}
 	if cfg.Token != nil && cfg.Token.AccessToken == "" && cfg.Token.RefreshToken == "" {
-		errs = append(errs, errors.New("Token has neither an access nor a refresh token"))
+		errs = append(errs, errors.New("the Token has neither an access nor a refresh token"))
 	}
 	if cfg.Login != nil && cfg.LoginFunc != nil {
 		errs = append(errs, errors.New("both Login and LoginFunc are set"))
 	}
 	if cfg.Login != nil {
 		if _, err := cfg.Login.form(); err != nil {
-			errs = append(errs, fmt.Errorf("Login: %w", err))
+			errs = append(errs, fmt.Errorf("the Login grant: %w", err))
 		}
 	}
 	return append(errs, checkDurations(cfg)...)

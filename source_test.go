@@ -267,7 +267,7 @@ func mtProvider(t *testing.T, opts oauthtest.Options) *oauthtest.Server {
 // base (an oauthtest server or a front of one).
 func mtDaxiumClient(t *testing.T, base string, clock *oauthtest.Clock, hc *http.Client) *Client {
 	t.Helper()
-	cfg := DaxiumAir().WithBaseURL(base).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(base)
 	cfg.Clock = clock
 	cfg.HTTPClient = hc
 	c, err := New(cfg)
@@ -287,7 +287,7 @@ func mtDaxium(t *testing.T) (*oauthtest.Clock, *oauthtest.Server, *Client) {
 }
 
 // mtDaxiumLogin is the password grant the Daxium fake accepts.
-var mtDaxiumLogin = PasswordGrant{Username: oauthtest.DefaultUser, Password: oauthtest.DefaultPassword}
+var mtDaxiumLogin = PasswordGrant(oauthtest.DefaultUser, oauthtest.DefaultPassword)
 
 // mtEvents records a Source's events.
 type mtEvents struct {
@@ -670,7 +670,7 @@ func TestSourceOutageAfterExpiryTypedError(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		var pe *Error
-		if !errors.As(err, &pe) || pe.StatusCode != http.StatusServiceUnavailable || !IsTemporary(err) {
+		if !errors.As(err, &pe) || pe.StatusCode != http.StatusServiceUnavailable || !IsRetryable(err) {
 			t.Fatalf("caller error = %v (%T); want a temporary 503 *Error", err, err)
 		}
 	}
@@ -785,8 +785,8 @@ func TestSourcePermanentFailureNotRetried(t *testing.T) {
 						t.Errorf("error %v is not %v", err, target)
 					}
 				}
-				if IsTemporary(err) {
-					t.Errorf("IsTemporary(%v) = true", err)
+				if IsRetryable(err) {
+					t.Errorf("IsRetryable(%v) = true", err)
 				}
 			}
 			if calls := ts.calls.Load() - before; calls > 1 {
@@ -927,7 +927,7 @@ func TestSourceDaxiumRotationChain(t *testing.T) {
 func TestSourceTransiteoKeepsRefreshToken(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Transiteo, Clock: clock, ExpiresInAsString: true})
-	cfg := Transiteo().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, "")
+	cfg := Transiteo(oauthtest.DefaultClientID).WithBaseURL(srv.URL())
 	cfg.Clock = clock
 	cfg.HTTPClient = srv.Client()
 	c, err := New(cfg)
@@ -991,7 +991,7 @@ func TestSourceLostRotationRelogsInOnce(t *testing.T) {
 		t.Fatalf("TokenContext = %v, %v", tok, err)
 	}
 	mtIdle(t, s)
-	if ev, ok := events.last(EventRefreshFailed); !ok || !IsTemporary(ev.Err) {
+	if ev, ok := events.last(EventRefreshFailed); !ok || !IsRetryable(ev.Err) {
 		t.Fatalf("lost response: event %+v; want a temporary failure", ev)
 	}
 	clock.Advance(2 * time.Second) // past the first backoff
@@ -1031,7 +1031,7 @@ func TestSourceLostRotationWithoutLogin(t *testing.T) {
 
 	srv.LoseNextRotation()
 	clock.Advance(time.Hour)
-	if _, err := s.TokenContext(ctx); err == nil || !IsTemporary(err) {
+	if _, err := s.TokenContext(ctx); err == nil || !IsRetryable(err) {
 		t.Fatalf("lost response: %v; want a temporary error", err)
 	}
 	clock.Advance(2 * time.Second)
@@ -1154,7 +1154,7 @@ func TestSourceFirstLoginGrant(t *testing.T) {
 		t.Errorf("logins = %d; want 1", st.Logins)
 	}
 
-	bad := mtSource(t, c, SourceConfig{Login: PasswordGrant{Username: oauthtest.DefaultUser, Password: "wrong"}})
+	bad := mtSource(t, c, SourceConfig{Login: PasswordGrant(oauthtest.DefaultUser, "wrong")})
 	_, err := bad.TokenContext(ctx)
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Code != oauthtest.CodeInvalidCredentials {
@@ -1379,7 +1379,7 @@ func TestSourceRefreshTimeout(t *testing.T) {
 		done <- err
 	}()
 	err := mtRecv(t, done, "the refresh timeout")
-	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !IsTemporary(err) || !strings.Contains(err.Error(), "RefreshTimeout") {
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !IsRetryable(err) || !strings.Contains(err.Error(), "RefreshTimeout") {
 		t.Errorf("error = %v; want a temporary deadline error that names RefreshTimeout", err)
 	}
 	var ne net.Error
@@ -1552,7 +1552,7 @@ func TestSourceObservabilityNoSecrets(t *testing.T) {
 	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
 	var buf syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := DaxiumAir().WithBaseURL(srv.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
 	cfg.Clock = clock
 	cfg.HTTPClient = srv.Client()
 	cfg.Logger = logger
@@ -1635,7 +1635,7 @@ func TestSourceEmitLevels(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := mtSource(t, c, SourceConfig{Token: &Token{AccessToken: "a"}})
-	for k := EventRefreshStarted; k <= EventUnauthorized; k++ {
+	for _, k := range mtEventKinds {
 		s.emit(nil, Event{Kind: k, Grant: "g", Err: errors.New("e")})
 	}
 	out := buf.String()
@@ -1653,26 +1653,18 @@ func TestSourceEmitLevels(t *testing.T) {
 	}
 }
 
-func TestEventKindString(t *testing.T) {
-	// Every kind has its own name; unknown kinds print their number.
-	seen := map[string]EventKind{}
-	for k := EventRefreshStarted; k <= EventUnauthorized; k++ {
-		name := k.String()
-		if name == "" || strings.HasPrefix(name, "EventKind(") {
-			t.Errorf("EventKind(%d) has no name: %q", int(k), name)
+// mtEventKinds are all the kinds of Event.
+var mtEventKinds = []EventKind{EventRefreshStarted, EventRefreshSucceeded, EventRefreshFailed, EventLogin,
+	EventStoreFailed, EventSharedToken, EventLockFallback, EventUnauthorized}
+
+func TestEventKindNames(t *testing.T) {
+	// Every kind has its own name.
+	seen := map[EventKind]bool{}
+	for _, k := range mtEventKinds {
+		if k == "" || seen[k] {
+			t.Errorf("EventKind %q is empty or not unique", k)
 		}
-		if other, dup := seen[name]; dup {
-			t.Errorf("EventKind(%d) and EventKind(%d) share the name %q", int(other), int(k), name)
-		}
-		seen[name] = k
-	}
-	if got := EventUnauthorized.String(); got != "401 from API" {
-		t.Errorf("EventUnauthorized.String() = %q", got)
-	}
-	for _, k := range []EventKind{0, EventUnauthorized + 1, 99} {
-		if got, want := k.String(), fmt.Sprintf("EventKind(%d)", int(k)); got != want {
-			t.Errorf("String() = %q; want %q", got, want)
-		}
+		seen[k] = true
 	}
 }
 
@@ -1708,7 +1700,7 @@ func TestSourceOAuth2TokenSource(t *testing.T) {
 func TestNewSourceValidates(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	c := mtClient(t, "http://127.0.0.1:1/token", clock, nil)
-	cfgT, err := New(Transiteo().WithBaseURL("http://127.0.0.1:1").Config("id", ""))
+	cfgT, err := New(Transiteo("id").WithBaseURL("http://127.0.0.1:1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1764,7 +1756,7 @@ func TestSourceTokenWithoutCredential(t *testing.T) {
 		}
 		mtWriteJSON(w, http.StatusOK, body)
 	})
-	cfg := Transiteo().WithBaseURL(ts.ts.URL).Config("id", "")
+	cfg := Transiteo("id").WithBaseURL(ts.ts.URL)
 	cfg.TokenURL = ts.url()
 	cfg.Clock = clock
 	cfg.HTTPClient = ts.ts.Client()
@@ -1917,7 +1909,7 @@ func TestSourceSharedStoreWaitsForHolder(t *testing.T) {
 	}()
 	mtRecv(t, store.tried, "a lock attempt")
 	// The other process finishes: it stores its token and unlocks.
-	other, err := c.Refresh(ctx, first.RefreshToken)
+	other, err := c.refresh(ctx, first.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1941,7 +1933,7 @@ func TestSourceSharedStoreNewerRefreshToken(t *testing.T) {
 	s := mtSource(t, c, SourceConfig{Token: first, Store: store})
 
 	clock.Advance(30 * time.Minute)
-	other, err := c.Refresh(ctx, first.RefreshToken) // another process rotates
+	other, err := c.refresh(ctx, first.RefreshToken) // another process rotates
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -2090,7 +2082,7 @@ func TestSourceRefreshEndsWithinLease(t *testing.T) {
 	clock.Advance(time.Hour)
 	srv.HangNext(1)
 	_, err := s.TokenContext(ctx)
-	if err == nil || !strings.Contains(err.Error(), "lease") || !IsTemporary(err) {
+	if err == nil || !strings.Contains(err.Error(), "lease") || !IsRetryable(err) {
 		t.Fatalf("refresh past the lease: %v; want a temporary timeout naming the lease", err)
 	}
 	if store.held {
@@ -2137,7 +2129,7 @@ func TestSourceDeadRefreshTokenNotReused(t *testing.T) {
 	ctx := mtCtx(t)
 	first := mtIssued(clock, srv.Issue("", ""))
 	srv.RevokeRefreshToken(first.RefreshToken)
-	s := mtSource(t, c, SourceConfig{Token: first, Login: PasswordGrant{Username: oauthtest.DefaultUser, Password: "wrong"}})
+	s := mtSource(t, c, SourceConfig{Token: first, Login: PasswordGrant(oauthtest.DefaultUser, "wrong")})
 	clock.Advance(time.Hour)
 	for range 5 {
 		s.TokenContext(ctx)
@@ -2162,7 +2154,7 @@ func TestSourceSeedTokenAndStore(t *testing.T) {
 
 	t.Run("stored token wins", func(t *testing.T) {
 		store := &MemoryStore{}
-		rotated, err := c.Refresh(ctx, seed.RefreshToken) // an earlier run rotated it
+		rotated, err := c.refresh(ctx, seed.RefreshToken) // an earlier run rotated it
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -2219,7 +2211,7 @@ func TestNewSourceRejectsBadLogins(t *testing.T) {
 	_, _, c := mtDaxium(t)
 	for name, cfg := range map[string]SourceConfig{
 		"both logins":    {Login: mtDaxiumLogin, LoginFunc: func(context.Context) (*Token, error) { return nil, nil }},
-		"empty password": {Login: PasswordGrant{Username: "u"}},
+		"empty password": {Login: PasswordGrant("u", "")},
 	} {
 		if _, err := NewSource(c, cfg); err == nil {
 			t.Errorf("%s: NewSource accepted it", name)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -55,31 +56,18 @@ var ErrCorruptStore = errors.New("tokenkeeper: stored token is corrupt")
 // Source. Its zero value is ready to use; it is safe for concurrent use by
 // multiple goroutines.
 type MemoryStore struct {
-	mu  sync.Mutex
-	tok *Token
+	// tok is an atomic pointer, which fmt prints as an address: no verb
+	// can reach the token's secrets through a MemoryStore.
+	tok atomic.Pointer[Token]
 }
 
 // Load returns a copy of the stored token, or nil.
 func (m *MemoryStore) Load(context.Context) (*Token, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.tok == nil {
+	t := m.tok.Load()
+	if t == nil {
 		return nil, nil
 	}
-	return m.tok.clone(), nil
-}
-
-// Format prints whether a token is stored, and its description without
-// secrets (see Token.String), whatever the verb.
-func (m *MemoryStore) Format(f fmt.State, verb rune) {
-	m.mu.Lock()
-	tok := m.tok
-	m.mu.Unlock()
-	if tok == nil {
-		io.WriteString(f, "tokenkeeper.MemoryStore{empty}")
-		return
-	}
-	io.WriteString(f, "tokenkeeper.MemoryStore{"+tok.String()+"}")
+	return t.clone(), nil
 }
 
 // Save stores a copy of t.
@@ -87,9 +75,7 @@ func (m *MemoryStore) Save(_ context.Context, t *Token) error {
 	if t == nil {
 		return errors.New("tokenkeeper: MemoryStore.Save: nil token")
 	}
-	m.mu.Lock()
-	m.tok = t.clone()
-	m.mu.Unlock()
+	m.tok.Store(t.clone())
 	return nil
 }
 
@@ -120,9 +106,6 @@ func NewFileStore(path string) (*FileStore, error) {
 	}
 	return &FileStore{path: path}, nil
 }
-
-// Path returns the file's path.
-func (s *FileStore) Path() string { return s.path }
 
 // Load reads the token. A missing file is (nil, nil); a file that cannot
 // be decoded is an error wrapping ErrCorruptStore.

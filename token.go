@@ -2,7 +2,9 @@ package tokenkeeper
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,10 +22,13 @@ import (
 // section 5.1), with OpenID Connect's id_token as a first-class field.
 //
 // A Token handed out by a Source is shared between goroutines: treat it as
-// read-only, and it is safe for concurrent use. Token's String, GoString,
-// Format, LogValue and MarshalJSON never show the access, refresh or id
-// token: json.Marshal of a Token gives its redacted description, which
-// cannot be read back. Use EncodeToken and DecodeToken to store one.
+// read-only, and it is safe for concurrent use.
+//
+// A Token never shows its access, refresh or id token: every fmt verb
+// prints a redacted description, and slog logs its type, expiry and which
+// parts are present. json.Marshal of a Token fails, so that a token saved
+// that way is not lost in silence: use EncodeToken and DecodeToken to store
+// one, and OAuth2 and FromOAuth2 to convert one.
 type Token struct {
 	// AccessToken is the credential most APIs expect.
 	AccessToken string
@@ -42,14 +47,21 @@ type Token struct {
 	// expires_in. The zero value means the server gave no lifetime
 	// (expires_in absent or 0): the token is used until an API rejects it.
 	Expiry time.Time
-	// IssuedAt is when the token was received, by the client's clock.
+	// IssuedAt is when the token was received, by the client's clock;
+	// zero when unknown (see FromOAuth2).
 	IssuedAt time.Time
 
+	// raw holds the response fields that have no field of their own.
 	raw map[string]any
+	// ext is the x/oauth2 token this one was converted from, if any: its
+	// extra fields, which x/oauth2 offers no way to list, are looked up
+	// there.
+	ext *oauth2.Token
 }
 
 // Extra returns a field of the token response that has no field of its
-// own in Token (or any field, by its wire name), or nil.
+// own in Token (or any field, by its wire name), or nil. For a token from
+// FromOAuth2, it also returns the extra fields of the x/oauth2 token.
 func (t *Token) Extra(key string) any {
 	if t == nil {
 		return nil
@@ -66,7 +78,13 @@ func (t *Token) Extra(key string) any {
 	case "scope":
 		return nilIfEmpty(t.Scope)
 	}
-	return t.raw[key]
+	if v, ok := t.raw[key]; ok {
+		return v
+	}
+	if t.ext != nil {
+		return t.ext.Extra(key)
+	}
+	return nil
 }
 
 func nilIfEmpty(s string) any {
@@ -76,18 +94,18 @@ func nilIfEmpty(s string) any {
 	return s
 }
 
-// Type returns the token type, "Bearer" when empty, with the RFC 6750
+// typ returns the token type, "Bearer" when empty, with the RFC 6750
 // casing for bearer tokens.
-func (t *Token) Type() string {
+func (t *Token) typ() string {
 	if t == nil || t.TokenType == "" || strings.EqualFold(t.TokenType, "bearer") {
 		return "Bearer"
 	}
 	return t.TokenType
 }
 
-// ExpiresWithin reports whether the token is missing, has no access token,
+// expiresWithin reports whether the token is missing, has no access token,
 // or expires within d of now. A token with no known expiry never does.
-func (t *Token) ExpiresWithin(now time.Time, d time.Duration) bool {
+func (t *Token) expiresWithin(now time.Time, d time.Duration) bool {
 	if t == nil || t.AccessToken == "" {
 		return true
 	}
@@ -97,12 +115,12 @@ func (t *Token) ExpiresWithin(now time.Time, d time.Duration) bool {
 	return !now.Add(d).Before(t.Expiry)
 }
 
-// String describes the token without any secret: its type, which parts are
-// present, the scope and the expiry.
-func (t Token) String() string {
+// describe describes the token without any secret: its type, which parts
+// are present, the scope and the expiry.
+func (t Token) describe() string {
 	var b strings.Builder
 	b.WriteString("tokenkeeper.Token{type=")
-	b.WriteString(t.Type())
+	b.WriteString(t.typ())
 	b.WriteString(" access=")
 	b.WriteString(redacted(t.AccessToken))
 	b.WriteString(" refresh=")
@@ -123,16 +141,15 @@ func (t Token) String() string {
 	return b.String()
 }
 
-// GoString is String: %#v shows no secret either.
-func (t Token) GoString() string { return t.String() }
-
-// Format prints String for every verb.
-func (t Token) Format(f fmt.State, verb rune) { io.WriteString(f, t.String()) }
+// Format prints, for every verb, a description with no secret:
+// tokenkeeper.Token{type=Bearer access=REDACTED refresh=none id=none
+// expiry=2026-01-02T15:04:05Z}.
+func (t Token) Format(f fmt.State, _ rune) { io.WriteString(f, t.describe()) }
 
 // LogValue makes slog print the token without secrets.
 func (t Token) LogValue() slog.Value {
 	attrs := []slog.Attr{
-		slog.String("type", t.Type()),
+		slog.String("type", t.typ()),
 		slog.Bool("refresh_token", t.RefreshToken != ""),
 		slog.Bool("id_token", t.IDToken != ""),
 	}
@@ -142,12 +159,13 @@ func (t Token) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-// MarshalJSON writes the redacted description of the token, never its
-// secrets, so that a Token logged as JSON leaks nothing. To persist a
-// token, use EncodeToken and DecodeToken.
-func (t Token) MarshalJSON() ([]byte, error) {
-	return json.Marshal(t.String())
-}
+// errTokenJSON is what MarshalJSON returns.
+var errTokenJSON = errors.New("tokenkeeper: a Token is not encoded by encoding/json, which would either leak its secrets or lose them: use EncodeToken to store it")
+
+// MarshalJSON fails: a Token written as JSON would either carry its
+// secrets into logs or lose them on the way to storage. Use EncodeToken
+// and DecodeToken to store a token; slog logs it through LogValue.
+func (t Token) MarshalJSON() ([]byte, error) { return nil, errTokenJSON }
 
 func redacted(s string) string {
 	if s == "" {
@@ -156,17 +174,30 @@ func redacted(s string) string {
 	return "REDACTED"
 }
 
-// OAuth2 converts t to an *oauth2.Token. The id_token and every unknown
-// response field are reachable through its Extra method.
+// OAuth2 converts t to an *oauth2.Token. Its ExpiresIn is the lifetime
+// (Expiry - IssuedAt, in whole seconds) when both are known. The id_token,
+// the scope and every other response field are reachable through its Extra
+// method. FromOAuth2 converts it back to a Token equal to t. A token from
+// FromOAuth2 goes back with the extra fields of its original, unless its
+// IDToken or Scope was changed.
 func (t *Token) OAuth2() *oauth2.Token {
 	if t == nil {
 		return nil
 	}
-	ot := &oauth2.Token{
-		AccessToken:  t.AccessToken,
-		TokenType:    t.Type(),
-		RefreshToken: t.RefreshToken,
-		Expiry:       t.Expiry,
+	var ot oauth2.Token
+	if t.ext != nil {
+		ot = *t.ext // keeps the extra fields of the original
+	}
+	ot.AccessToken = t.AccessToken
+	ot.TokenType = t.TokenType
+	ot.RefreshToken = t.RefreshToken
+	ot.Expiry = t.Expiry
+	ot.ExpiresIn = 0
+	if !t.Expiry.IsZero() && !t.IssuedAt.IsZero() && t.Expiry.After(t.IssuedAt) {
+		ot.ExpiresIn = int64(math.Ceil(t.Expiry.Sub(t.IssuedAt).Seconds()))
+	}
+	if t.ext != nil && len(t.raw) == 0 && t.IDToken == extString(t.ext, "id_token") && t.Scope == extString(t.ext, "scope") {
+		return &ot
 	}
 	extra := make(map[string]any, len(t.raw)+2)
 	for k, v := range t.raw {
@@ -181,23 +212,38 @@ func (t *Token) OAuth2() *oauth2.Token {
 	return ot.WithExtra(extra)
 }
 
+// extString returns the extra field key of ot if it is a string, or "".
+func extString(ot *oauth2.Token, key string) string {
+	s, _ := ot.Extra(key).(string)
+	return s
+}
+
 // FromOAuth2 converts an *oauth2.Token, taking id_token and scope from its
-// Extra. It returns nil for nil.
+// Extra; its other extra fields stay reachable through Token.Extra and go
+// back with OAuth2. It returns nil for nil.
+//
+// x/oauth2 does not record when a token was issued: IssuedAt becomes
+// Expiry - ExpiresIn when the x/oauth2 token has both (OAuth2 sets
+// ExpiresIn), and stays zero otherwise; a Source then takes its margins
+// from its defaults and the expiry. EncodeToken stores the extra fields
+// of tokens that tokenkeeper decoded, but not those of an x/oauth2 token,
+// which x/oauth2 offers no way to list.
 func FromOAuth2(ot *oauth2.Token) *Token {
 	if ot == nil {
 		return nil
 	}
+	ext := *ot
 	t := &Token{
 		AccessToken:  ot.AccessToken,
 		TokenType:    ot.TokenType,
 		RefreshToken: ot.RefreshToken,
 		Expiry:       ot.Expiry,
+		ext:          &ext,
 	}
-	if s, ok := ot.Extra("id_token").(string); ok {
-		t.IDToken = s
-	}
-	if s, ok := ot.Extra("scope").(string); ok {
-		t.Scope = s
+	t.IDToken = extString(ot, "id_token")
+	t.Scope = extString(ot, "scope")
+	if !ot.Expiry.IsZero() && ot.ExpiresIn > 0 && ot.ExpiresIn <= int64(maxExpiresIn/time.Second) {
+		t.IssuedAt = ot.Expiry.Add(-time.Duration(ot.ExpiresIn) * time.Second)
 	}
 	return t
 }
@@ -225,72 +271,84 @@ const maxExpiresIn = 10 * 365 * 24 * time.Hour
 // (Transiteo documents "3600"). Absent or 0 means no known expiry; a
 // negative or unreadable value is an error.
 func decodeTokenResponse(status int, contentType string, body []byte, now time.Time) (*Token, error) {
+	vals, isForm, err := responseFields(status, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := vals["error"]; ok && v != nil && v != "" {
+		return nil, errorInResponse(status, body, vals, isForm, now)
+	}
+	return tokenFromFields(status, vals, now)
+}
+
+// responseFields decodes a 2xx token response body: a JSON object, or a
+// form (application/x-www-form-urlencoded, or text/plain that is not
+// JSON). isForm tells which.
+func responseFields(status int, contentType string, body []byte) (vals map[string]any, isForm bool, err error) {
 	ct, _, _ := mime.ParseMediaType(contentType)
-	vals := map[string]any{}
+	vals = map[string]any{}
 	trimmed := bytes.TrimSpace(body)
-	isForm := ct == "application/x-www-form-urlencoded" || (ct == "text/plain" && len(trimmed) > 0 && trimmed[0] != '{')
-	switch {
-	case isForm:
+	isForm = ct == "application/x-www-form-urlencoded" || (ct == "text/plain" && len(trimmed) > 0 && trimmed[0] != '{')
+	if isForm {
 		q, err := url.ParseQuery(string(trimmed))
 		if err != nil {
-			return nil, malformed(status, "form body: %v", err)
+			return nil, true, malformed(status, "form body: %v", err)
 		}
 		for k := range q {
 			vals[k] = q.Get(k)
 		}
-	default:
-		if len(trimmed) == 0 {
-			return nil, malformed(status, "empty body")
-		}
-		dec := json.NewDecoder(bytes.NewReader(trimmed))
-		dec.UseNumber()
-		if err := dec.Decode(&vals); err != nil {
-			if ct == "" {
-				ct = "unknown content type"
-			}
-			return nil, malformed(status, "body is not a JSON object (%s, %d bytes)", ct, len(body))
+		return vals, true, nil
+	}
+	if len(trimmed) == 0 {
+		return nil, false, malformed(status, "empty body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.UseNumber()
+	if err := dec.Decode(&vals); err != nil {
+		return nil, false, malformed(status, "body is not a JSON object (%s, %d bytes)", cmp.Or(ct, "unknown content type"), len(body))
+	}
+	return vals, false, nil
+}
+
+// errorInResponse builds the *Error of a 2xx response that carries an
+// "error" field.
+func errorInResponse(status int, body []byte, vals map[string]any, isForm bool, now time.Time) *Error {
+	var e *Error
+	if isForm {
+		// parseError reads JSON only.
+		e = &Error{StatusCode: status, Body: body}
+		e.Message, _ = vals["error_description"].(string)
+		e.URL, _ = vals["error_uri"].(string)
+	} else {
+		e = parseError(status, nil, body, now)
+	}
+	if e.Code == "" {
+		e.Code = "unknown_error"
+		if code, ok := vals["error"].(string); ok {
+			e.Code = code
 		}
 	}
-	if v, ok := vals["error"]; ok && v != nil && v != "" {
-		var e *Error
-		if isForm {
-			// parseError reads JSON only.
-			e = &Error{StatusCode: status, Body: body}
-			e.Message, _ = vals["error_description"].(string)
-			e.URL, _ = vals["error_uri"].(string)
-		} else {
-			e = parseError(status, nil, body, now)
-		}
-		if e.Code == "" {
-			if code, ok := v.(string); ok {
-				e.Code = code
-			} else {
-				e.Code = "unknown_error"
-			}
-		}
-		return nil, e
-	}
+	return e
+}
+
+// tokenFromFields builds the token of a decoded response received at now.
+func tokenFromFields(status int, vals map[string]any, now time.Time) (*Token, error) {
 	t := &Token{IssuedAt: now}
-	var err error
-	if t.AccessToken, err = stringField(vals, "access_token"); err != nil {
-		return nil, malformed(status, "%v", err)
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"access_token", &t.AccessToken}, {"token_type", &t.TokenType}, {"refresh_token", &t.RefreshToken}, {"id_token", &t.IDToken}, {"scope", &t.Scope}} {
+		v, err := stringField(vals, f.name)
+		if err != nil {
+			return nil, malformed(status, "%v", err)
+		}
+		*f.dst = v
 	}
 	if t.AccessToken == "" {
 		return nil, malformed(status, "no access_token in response")
 	}
-	if t.TokenType, err = stringField(vals, "token_type"); err != nil {
-		return nil, malformed(status, "%v", err)
-	}
 	if strings.EqualFold(t.TokenType, "bearer") {
 		t.TokenType = "Bearer"
-	}
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{{"refresh_token", &t.RefreshToken}, {"id_token", &t.IDToken}, {"scope", &t.Scope}} {
-		if *f.dst, err = stringField(vals, f.name); err != nil {
-			return nil, malformed(status, "%v", err)
-		}
 	}
 	lifetime, err := parseExpiresIn(vals["expires_in"])
 	if err != nil {
@@ -361,5 +419,11 @@ func parseExpiresIn(v any) (time.Duration, error) {
 	case f*float64(time.Second) > float64(maxExpiresIn):
 		return maxExpiresIn, nil
 	}
-	return time.Duration(f * float64(time.Second)), nil
+	// Whole seconds, as RFC 6749 defines it, so that the lifetime
+	// survives a trip through x/oauth2's ExpiresIn: a fraction is dropped,
+	// except from a lifetime under one second.
+	if f > 0 && f < 1 {
+		return time.Second, nil
+	}
+	return time.Duration(f) * time.Second, nil
 }

@@ -52,13 +52,15 @@ func TestDecodeTokenResponse(t *testing.T) {
 		{name: "token_type absent", contentType: jsonCT, body: `{"access_token":"at"}`,
 			want: Token{AccessToken: "at"}},
 		{name: "expires_in float", contentType: jsonCT, body: `{"access_token":"at","expires_in":59.5}`,
-			want: Token{AccessToken: "at", Expiry: now.Add(59500 * time.Millisecond)}},
+			want: Token{AccessToken: "at", Expiry: now.Add(59 * time.Second)}},
+		{name: "expires_in under a second", contentType: jsonCT, body: `{"access_token":"at","expires_in":0.25}`,
+			want: Token{AccessToken: "at", Expiry: now.Add(time.Second)}},
 		{name: "expires_in exponent", contentType: jsonCT, body: `{"access_token":"at","expires_in":3.6e3}`,
 			want: Token{AccessToken: "at", Expiry: now.Add(time.Hour)}},
 		{name: "expires_in string with spaces", contentType: jsonCT, body: `{"access_token":"at","expires_in":" 60 "}`,
 			want: Token{AccessToken: "at", Expiry: now.Add(time.Minute)}},
 		{name: "expires_in float string", contentType: jsonCT, body: `{"access_token":"at","expires_in":"1.5"}`,
-			want: Token{AccessToken: "at", Expiry: now.Add(1500 * time.Millisecond)}},
+			want: Token{AccessToken: "at", Expiry: now.Add(time.Second)}},
 		{name: "expires_in absent", contentType: jsonCT, body: `{"access_token":"at"}`,
 			want: Token{AccessToken: "at"}},
 		{name: "expires_in null", contentType: jsonCT, body: `{"access_token":"at","expires_in":null}`,
@@ -161,7 +163,7 @@ func TestTokenDecodingThroughClient(t *testing.T) {
 		at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 		c, _ := serveTokens(t, reply(http.StatusOK, "application/json",
 			`{"access_token":"at","token_type":"bearer","expires_in":1800,"x_tenant":"t1"}`), Config{Clock: stoppedClock{at}})
-		tok, err := c.Token(context.Background(), ClientCredentialsGrant{})
+		tok, err := c.Token(context.Background(), ClientCredentialsGrant())
 		require.NoError(t, err)
 		assert.Equal(t, at, tok.IssuedAt, "IssuedAt comes from the Config's clock")
 		assert.Equal(t, at.Add(30*time.Minute), tok.Expiry, "Expiry = clock + expires_in")
@@ -172,7 +174,7 @@ func TestTokenDecodingThroughClient(t *testing.T) {
 		t.Parallel()
 		c, _ := serveTokens(t, reply(http.StatusOK, "application/x-www-form-urlencoded; charset=utf-8",
 			"access_token=gho_abc&scope=repo%2Cgist&token_type=bearer"), Config{})
-		tok, err := c.Token(context.Background(), AuthorizationCodeGrant{Code: "c"})
+		tok, err := c.Token(context.Background(), AuthorizationCodeGrant("c", "", ""))
 		require.NoError(t, err)
 		assert.Equal(t, "gho_abc", tok.AccessToken)
 		assert.Equal(t, "repo,gist", tok.Scope)
@@ -181,14 +183,14 @@ func TestTokenDecodingThroughClient(t *testing.T) {
 	t.Run("201 accepted", func(t *testing.T) {
 		t.Parallel()
 		c, _ := serveTokens(t, reply(http.StatusCreated, "application/json", `{"access_token":"at"}`), Config{})
-		tok, err := c.Token(context.Background(), ClientCredentialsGrant{})
+		tok, err := c.Token(context.Background(), ClientCredentialsGrant())
 		require.NoError(t, err)
 		assert.Equal(t, "at", tok.AccessToken)
 	})
 	t.Run("malformed keeps header and body", func(t *testing.T) {
 		t.Parallel()
 		c, _ := serveTokens(t, reply(http.StatusOK, "application/json", `{"token_type":"bearer"}`, "X-Request-Id", "req-1"), Config{})
-		_, err := c.Token(context.Background(), ClientCredentialsGrant{})
+		_, err := c.Token(context.Background(), ClientCredentialsGrant())
 		var pe *Error
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, "req-1", pe.Header.Get("X-Request-Id"))
@@ -239,8 +241,8 @@ func TestTokenType(t *testing.T) {
 		{&Token{TokenType: "DPoP"}, "DPoP"},
 	}
 	for _, tt := range tests {
-		if got := tt.tok.Type(); got != tt.want {
-			t.Errorf("(%v).Type() = %q; want %q", tt.tok, got, tt.want)
+		if got := tt.tok.typ(); got != tt.want {
+			t.Errorf("(%v).typ() = %q; want %q", tt.tok, got, tt.want)
 		}
 	}
 }
@@ -265,8 +267,8 @@ func TestTokenExpiresWithin(t *testing.T) {
 		{"expiring now", &Token{AccessToken: "a", Expiry: now}, 0, true},
 	}
 	for _, tt := range tests {
-		if got := tt.tok.ExpiresWithin(now, tt.d); got != tt.want {
-			t.Errorf("%s: ExpiresWithin(now, %v) = %v; want %v", tt.name, tt.d, got, tt.want)
+		if got := tt.tok.expiresWithin(now, tt.d); got != tt.want {
+			t.Errorf("%s: expiresWithin(now, %v) = %v; want %v", tt.name, tt.d, got, tt.want)
 		}
 	}
 }
@@ -281,17 +283,11 @@ func TestTokenPrinting(t *testing.T) {
 		Expiry:       time.Date(2025, 6, 1, 14, 0, 0, 0, time.FixedZone("CEST", 2*3600)),
 	}
 	want := `tokenkeeper.Token{type=Bearer access=REDACTED refresh=REDACTED id=none scope="openid email" expiry=2025-06-01T12:00:00Z}`
-	assert.Equal(t, want, tok.String())
-	assert.Equal(t, want, tok.GoString())
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
 		assert.Equal(t, want, fmt.Sprintf(verb, tok), "Sprintf(%q, token)", verb)
 		assert.Equal(t, want, fmt.Sprintf(verb, &tok), "Sprintf(%q, &token)", verb)
 	}
-	b, err := json.Marshal(tok)
-	require.NoError(t, err)
-	assert.JSONEq(t, fmt.Sprintf("%q", want), string(b))
-
-	assert.Equal(t, "tokenkeeper.Token{type=Bearer access=none refresh=none id=none expiry=unknown}", Token{}.String())
+	assert.Equal(t, "tokenkeeper.Token{type=Bearer access=none refresh=none id=none expiry=unknown}", fmt.Sprint(Token{}))
 
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
@@ -332,10 +328,17 @@ func TestTokenOAuth2Conversion(t *testing.T) {
 	assert.Equal(t, tok.IDToken, back.IDToken)
 	assert.Equal(t, tok.Scope, back.Scope)
 	assert.Equal(t, tok.Expiry, back.Expiry)
+	assert.Equal(t, int64(3600), ot.ExpiresIn, "ExpiresIn is the lifetime")
+	assert.Equal(t, tok.IssuedAt, back.IssuedAt, "IssuedAt comes back as Expiry - ExpiresIn")
+	assert.Equal(t, "v", back.Extra("x_custom"), "every extra field comes back")
+	assert.Equal(t, json.Number("3600"), back.Extra("expires_in"))
+	again := back.OAuth2()
+	assert.Equal(t, "v", again.Extra("x_custom"), "extras survive a second trip")
+	assert.Equal(t, int64(3600), again.ExpiresIn)
 
 	// A minimal token: no id_token or scope in Extra, Type defaults.
 	plain := (&Token{AccessToken: "a"}).OAuth2()
-	assert.Equal(t, "Bearer", plain.TokenType)
+	assert.Equal(t, "Bearer", plain.Type(), "x/oauth2 reads an empty type as Bearer")
 	assert.Nil(t, plain.Extra("id_token"))
 	assert.Nil(t, plain.Extra("scope"))
 
@@ -344,12 +347,51 @@ func TestTokenOAuth2Conversion(t *testing.T) {
 	assert.Equal(t, "idt2", fromForm.IDToken)
 	assert.Equal(t, "s", fromForm.Scope)
 	assert.Equal(t, "bearer", fromForm.TokenType, "FromOAuth2 keeps the type as given")
-	assert.Equal(t, "Bearer", fromForm.Type())
+	assert.Equal(t, "Bearer", fromForm.typ())
 
 	// An id_token that is not a string is ignored.
 	odd := FromOAuth2((&oauth2.Token{AccessToken: "a"}).WithExtra(map[string]any{"id_token": 12}))
 	assert.Empty(t, odd.IDToken)
 	assert.Empty(t, FromOAuth2(&oauth2.Token{AccessToken: "a"}).IDToken, "no Extra at all")
+
+	// A token x/oauth2 decoded itself: every extra field is kept, and
+	// IssuedAt is unknown without ExpiresIn.
+	foreign := (&oauth2.Token{AccessToken: "a", Expiry: testEpoch}).WithExtra(map[string]any{"x_tenant": "t1", "n": 2.0})
+	ft := FromOAuth2(foreign)
+	assert.Equal(t, "t1", ft.Extra("x_tenant"))
+	assert.Equal(t, 2.0, ft.Extra("n"))
+	assert.Nil(t, ft.Extra("missing"))
+	assert.True(t, ft.IssuedAt.IsZero(), "IssuedAt = %v; want zero when x/oauth2 has no ExpiresIn", ft.IssuedAt)
+	assert.Equal(t, "t1", ft.OAuth2().Extra("x_tenant"), "extras go back to x/oauth2")
+	withIn := *foreign
+	withIn.ExpiresIn = 60
+	assert.Equal(t, testEpoch.Add(-time.Minute), FromOAuth2(&withIn).IssuedAt)
+
+	// Changing a converted token's id_token is carried back.
+	ft.IDToken = "new-id"
+	assert.Equal(t, "new-id", ft.OAuth2().Extra("id_token"))
+}
+
+// json.Marshal of a Token fails loudly rather than write a text that
+// cannot be read back (or a secret); EncodeToken is the way to store one.
+func TestTokenJSONFails(t *testing.T) {
+	t.Parallel()
+	tok := Token{AccessToken: "access-value", RefreshToken: "refresh-value"}
+	for name, v := range map[string]any{
+		"value":   tok,
+		"pointer": &tok,
+		"field":   struct{ T *Token }{&tok},
+	} {
+		b, err := json.Marshal(v)
+		require.Error(t, err, "json.Marshal(%s) = %s; want an error", name, b)
+		assert.Contains(t, err.Error(), "EncodeToken", name)
+		assert.NotContains(t, err.Error(), "access-value", name)
+	}
+	data, err := EncodeToken(&tok)
+	require.NoError(t, err)
+	back, err := DecodeToken(data)
+	require.NoError(t, err)
+	assert.Equal(t, tok.RefreshToken, back.RefreshToken, "EncodeToken round trip")
 }
 
 func TestTokenClone(t *testing.T) {

@@ -771,7 +771,7 @@ func TestSourceRefreshSemantics(t *testing.T) {
 
 	ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) { w.WriteHeader(502) })
 	cur, _ := s.TokenContext(ctx)
-	if _, err := s.Renew(ctx, cur); !IsTemporary(err) {
+	if _, err := s.Renew(ctx, cur); !IsRetryable(err) {
 		t.Errorf("Refresh with the endpoint down = %v; want a temporary error", err)
 	}
 }

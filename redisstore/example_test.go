@@ -34,7 +34,7 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	cfg := tokenkeeper.DaxiumAir().Config(os.Getenv("DAXIUM_CLIENT_ID"), os.Getenv("DAXIUM_CLIENT_SECRET"))
+	cfg := tokenkeeper.DaxiumAir(os.Getenv("DAXIUM_CLIENT_ID"), os.Getenv("DAXIUM_CLIENT_SECRET"))
 	cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second} // a token request gives up well within the lease
 	client, err := tokenkeeper.New(cfg)
 	if err != nil {
@@ -44,7 +44,7 @@ func Example() {
 		Store: store,
 		// Used when Redis holds no token yet, and when the refresh token
 		// is rejected.
-		Login: tokenkeeper.PasswordGrant{Username: os.Getenv("DAXIUM_USERNAME"), Password: os.Getenv("DAXIUM_PASSWORD")},
+		Login: tokenkeeper.PasswordGrant(os.Getenv("DAXIUM_USERNAME"), os.Getenv("DAXIUM_PASSWORD")),
 		OnEvent: func(ev tokenkeeper.Event) {
 			if ev.Kind == tokenkeeper.EventLockFallback || ev.Kind == tokenkeeper.EventStoreFailed {
 				log.Printf("token store: %v: %v", ev.Kind, ev.Err) // alert on these

@@ -109,7 +109,7 @@ func (f *fleet) replica(name string, rc replicaConfig) *replica {
 	base := &http.Transport{MaxIdleConnsPerHost: 32, MaxConnsPerHost: 32}
 	t.Cleanup(base.CloseIdleConnections)
 
-	cfg := tokenkeeper.DaxiumAir().WithBaseURL(f.srv.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(f.srv.URL())
 	cfg.Clock = f.clock
 	cfg.HTTPClient = &http.Client{Transport: base, Timeout: 10 * time.Second}
 	client, err := tokenkeeper.New(cfg)
@@ -119,7 +119,7 @@ func (f *fleet) replica(name string, rc replicaConfig) *replica {
 	ev := &events{counts: make(map[string]int)}
 	sc := tokenkeeper.SourceConfig{Store: store, OnEvent: ev.add}
 	if rc.login {
-		sc.Login = tokenkeeper.PasswordGrant{Username: oauthtest.DefaultUser, Password: oauthtest.DefaultPassword}
+		sc.Login = tokenkeeper.PasswordGrant(oauthtest.DefaultUser, oauthtest.DefaultPassword)
 	}
 	src, err := tokenkeeper.NewSource(client, sc)
 	if err != nil {

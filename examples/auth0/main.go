@@ -41,13 +41,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper"
-	"github.com/tokenkeeper/tokenkeeper/examples/internal/show"
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
 
@@ -59,7 +61,15 @@ const (
 
 // main calls run with a context that Ctrl-C cancels, standard output and
 // the environment.
-func main() { show.Main("auth0", run) }
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Stdout, os.Getenv)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "auth0:", err)
+		os.Exit(1)
+	}
+}
 
 // settings is what the program reads from the environment.
 type settings struct {
@@ -97,13 +107,12 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	preset := tokenkeeper.Auth0(s.domain)
+	cfg := tokenkeeper.Auth0(s.domain, s.clientID, s.clientSecret)
 	timeout := signInTimeout
-	var provider *oauthtest.Server
 	if offline {
 		// A Native application: no secret, PKCE required. Rotation with
 		// reuse detection, as Auth0 recommends for public clients.
-		provider, err = oauthtest.NewServer(oauthtest.Options{
+		provider, err := oauthtest.NewServer(oauthtest.Options{
 			Preset: oauthtest.Auth0, PublicClient: true, Rotation: true, ReuseDetection: true,
 		})
 		if err != nil {
@@ -112,8 +121,8 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		defer provider.Close()
 		fmt.Fprintf(w, "AUTH0_DOMAIN and AUTH0_CLIENT_ID are not set:\n"+
 			"running offline against a fake Auth0 tenant at %s.\n\n", provider.URL())
-		preset = tokenkeeper.Auth0("tenant.example.com").WithBaseURL(provider.URL())
 		s.clientID, s.audience, s.apiURL = oauthtest.DefaultClientID, oauthtest.DefaultAudience, provider.APIURL()
+		cfg = tokenkeeper.Auth0("tenant.example.com", s.clientID, s.clientSecret).WithBaseURL(provider.URL())
 		timeout = offlineTimeout
 	} else if s.apiURL == "" {
 		s.apiURL = "https://" + s.domain + "/userinfo"
@@ -121,7 +130,6 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	cfg := preset.Config(s.clientID, s.clientSecret)
 	if s.clientSecret == "" {
 		cfg.AuthStyle = tokenkeeper.AuthNone // a public client
 	}
@@ -129,11 +137,20 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
+	tok, err := signIn(ctx, w, client, s, offline, timeout)
+	if err != nil {
+		return err
+	}
+	return useToken(ctx, w, client, tok, s.apiURL)
+}
 
+// signIn runs the authorization code flow with PKCE through a loopback
+// redirect and exchanges the code (steps 1 to 3).
+func signIn(ctx context.Context, w io.Writer, client *tokenkeeper.Client, s settings, offline bool, timeout time.Duration) (*tokenkeeper.Token, error) {
 	fmt.Fprintln(w, "1. Listen for the redirect on the loopback interface.")
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	redirectURI := "http://" + ln.Addr().String() + "/callback"
 	fmt.Fprintf(w, "   redirect URI: %s\n", redirectURI)
@@ -146,7 +163,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	})
 	if err != nil {
 		ln.Close()
-		return err
+		return nil, err
 	}
 	callbacks := make(chan callback, 1)
 	stopListening := serve(ln, callbackHandler(flow, callbacks))
@@ -157,7 +174,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	if offline {
 		fmt.Fprintln(w, "   (offline: a stand-in browser opens it and follows the redirect)")
 		if err := playBrowser(ctx, flow.URL); err != nil {
-			return err
+			return nil, err
 		}
 	} else {
 		fmt.Fprintf(w, "   waiting up to %v...\n", timeout)
@@ -167,21 +184,26 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	select {
 	case cb = <-callbacks:
 	case <-ctx.Done():
-		return fmt.Errorf("no sign-in: %w", ctx.Err())
+		return nil, fmt.Errorf("no sign-in: %w", ctx.Err())
 	}
 	stopListening() // the listener has done its job
 	if cb.err != nil {
 		explain(w, cb.err)
-		return cb.err
+		return nil, cb.err
 	}
 	fmt.Fprintln(w, "3. The callback arrived with the state sent: exchange its code, with the PKCE verifier.")
-	tok, err := client.Token(ctx, flow.Grant(cb.code))
+	tok, err := client.Token(ctx, cb.grant)
 	if err != nil {
 		explain(w, err)
-		return err
+		return nil, err
 	}
 	fmt.Fprintf(w, "   %v\n", tok) // a Token prints no secret
+	return tok, nil
+}
 
+// useToken hands the token to a Source, calls the API through it and
+// shows a refresh with rotation (steps 4 and 5).
+func useToken(ctx context.Context, w io.Writer, client *tokenkeeper.Client, tok *tokenkeeper.Token, apiURL string) error {
 	fmt.Fprintln(w, "4. A source keeps the token fresh, and its HTTP client calls the API.")
 	// No Login: when the refresh token dies, the user signs in again,
 	// and the source says so with ErrLoginRequired.
@@ -190,7 +212,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		return err
 	}
 	defer src.Close()
-	if err := show.Get(ctx, w, src.HTTPClient(nil), "AUTH0_API_URL", s.apiURL); err != nil {
+	if err := get(ctx, w, src.HTTPClient(nil), "AUTH0_API_URL", apiURL); err != nil {
 		explain(w, err)
 		return err
 	}
@@ -212,8 +234,8 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 
 // callback is what the redirect brought: a code, or why there is none.
 type callback struct {
-	code string
-	err  error
+	grant tokenkeeper.Grant
+	err   error
 }
 
 // callbackHandler serves the redirect URI: it checks the state and takes
@@ -228,8 +250,8 @@ func callbackHandler(flow *tokenkeeper.AuthCodeFlow, results chan<- callback) ht
 			http.Error(w, "This sign-in is already over.", http.StatusConflict)
 			return
 		}
-		code, err := flow.Callback(r.URL.Query())
-		results <- callback{code: code, err: err} // never blocks: one send, room for one
+		grant, err := flow.Callback(r.URL.Query())
+		results <- callback{grant: grant, err: err} // never blocks: one send, room for one
 		if err != nil {
 			http.Error(w, "Sign-in failed: "+err.Error(), http.StatusBadRequest)
 			return
@@ -294,4 +316,46 @@ func explain(w io.Writer, err error) {
 		fmt.Fprintf(w, "   refused: HTTP %d, %s: %s\n", pe.StatusCode, pe.Code, pe.Message)
 	}
 	fmt.Fprintf(w, "   error: %v\n", err)
+}
+
+// get fetches rawURL and prints "   GET /path -> 200 OK (123 bytes)": the
+// path only, as a query could hold something private. setting names the
+// environment variable rawURL comes from, for the error when it does not
+// parse.
+func get(ctx context.Context, w io.Writer, api *http.Client, setting, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("%s: %w", setting, err)
+	}
+	status, n, err := fetch(ctx, api, u.String())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "   GET %s -> %s (%d bytes)\n", u.Path, status, n)
+	return nil
+}
+
+// fetch sends GET rawURL with api, the HTTP client of a Source, and reads
+// at most 1 MiB of the answer. It returns the status and the number of
+// bytes read. An answer outside 2xx comes back as the *tokenkeeper.Error
+// that tokenkeeper.DecodeError makes of it: the decoder of the token
+// endpoint's errors, so a provider's error body gives its code and message.
+func fetch(ctx context.Context, api *http.Client, rawURL string) (status string, n int64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	resp, err := api.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return "", 0, tokenkeeper.DecodeError(resp)
+	}
+	n, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", 0, err
+	}
+	return resp.Status, n, nil
 }

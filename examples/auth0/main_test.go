@@ -50,7 +50,7 @@ func TestOffline(t *testing.T) {
 
 func TestCallbackHandler(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	client, err := tokenkeeper.New(tokenkeeper.Auth0("tenant.example.com").Config("id", ""))
+	client, err := tokenkeeper.New(tokenkeeper.Auth0("tenant.example.com", "id", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +75,8 @@ func TestCallbackHandler(t *testing.T) {
 		if rec := call(h, url.Values{"state": {flow.State}, "code": {"the-code"}}); rec.Code != http.StatusOK {
 			t.Errorf("status = %d; want 200", rec.Code)
 		}
-		if cb := <-results; cb.err != nil || cb.code != "the-code" {
-			t.Errorf("callback = %q, %v; want the-code, nil", cb.code, cb.err)
+		if cb := <-results; cb.err != nil || cb.grant == nil {
+			t.Errorf("callback = %v, %v; want a grant, nil", cb.grant, cb.err)
 		}
 		// A second callback (a reload) does not replace the first.
 		if rec := call(h, url.Values{"state": {flow.State}, "code": {"another"}}); rec.Code != http.StatusConflict {
@@ -89,8 +89,8 @@ func TestCallbackHandler(t *testing.T) {
 		if rec := call(callbackHandler(flow, results), url.Values{"state": {"forged"}, "code": {"c"}}); rec.Code != http.StatusBadRequest {
 			t.Errorf("status = %d; want 400", rec.Code)
 		}
-		if cb := <-results; cb.err == nil || cb.code != "" {
-			t.Errorf("callback = %q, %v; want no code and an error", cb.code, cb.err)
+		if cb := <-results; !errors.Is(cb.err, tokenkeeper.ErrStateMismatch) || cb.grant != nil {
+			t.Errorf("callback = %v, %v; want no grant and ErrStateMismatch", cb.grant, cb.err)
 		}
 	})
 	t.Run("access denied", func(t *testing.T) {

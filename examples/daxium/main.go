@@ -32,20 +32,30 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper"
-	"github.com/tokenkeeper/tokenkeeper/examples/internal/show"
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
 
 // main calls run with a context that Ctrl-C cancels, standard output and
 // the environment.
-func main() { show.Main("daxium", run) }
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Stdout, os.Getenv)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "daxium:", err)
+		os.Exit(1)
+	}
+}
 
 // settings is what the program reads from the environment.
 type settings struct {
@@ -95,7 +105,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	preset := tokenkeeper.DaxiumAir()
+	cfg := tokenkeeper.DaxiumAir(s.clientID, s.clientSecret)
 	var provider *oauthtest.Server
 	if offline {
 		provider, err = oauthtest.NewServer(oauthtest.Options{Preset: oauthtest.Daxium})
@@ -105,37 +115,26 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		defer provider.Close()
 		fmt.Fprintf(w, "DAXIUM_CLIENT_ID and the other credential variables are not set:\n"+
 			"running offline against a fake Daxium Air at %s.\n\n", provider.URL())
-		preset = preset.WithBaseURL(provider.URL())
 		s.clientID, s.clientSecret = oauthtest.DefaultClientID, oauthtest.DefaultClientSecret
+		cfg = tokenkeeper.DaxiumAir(s.clientID, s.clientSecret).WithBaseURL(provider.URL())
 		s.username, s.password = oauthtest.DefaultUser, oauthtest.DefaultPassword
 		s.apiURL = provider.APIURL()
 	}
 
 	// The preset knows the token endpoint, that the client credentials go
 	// in the form body, and that API calls carry X-Accept-Version: v1.3.
-	client, err := tokenkeeper.New(preset.Config(s.clientID, s.clientSecret))
+	client, err := tokenkeeper.New(cfg)
 	if err != nil {
 		return err
 	}
 
-	path := s.tokenFile
-	if path == "" {
-		dir, err := os.MkdirTemp("", "daxium-example-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		path = filepath.Join(dir, "token.json")
-		fmt.Fprintln(w, "Token file: a temporary one, removed on exit (set DAXIUM_TOKEN_FILE to keep the token between runs).")
-	} else {
-		fmt.Fprintf(w, "Token file: %s\n", path)
-	}
-	store, err := tokenkeeper.NewFileStore(path)
+	store, tokenFile, cleanup, err := openStore(w, s.tokenFile)
 	if err != nil {
 		return err
 	}
+	defer cleanup()
 
-	login := tokenkeeper.PasswordGrant{Username: s.username, Password: s.password}
+	login := tokenkeeper.PasswordGrant(s.username, s.password)
 	var logins atomic.Int32
 	src, err := tokenkeeper.NewSource(client, tokenkeeper.SourceConfig{
 		// The Store is read first: a token saved by an earlier run is used,
@@ -168,14 +167,14 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		fmt.Fprintln(w, "   used the token saved in the token file: no password sent")
 	}
 	fmt.Fprintf(w, "   %v\n", tok) // a Token prints no secret
-	if fi, err := os.Stat(store.Path()); err == nil {
+	if fi, err := os.Stat(tokenFile); err == nil {
 		fmt.Fprintf(w, "   token file permissions: %v\n", fi.Mode().Perm())
 	}
 
 	fmt.Fprintln(w, "2. Call the API with the HTTP client of the source.")
 	if s.apiURL == "" {
 		fmt.Fprintln(w, "   DAXIUM_API_URL is not set: no API call.")
-	} else if err := show.Get(ctx, w, src.HTTPClient(nil), "DAXIUM_API_URL", s.apiURL); err != nil {
+	} else if err := get(ctx, w, src.HTTPClient(nil), "DAXIUM_API_URL", s.apiURL); err != nil {
 		// A refusal by the API came back through tokenkeeper.DecodeError,
 		// the same decoder as for token errors: a DAERR body becomes a
 		// *tokenkeeper.Error with its code, message and documentation URL.
@@ -184,7 +183,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	}
 
 	if offline {
-		return showErrors(ctx, w, provider, client, login, tok)
+		return showErrors(ctx, w, provider, client, login, s.username, tok)
 	}
 	return nil
 }
@@ -218,22 +217,45 @@ func explain(w io.Writer, err error) {
 		if errors.Is(err, tokenkeeper.ErrUnauthorized) {
 			fmt.Fprintln(w, "   check the client ID and secret, the username and the password")
 		}
-	case tokenkeeper.IsTemporary(err):
+	case tokenkeeper.IsRetryable(err):
 		fmt.Fprintln(w, "   a network problem or an outage: try again later")
 	}
 	fmt.Fprintf(w, "   error: %v\n", err)
 }
 
+// openStore opens the file store at path, or at a temporary path removed
+// by cleanup when path is empty, and returns the path used.
+func openStore(w io.Writer, path string) (store *tokenkeeper.FileStore, used string, cleanup func(), err error) {
+	cleanup = func() {}
+	if path == "" {
+		dir, err := os.MkdirTemp("", "daxium-example-")
+		if err != nil {
+			return nil, "", nil, err
+		}
+		cleanup = func() { os.RemoveAll(dir) }
+		path = filepath.Join(dir, "token.json")
+		fmt.Fprintln(w, "Token file: a temporary one, removed on exit (set DAXIUM_TOKEN_FILE to keep the token between runs).")
+	} else {
+		fmt.Fprintf(w, "Token file: %s\n", path)
+	}
+	store, err = tokenkeeper.NewFileStore(path)
+	if err != nil {
+		cleanup()
+		return nil, "", nil, err
+	}
+	return store, path, cleanup, nil
+}
+
 // showErrors makes the fake provider fail in the ways Daxium Air does,
 // and explains each error.
-func showErrors(ctx context.Context, w io.Writer, provider *oauthtest.Server, client *tokenkeeper.Client, login tokenkeeper.PasswordGrant, tok *tokenkeeper.Token) error {
+func showErrors(ctx context.Context, w io.Writer, provider *oauthtest.Server, client *tokenkeeper.Client, login tokenkeeper.Grant, username string, tok *tokenkeeper.Token) error {
 	try := func(cfg tokenkeeper.SourceConfig) error {
 		src, err := tokenkeeper.NewSource(client, cfg)
 		if err != nil {
 			return err
 		}
 		defer src.Close()
-		_, _, err = show.Fetch(ctx, src.HTTPClient(nil), provider.APIURL())
+		_, _, err = fetch(ctx, src.HTTPClient(nil), provider.APIURL())
 		if err == nil {
 			return errors.New("the call succeeded; want an error")
 		}
@@ -254,7 +276,47 @@ func showErrors(ctx context.Context, w io.Writer, provider *oauthtest.Server, cl
 	}
 
 	fmt.Fprintln(w, "5. A wrong password.")
-	wrong := login
-	wrong.Password = "not the password"
-	return try(tokenkeeper.SourceConfig{Login: wrong})
+	return try(tokenkeeper.SourceConfig{Login: tokenkeeper.PasswordGrant(username, "not the password")})
+}
+
+// get fetches rawURL and prints "   GET /path -> 200 OK (123 bytes)": the
+// path only, as a query could hold something private. setting names the
+// environment variable rawURL comes from, for the error when it does not
+// parse.
+func get(ctx context.Context, w io.Writer, api *http.Client, setting, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("%s: %w", setting, err)
+	}
+	status, n, err := fetch(ctx, api, u.String())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "   GET %s -> %s (%d bytes)\n", u.Path, status, n)
+	return nil
+}
+
+// fetch sends GET rawURL with api, the HTTP client of a Source, and reads
+// at most 1 MiB of the answer. It returns the status and the number of
+// bytes read. An answer outside 2xx comes back as the *tokenkeeper.Error
+// that tokenkeeper.DecodeError makes of it: the decoder of the token
+// endpoint's errors, so a provider's error body gives its code and message.
+func fetch(ctx context.Context, api *http.Client, rawURL string) (status string, n int64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	resp, err := api.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return "", 0, tokenkeeper.DecodeError(resp)
+	}
+	n, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", 0, err
+	}
+	return resp.Status, n, nil
 }

@@ -11,12 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper"
-	"github.com/tokenkeeper/tokenkeeper/examples/internal/show"
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
 
@@ -41,7 +41,7 @@ func run(w io.Writer) error {
 	defer provider.Close()
 	fmt.Fprintf(w, "A fake Daxium Air provider listens on %s (tokens live 1h, every refresh rotates).\n\n", provider.URL())
 
-	cfg := tokenkeeper.DaxiumAir().WithBaseURL(provider.URL()).Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(provider.URL())
 	cfg.Clock = clock
 	client, err := tokenkeeper.New(cfg)
 	if err != nil {
@@ -51,7 +51,7 @@ func run(w io.Writer) error {
 	var latest atomic.Pointer[tokenkeeper.Token]
 	saved := make(chan *tokenkeeper.Token, 8)
 	src, err := tokenkeeper.NewSource(client, tokenkeeper.SourceConfig{
-		Login: tokenkeeper.PasswordGrant{Username: oauthtest.DefaultUser, Password: oauthtest.DefaultPassword},
+		Login: tokenkeeper.PasswordGrant(oauthtest.DefaultUser, oauthtest.DefaultPassword),
 		// OnToken sees every new token before any request can use it:
 		// the place to persist a rotated refresh token.
 		OnToken: func(_ context.Context, t *tokenkeeper.Token) { latest.Store(t) },
@@ -78,7 +78,7 @@ func run(w io.Writer) error {
 	get := func() error {
 		// A refusal comes back as the *tokenkeeper.Error that
 		// tokenkeeper.DecodeError makes of the API's answer.
-		status, _, err := show.Fetch(ctx, api, provider.APIURL())
+		status, _, err := fetch(ctx, api, provider.APIURL())
 		if err != nil {
 			return err
 		}
@@ -131,12 +131,37 @@ func run(w io.Writer) error {
 	fmt.Fprintf(w, "   errors.Is(err, tokenkeeper.ErrUnauthorized) = %t\n\n", errors.Is(apiErr, tokenkeeper.ErrUnauthorized))
 
 	step(5, "A login with a wrong password fails with a typed error.")
-	_, err = client.Token(ctx, tokenkeeper.PasswordGrant{Username: oauthtest.DefaultUser, Password: "wrong"})
+	_, err = client.Token(ctx, tokenkeeper.PasswordGrant(oauthtest.DefaultUser, "wrong"))
 	var pe *tokenkeeper.Error
 	if !errors.As(err, &pe) {
 		return fmt.Errorf("want a *tokenkeeper.Error, got %v", err)
 	}
-	fmt.Fprintf(w, "   errors.As -> status %d, code %s, retry could help: %t\n", pe.StatusCode, pe.Code, pe.Temporary())
+	fmt.Fprintf(w, "   errors.As -> status %d, code %s, retry could help: %t\n", pe.StatusCode, pe.Code, tokenkeeper.IsRetryable(pe))
 	fmt.Fprintf(w, "   the error prints no secret: %v\n", err)
 	return nil
+}
+
+// fetch sends GET rawURL with api, the HTTP client of a Source, and reads
+// at most 1 MiB of the answer. It returns the status and the number of
+// bytes read. An answer outside 2xx comes back as the *tokenkeeper.Error
+// that tokenkeeper.DecodeError makes of it: the decoder of the token
+// endpoint's errors, so a provider's error body gives its code and message.
+func fetch(ctx context.Context, api *http.Client, rawURL string) (status string, n int64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	resp, err := api.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return "", 0, tokenkeeper.DecodeError(resp)
+	}
+	n, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", 0, err
+	}
+	return resp.Status, n, nil
 }

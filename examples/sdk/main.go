@@ -43,13 +43,13 @@ func run(ctx context.Context, w io.Writer) error {
 	fmt.Fprintf(w, "A fake Daxium Air listens on %s.\n\n", provider.URL())
 
 	// The application's side: the token endpoint, the client, the login.
-	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir().WithBaseURL(provider.URL()).
-		Config(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret))
+	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).
+		WithBaseURL(provider.URL()))
 	if err != nil {
 		return err
 	}
 	src, err := tokenkeeper.NewSource(client, tokenkeeper.SourceConfig{
-		Login: tokenkeeper.PasswordGrant{Username: oauthtest.DefaultUser, Password: oauthtest.DefaultPassword},
+		Login: tokenkeeper.PasswordGrant(oauthtest.DefaultUser, oauthtest.DefaultPassword),
 	})
 	if err != nil {
 		return err
@@ -62,6 +62,15 @@ func run(ctx context.Context, w io.Writer) error {
 		return err
 	}
 
+	if err := showRecovery(ctx, w, provider, src, sdk); err != nil {
+		return err
+	}
+	return showUnrecoverable(ctx, w, provider, client)
+}
+
+// showRecovery makes a typed call, then one after the provider revoked
+// the access token (steps 1 and 2).
+func showRecovery(ctx context.Context, w io.Writer, provider *oauthtest.Server, src *tokenkeeper.Source, sdk *daxium.Client) error {
 	fmt.Fprintln(w, "1. The SDK's typed call; the source logs in on first use.")
 	me, err := sdk.Me(ctx)
 	if err != nil {
@@ -81,6 +90,12 @@ func run(ctx context.Context, w io.Writer) error {
 	st := provider.Stats()
 	fmt.Fprintf(w, "   Me() = %s; API answers 401: %d, refresh_token grants: %d: the transport refreshed and replayed\n",
 		me.Name, st.API401s, st.TokenCalls["refresh_token"])
+	return nil
+}
+
+// showUnrecoverable shows what the SDK returns when a grant is revoked and
+// the source cannot log in again (steps 3 and 4).
+func showUnrecoverable(ctx context.Context, w io.Writer, provider *oauthtest.Server, client *tokenkeeper.Client) error {
 
 	// A credential saved by an earlier run, say, and no password to log in
 	// again with. OnEvent tells the application what the transport did.

@@ -29,17 +29,27 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
 	"sync"
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper"
-	"github.com/tokenkeeper/tokenkeeper/examples/internal/show"
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
 
 // main calls run with a context that Ctrl-C cancels, standard output and
 // the environment.
-func main() { show.Main("transiteo", run) }
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Stdout, os.Getenv)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "transiteo:", err)
+		os.Exit(1)
+	}
+}
 
 func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -50,7 +60,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		return errors.New("set both TRANSITEO_CLIENT_ID and TRANSITEO_REFRESH_TOKEN, or neither to run offline")
 	}
 	offline := clientID == ""
-	preset := tokenkeeper.Transiteo()
+	cfg := tokenkeeper.Transiteo(clientID)
 	var provider *oauthtest.Server
 	if offline {
 		var err error
@@ -63,12 +73,12 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		defer provider.Close()
 		fmt.Fprintf(w, "TRANSITEO_CLIENT_ID and TRANSITEO_REFRESH_TOKEN are not set:\n"+
 			"running offline against a fake Transiteo at %s.\n\n", provider.URL())
-		preset = preset.WithBaseURL(provider.URL())
 		clientID, refreshToken, apiURL = oauthtest.DefaultClientID, provider.RefreshToken(), provider.APIURL()
+		cfg = tokenkeeper.Transiteo(clientID).WithBaseURL(provider.URL())
 	}
 
 	// A public client: the preset sends client_id and no secret.
-	client, err := tokenkeeper.New(preset.Config(clientID, ""))
+	client, err := tokenkeeper.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -101,7 +111,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 	// A refusal by the API comes back as the *tokenkeeper.Error that
 	// tokenkeeper.DecodeError makes of it: Transiteo's API errors are
 	// {"message": ...}, and Message holds it.
-	if err := show.Get(ctx, w, api, "TRANSITEO_API_URL", apiURL); err != nil {
+	if err := get(ctx, w, api, "TRANSITEO_API_URL", apiURL); err != nil {
 		explain(w, err)
 		return err
 	}
@@ -116,7 +126,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 
 	fmt.Fprintln(w, "3. The provider drops the id_token before it expires; the API answers 401.")
 	provider.Revoke(tok.IDToken)
-	if err := show.Get(ctx, w, api, "TRANSITEO_API_URL", apiURL); err != nil {
+	if err := get(ctx, w, api, "TRANSITEO_API_URL", apiURL); err != nil {
 		return err
 	}
 	st := provider.Stats()
@@ -131,7 +141,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		return err
 	}
 	defer stale.Close()
-	err = show.Get(ctx, w, stale.HTTPClient(nil), "TRANSITEO_API_URL", apiURL)
+	err = get(ctx, w, stale.HTTPClient(nil), "TRANSITEO_API_URL", apiURL)
 	if err == nil {
 		return errors.New("a refused refresh token went unnoticed")
 	}
@@ -150,7 +160,7 @@ func explain(w io.Writer, err error) {
 		fmt.Fprintln(w, "   the refresh token was refused (invalid_grant): get a new one from the Transiteo console")
 	case errors.As(err, &pe):
 		fmt.Fprintf(w, "   refused: HTTP %d, code %q, message %q\n", pe.StatusCode, pe.Code, pe.Message)
-	case tokenkeeper.IsTemporary(err):
+	case tokenkeeper.IsRetryable(err):
 		fmt.Fprintln(w, "   a network problem or an outage: try again later")
 	}
 	fmt.Fprintf(w, "   error: %v\n", err)
@@ -177,4 +187,46 @@ func (r *authorizationRecorder) last() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.auth
+}
+
+// get fetches rawURL and prints "   GET /path -> 200 OK (123 bytes)": the
+// path only, as a query could hold something private. setting names the
+// environment variable rawURL comes from, for the error when it does not
+// parse.
+func get(ctx context.Context, w io.Writer, api *http.Client, setting, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("%s: %w", setting, err)
+	}
+	status, n, err := fetch(ctx, api, u.String())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "   GET %s -> %s (%d bytes)\n", u.Path, status, n)
+	return nil
+}
+
+// fetch sends GET rawURL with api, the HTTP client of a Source, and reads
+// at most 1 MiB of the answer. It returns the status and the number of
+// bytes read. An answer outside 2xx comes back as the *tokenkeeper.Error
+// that tokenkeeper.DecodeError makes of it: the decoder of the token
+// endpoint's errors, so a provider's error body gives its code and message.
+func fetch(ctx context.Context, api *http.Client, rawURL string) (status string, n int64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	resp, err := api.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return "", 0, tokenkeeper.DecodeError(resp)
+	}
+	n, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", 0, err
+	}
+	return resp.Status, n, nil
 }

@@ -40,9 +40,10 @@ func TestNew(t *testing.T) {
 	}
 }
 
-func TestMe(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// meAPI is a fake of Daxium's /me: it checks the credential headers, and
+// answers under /ok/ and refuses under /failing/.
+func meAPI(t *testing.T) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		if got := r.URL.Path; got != "/ok/api/v1.3/me" && got != "/failing/api/v1.3/me" {
 			t.Errorf("path = %q; want /ok/api/v1.3/me or /failing/api/v1.3/me", got)
 		}
@@ -59,7 +60,12 @@ func TestMe(t *testing.T) {
 			return
 		}
 		w.Write([]byte(`{"user":"ada@example.com","scope":"read"}`))
-	}))
+	}
+}
+
+func TestMe(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	srv := httptest.NewServer(meAPI(t))
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

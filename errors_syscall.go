@@ -7,6 +7,9 @@ import (
 	"syscall"
 )
 
+// This file holds the part of the error classification (errors.go) that
+// needs the system error numbers, which Plan 9 does not have.
+
 // connectionErrno reports whether err holds the system error of a
 // connection refused, reset or aborted, or of a broken pipe.
 func connectionErrno(err error) bool {

@@ -12,7 +12,7 @@ import (
 
 // The system errors of a lost connection are temporary wherever they sit
 // in the chain, with or without a *net.OpError around them.
-func TestIsTemporaryErrno(t *testing.T) {
+func TestIsRetryableErrno(t *testing.T) {
 	t.Parallel()
 	for _, errno := range []syscall.Errno{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE} {
 		for name, err := range map[string]error{
@@ -20,12 +20,12 @@ func TestIsTemporaryErrno(t *testing.T) {
 			"syscall error":     os.NewSyscallError("write", errno),
 			"wrapped url.Error": &url.Error{Op: "Post", URL: "https://a/t", Err: fmt.Errorf("net/http: connection broken: %w", os.NewSyscallError("read", errno))},
 		} {
-			if !IsTemporary(err) {
-				t.Errorf("IsTemporary(%q) (%s) = false; want true", err, name)
+			if !IsRetryable(err) {
+				t.Errorf("IsRetryable(%q) (%s) = false; want true", err, name)
 			}
 		}
 	}
-	if IsTemporary(syscall.EACCES) {
-		t.Errorf("IsTemporary(%q) = true; want false", syscall.EACCES)
+	if IsRetryable(syscall.EACCES) {
+		t.Errorf("IsRetryable(%q) = true; want false", syscall.EACCES)
 	}
 }
