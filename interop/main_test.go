@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -153,7 +152,7 @@ func renderTable(w io.Writer) error {
 	fmt.Fprintf(&b, "which runs `cd interop && %s=../docs/INTEROP.md go test -race -count=1 ./...`.\n\n", TableEnv)
 	fmt.Fprintf(&b, "Provider: ZITADEL's example OpenID Provider (`github.com/zitadel/oidc/v3` %s,\n", version("github.com/zitadel/oidc/v3"))
 	fmt.Fprintf(&b, "`example/server/exampleop`), in-process on loopback, its access tokens cut to\n")
-	fmt.Fprintf(&b, "%v (`expires_in` %d). Each test starts its own provider and runs each library\n", tokenLifetime, int(tokenLifetime.Seconds())-1)
+	fmt.Fprintf(&b, "%d s (`expires_in` %d). Each test starts its own provider and runs each library\n", int(tokenLifetime.Seconds()), int(tokenLifetime.Seconds())-1)
 	fmt.Fprintf(&b, "against it in real time. Compared: tokenkeeper (this repository) and\n")
 	fmt.Fprintf(&b, "`golang.org/x/oauth2` %s.\n\n", version("golang.org/x/oauth2"))
 	fmt.Fprintf(&b, "A gap is a capability the library does not offer; where a test shows it, the\n")
@@ -187,13 +186,15 @@ func renderTable(w io.Writer) error {
 	return err
 }
 
-// version returns the version of a module the tests are built with.
+// version returns the version of a module required by go.mod.
 func version(module string) string {
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range info.Deps {
-			if d.Path == module {
-				return d.Version
-			}
+	data, err := os.ReadFile("go.mod")
+	if err != nil {
+		return "(unknown version)"
+	}
+	for line := range strings.Lines(string(data)) {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == module {
+			return f[1]
 		}
 	}
 	return "(unknown version)"
