@@ -541,3 +541,51 @@ func waitPast(t *testing.T, deadline time.Time) {
 		t.Fatal("test ended while waiting for expiry")
 	}
 }
+
+// pollUntil calls call every half second until done reports true, for at
+// most four token lifetimes. Every call must succeed.
+func pollUntil(t *testing.T, done func() bool, call func(context.Context) error) {
+	t.Helper()
+	const every = 500 * time.Millisecond
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for range int(4 * tokenLifetime / every) {
+		if err := call(testContext(t, 10*time.Second)); err != nil {
+			t.Errorf("call at %s: %v", time.Now().Format(time.TimeOnly), err)
+		}
+		if done() {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-t.Context().Done():
+			t.Fatal("test ended while polling")
+		}
+	}
+	t.Fatalf("not done after %v of polling", 4*tokenLifetime)
+}
+
+// seen is the list of refresh tokens a persistence hook saw, in order.
+type seen struct {
+	mu     sync.Mutex // guards tokens
+	tokens []string
+}
+
+func (s *seen) add(refreshToken string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens = append(s.tokens, refreshToken)
+}
+
+// after returns the tokens seen, leaving out the seed.
+func (s *seen) after(seed string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, tok := range s.tokens {
+		if tok != seed {
+			out = append(out, tok)
+		}
+	}
+	return out
+}
