@@ -81,7 +81,7 @@ func startOP(t *testing.T) *provider {
 	store := &shortLived{
 		Storage:  storage.NewStorageWithClients(storage.NewUserStore(issuer), clients),
 		lifetime: tokenLifetime,
-		expiry:   map[string]time.Time{},
+		issued:   map[string]issuedToken{},
 	}
 	p := &provider{Issuer: issuer, wire: &wire{}, http: newHTTPClient(t)}
 	srv.Config.Handler = p.wire.record(exampleop.SetupServer(issuer, store, nil, false))
@@ -106,29 +106,39 @@ func startOP(t *testing.T) *provider {
 // instead of its fixed five minutes: it tells the token endpoint the
 // shorter expiry, and its introspection and userinfo refuse a token past
 // it.
+//
+// It also answers introspection for client credentials tokens, which the
+// example storage never finds active: it looks their subject, a service
+// user, up among its users.
 type shortLived struct {
 	*storage.Storage
 	lifetime time.Duration
 
-	mu     sync.Mutex           // guards expiry
-	expiry map[string]time.Time // access token ID -> when it expires
+	mu     sync.Mutex             // guards issued
+	issued map[string]issuedToken // by access token ID
 }
 
-func (s *shortLived) issued(id string) time.Time {
+type issuedToken struct {
+	expiry  time.Time
+	service bool // issued by the client credentials grant
+}
+
+func (s *shortLived) issue(id string, service bool) time.Time {
 	exp := time.Now().Add(s.lifetime)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.expiry[id] = exp
+	s.issued[id] = issuedToken{exp, service}
 	return exp
 }
 
-func (s *shortLived) expired(id string) error {
+func (s *shortLived) lookup(id string) (issuedToken, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if exp, ok := s.expiry[id]; ok && !time.Now().Before(exp) {
-		return errors.New("token is expired")
+	tok, ok := s.issued[id]
+	if ok && !time.Now().Before(tok.expiry) {
+		return tok, errors.New("token is expired")
 	}
-	return nil
+	return tok, nil
 }
 
 func (s *shortLived) CreateAccessToken(ctx context.Context, r op.TokenRequest) (string, time.Time, error) {
@@ -136,7 +146,8 @@ func (s *shortLived) CreateAccessToken(ctx context.Context, r op.TokenRequest) (
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	return id, s.issued(id), nil
+	_, service := r.(*oidc.JWTTokenRequest) // what the client credentials grant makes
+	return id, s.issue(id, service), nil
 }
 
 func (s *shortLived) CreateAccessAndRefreshTokens(ctx context.Context, r op.TokenRequest, current string) (string, string, time.Time, error) {
@@ -144,18 +155,26 @@ func (s *shortLived) CreateAccessAndRefreshTokens(ctx context.Context, r op.Toke
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
-	return id, refresh, s.issued(id), nil
+	return id, refresh, s.issue(id, false), nil
 }
 
 func (s *shortLived) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
-	if err := s.expired(tokenID); err != nil {
+	tok, err := s.lookup(tokenID)
+	switch {
+	case err != nil:
 		return err
+	case tok.service && subject == clientID: // the service user itself asks
+		resp.Subject, resp.ClientID = subject, clientID
+		resp.Expiration = oidc.FromTime(tok.expiry)
+		return nil
+	case tok.service:
+		return errors.New("token is not valid for this client")
 	}
 	return s.Storage.SetIntrospectionFromToken(ctx, resp, tokenID, subject, clientID)
 }
 
 func (s *shortLived) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, origin string) error {
-	if err := s.expired(tokenID); err != nil {
+	if _, err := s.lookup(tokenID); err != nil {
 		return err
 	}
 	return s.Storage.SetUserinfoFromToken(ctx, info, tokenID, subject, origin)

@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,15 @@ const TableEnv = "INTEROP_TABLE"
 func TestMain(m *testing.M) {
 	// The example provider logs every request through the default logger.
 	slog.SetDefault(slog.New(slog.DiscardHandler))
+	// The tests spend their time waiting for real expiry, not computing:
+	// run them all at once unless -parallel says otherwise (its default,
+	// GOMAXPROCS, would run them two by two on two cores).
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", "32")
+	}
 	goleak.VerifyTestMain(tableWriter{m})
 }
 
