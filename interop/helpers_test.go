@@ -608,3 +608,46 @@ func (s *seen) after(seed string) []string {
 	}
 	return out
 }
+
+// approveDevice logs in on the provider's device pages with a cookie jar
+// and allows the device with userCode.
+func (p *provider) approveDevice(t *testing.T, verificationURI, userCode string) {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browser := newHTTPClient(t)
+	browser.Jar = jar
+	page := func(resp *http.Response, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("device pages: %v", err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("device page %s: status %d; want 200", resp.Request.URL.Path, resp.StatusCode)
+		}
+		return string(body)
+	}
+	u, err := url.Parse(verificationURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.RawQuery = url.Values{"user_code": {userCode}}.Encode()
+	if body := page(browser.Get(u.String())); !strings.Contains(body, `name="user_code"`) {
+		t.Fatalf("device login page has no user_code field: %.300q", body)
+	}
+	login, _ := u.Parse("/device/login")
+	body := page(browser.PostForm(login.String(), url.Values{
+		"user_code": {userCode}, "username": {userName}, "password": {password},
+	}))
+	if !strings.Contains(body, "confirm?action=allowed") {
+		t.Fatalf("device confirmation page has no Allow action: %.300q", body)
+	}
+	confirm, _ := u.Parse("/device/confirm?action=allowed")
+	if body := page(browser.Get(confirm.String())); !strings.Contains(body, "allowed") {
+		t.Fatalf("device confirmation: %.300q; want it allowed", body)
+	}
+}
