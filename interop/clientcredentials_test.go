@@ -35,7 +35,7 @@ func TestClientCredentials(t *testing.T) {
 	for _, st := range ccStyles {
 		t.Run(st.name+"/tokenkeeper", func(t *testing.T) {
 			t.Parallel()
-			row(t, st.flow, tk)
+			c := row(t, st.flow, tk)
 			p := startOP(t)
 			rs := p.startResourceServer(t, serviceID, serviceSecret)
 			src, err := tokenkeeper.NewSource(p.tkClient(t, serviceID, serviceSecret, st.tkStyle), tokenkeeper.SourceConfig{
@@ -47,7 +47,7 @@ func TestClientCredentials(t *testing.T) {
 			t.Cleanup(func() { src.Close() })
 			api := src.HTTPClient(newHTTPClient(t).Transport)
 
-			keepValid(t, p, rs, st.basic, func(ctx context.Context) (string, time.Time, error) {
+			keepValid(t, c, p, rs, st.basic, func(ctx context.Context) (string, time.Time, error) {
 				tok, err := src.TokenContext(ctx)
 				if err != nil {
 					return "", time.Time{}, err
@@ -57,7 +57,7 @@ func TestClientCredentials(t *testing.T) {
 		})
 		t.Run(st.name+"/x-oauth2", func(t *testing.T) {
 			t.Parallel()
-			row(t, st.flow, xo)
+			c := row(t, st.flow, xo)
 			p := startOP(t)
 			rs := p.startResourceServer(t, serviceID, serviceSecret)
 			cfg := &clientcredentials.Config{
@@ -68,7 +68,7 @@ func TestClientCredentials(t *testing.T) {
 			ts := cfg.TokenSource(ctx)
 			api := oauth2.NewClient(ctx, ts)
 
-			keepValid(t, p, rs, st.basic, func(context.Context) (string, time.Time, error) {
+			keepValid(t, c, p, rs, st.basic, func(context.Context) (string, time.Time, error) {
 				tok, err := ts.Token()
 				if err != nil {
 					return "", time.Time{}, err
@@ -83,7 +83,7 @@ func TestClientCredentials(t *testing.T) {
 // second over three token lifetimes. Every token must be unexpired, every
 // call accepted, and the tokens must have been renewed at least once per
 // lifetime, with the client authentication asked for.
-func keepValid(t *testing.T, p *provider, rs *resourceServer, basic bool, get func(context.Context) (string, time.Time, error), api *http.Client) {
+func keepValid(t *testing.T, c *cell, p *provider, rs *resourceServer, basic bool, get func(context.Context) (string, time.Time, error), api *http.Client) {
 	t.Helper()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -107,6 +107,9 @@ func keepValid(t *testing.T, p *provider, rs *resourceServer, basic bool, get fu
 			return err
 		}()
 		if err != nil {
+			if failures == 0 {
+				c.notef("first failure, call %d of a call a second: %v", i+1, err)
+			}
 			failures++
 			t.Errorf("call %d: %v", i+1, err)
 		}
