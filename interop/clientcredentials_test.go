@@ -108,7 +108,7 @@ func keepValid(t *testing.T, c *cell, p *provider, rs *resourceServer, basic boo
 		}()
 		if err != nil {
 			if failures == 0 {
-				c.notef("first failure, call %d of a call a second: %v", i+1, err)
+				c.notef("first failure at call %d (one a second): %v", i+1, err)
 			}
 			failures++
 			t.Errorf("call %d: %v", i+1, err)
