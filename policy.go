@@ -220,7 +220,7 @@ func classify(err error) failure {
 // 403 with an error body the provider wrote, not about the client itself.
 func deadRefreshToken(err error) bool {
 	var pe *Error
-	if !errors.As(err, &pe) || classify(err) != permanent {
+	if !errors.As(err, &pe) || classify(err) != permanent || errors.Is(err, ErrInvalidClient) {
 		return false
 	}
 	switch pe.StatusCode {
