@@ -572,3 +572,130 @@ func (e *wrapError) Error() string {
 }
 
 func (e *wrapError) Unwrap() []error { return []error{e.ctx, e.cause} }
+
+// The failures of a renewal, and how the renewal policy classes them.
+
+// failure is the class of a failed renewal.
+type failure int
+
+const (
+	// transient: the same attempt may succeed later (network, 5xx, 429,
+	// a cut or unreadable response, a timeout); callers may wait for it.
+	transient failure = iota
+	// throttled: a login is needed and allowed only later
+	// (ReloginInterval); callers may wait for it.
+	throttled
+	// permanent: retrying cannot help until something changes (a login
+	// is needed, the client or the login was rejected); callers fail at
+	// once.
+	permanent
+	// closing: the Source was closed; nothing is recorded.
+	closing
+)
+
+// classify returns the class of a renewal's failure.
+func classify(err error) failure {
+	var (
+		timeout *refreshTimeoutError
+		store   *storeReadError
+		unsend  *unsendableError
+		wait    *loginWaitError
+	)
+	switch {
+	case errors.Is(err, ErrClosed):
+		return closing
+	case errors.As(err, &wait):
+		return throttled
+	case errors.As(err, &timeout), errors.As(err, &store), errors.As(err, &unsend):
+		return transient
+	case errors.Is(err, ErrInvalidClient):
+		return permanent
+	case errors.Is(err, ErrMalformedResponse):
+		// A rejection whose body arrived cut off or unreadable is no
+		// verdict on the grant.
+		return transient
+	case IsRetryable(err):
+		return transient
+	}
+	return permanent
+}
+
+// deadRefreshToken reports whether a refresh failure means the refresh
+// token is dead, so that only a login can help: a permanent 400, 401 or
+// 403 with an error body the provider wrote, not about the client itself.
+func deadRefreshToken(err error) bool {
+	var pe *Error
+	if !errors.As(err, &pe) || classify(err) != permanent || errors.Is(err, ErrInvalidClient) {
+		return false
+	}
+	switch pe.StatusCode {
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
+		return true
+	}
+	return false
+}
+
+// refreshTimeoutError is a renewal ended by RefreshTimeout or by the lease
+// of a shared lock: the Source's own deadline, not a caller's, and so a
+// transient failure (a net.Error that is a timeout) that errors.Is still
+// matches with context.DeadlineExceeded.
+type refreshTimeoutError struct {
+	timeout time.Duration
+	what    string // the bound that ran out; "" means RefreshTimeout
+	err     error
+}
+
+func (e *refreshTimeoutError) Error() string {
+	what := e.what
+	if what == "" {
+		what = "RefreshTimeout"
+	}
+	return fmt.Sprintf("tokenkeeper: the renewal timed out after %v (%s): %s", e.timeout, what, strings.TrimPrefix(e.err.Error(), "tokenkeeper: "))
+}
+
+// Unwrap returns the cause as a list: IsRetryable then sees this error as
+// a timeout, not as the caller's context.DeadlineExceeded.
+func (e *refreshTimeoutError) Unwrap() []error { return []error{e.err} }
+
+// Timeout reports true: the renewal took too long.
+func (e *refreshTimeoutError) Timeout() bool { return true }
+
+// storeReadError is a Store that could not be read, with no login to fall
+// back on: transient, as the Store may be back soon.
+type storeReadError struct{ err error }
+
+func (e *storeReadError) Error() string {
+	return "tokenkeeper: no valid token and the Store could not be read: " + e.err.Error()
+}
+
+func (e *storeReadError) Unwrap() error { return e.err }
+
+// unsendableError is a renewal that brought a token whose credential
+// cannot be sent. The token is kept for its refresh token; the next
+// attempt comes after a transient backoff, as the endpoint may issue a
+// better one.
+type unsendableError struct{ err error }
+
+func (e *unsendableError) Error() string {
+	return "tokenkeeper: the new token cannot be used: " + e.err.Error()
+}
+
+func (e *unsendableError) Unwrap() error { return e.err }
+
+// loginWaitError is a login that is needed but not allowed yet: the last
+// one was less than ReloginInterval ago.
+type loginWaitError struct {
+	wait  time.Duration
+	cause error // why a login is needed: the refusal of the refresh token or of the last login
+}
+
+func (e *loginWaitError) Error() string {
+	return fmt.Sprintf("tokenkeeper: a login is needed and allowed again in %v (ReloginInterval): %s",
+		e.wait.Round(time.Millisecond), strings.TrimPrefix(e.cause.Error(), "tokenkeeper: "))
+}
+
+func (e *loginWaitError) Unwrap() error { return e.cause }
+
+// Is reports that a login wait matches ErrLoginRequired: a new login is
+// needed, and not allowed yet.
+func (e *loginWaitError) Is(target error) bool { return target == ErrLoginRequired }

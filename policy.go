@@ -3,7 +3,6 @@ package tokenkeeper
 import (
 	"errors"
 	"math/rand/v2"
-	"net/http"
 	"time"
 )
 
@@ -168,64 +167,4 @@ func (b backoff) delay(n int, u float64) time.Duration {
 	base = min(base, b.max)
 	d := base + time.Duration(u*float64(base/2))
 	return max(min(d, b.max), b.min)
-}
-
-// failure is the class of a failed renewal.
-type failure int
-
-const (
-	// transient: the same attempt may succeed later (network, 5xx, 429,
-	// a cut or unreadable response, a timeout); callers may wait for it.
-	transient failure = iota
-	// throttled: a login is needed and allowed only later
-	// (ReloginInterval); callers may wait for it.
-	throttled
-	// permanent: retrying cannot help until something changes (a login
-	// is needed, the client or the login was rejected); callers fail at
-	// once.
-	permanent
-	// closing: the Source was closed; nothing is recorded.
-	closing
-)
-
-// classify returns the class of a renewal's failure.
-func classify(err error) failure {
-	var (
-		timeout *refreshTimeoutError
-		store   *storeReadError
-		unsend  *unsendableError
-		wait    *loginWaitError
-	)
-	switch {
-	case errors.Is(err, ErrClosed):
-		return closing
-	case errors.As(err, &wait):
-		return throttled
-	case errors.As(err, &timeout), errors.As(err, &store), errors.As(err, &unsend):
-		return transient
-	case errors.Is(err, ErrInvalidClient):
-		return permanent
-	case errors.Is(err, ErrMalformedResponse):
-		// A rejection whose body arrived cut off or unreadable is no
-		// verdict on the grant.
-		return transient
-	case IsRetryable(err):
-		return transient
-	}
-	return permanent
-}
-
-// deadRefreshToken reports whether a refresh failure means the refresh
-// token is dead, so that only a login can help: a permanent 400, 401 or
-// 403 with an error body the provider wrote, not about the client itself.
-func deadRefreshToken(err error) bool {
-	var pe *Error
-	if !errors.As(err, &pe) || classify(err) != permanent || errors.Is(err, ErrInvalidClient) {
-		return false
-	}
-	switch pe.StatusCode {
-	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
-		return true
-	}
-	return false
 }

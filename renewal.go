@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -389,68 +388,3 @@ type hookKey struct{}
 // hookTimeout bounds saving a new token and the OnToken hook, which run
 // even after the renewal's own deadline has passed.
 const hookTimeout = 10 * time.Second
-
-// refreshTimeoutError is a renewal ended by RefreshTimeout or by the lease
-// of a shared lock: the Source's own deadline, not a caller's, and so a
-// transient failure (a net.Error that is a timeout) that errors.Is still
-// matches with context.DeadlineExceeded.
-type refreshTimeoutError struct {
-	timeout time.Duration
-	what    string // the bound that ran out; "" means RefreshTimeout
-	err     error
-}
-
-func (e *refreshTimeoutError) Error() string {
-	what := e.what
-	if what == "" {
-		what = "RefreshTimeout"
-	}
-	return fmt.Sprintf("tokenkeeper: the renewal timed out after %v (%s): %s", e.timeout, what, strings.TrimPrefix(e.err.Error(), "tokenkeeper: "))
-}
-
-// Unwrap returns the cause as a list: IsRetryable then sees this error as
-// a timeout, not as the caller's context.DeadlineExceeded.
-func (e *refreshTimeoutError) Unwrap() []error { return []error{e.err} }
-
-// Timeout reports true: the renewal took too long.
-func (e *refreshTimeoutError) Timeout() bool { return true }
-
-// storeReadError is a Store that could not be read, with no login to fall
-// back on: transient, as the Store may be back soon.
-type storeReadError struct{ err error }
-
-func (e *storeReadError) Error() string {
-	return "tokenkeeper: no valid token and the Store could not be read: " + e.err.Error()
-}
-
-func (e *storeReadError) Unwrap() error { return e.err }
-
-// unsendableError is a renewal that brought a token whose credential
-// cannot be sent. The token is kept for its refresh token; the next
-// attempt comes after a transient backoff, as the endpoint may issue a
-// better one.
-type unsendableError struct{ err error }
-
-func (e *unsendableError) Error() string {
-	return "tokenkeeper: the new token cannot be used: " + e.err.Error()
-}
-
-func (e *unsendableError) Unwrap() error { return e.err }
-
-// loginWaitError is a login that is needed but not allowed yet: the last
-// one was less than ReloginInterval ago.
-type loginWaitError struct {
-	wait  time.Duration
-	cause error // why a login is needed: the refusal of the refresh token or of the last login
-}
-
-func (e *loginWaitError) Error() string {
-	return fmt.Sprintf("tokenkeeper: a login is needed and allowed again in %v (ReloginInterval): %s",
-		e.wait.Round(time.Millisecond), strings.TrimPrefix(e.cause.Error(), "tokenkeeper: "))
-}
-
-func (e *loginWaitError) Unwrap() error { return e.cause }
-
-// Is reports that a login wait matches ErrLoginRequired: a new login is
-// needed, and not allowed yet.
-func (e *loginWaitError) Is(target error) bool { return target == ErrLoginRequired }
