@@ -18,6 +18,14 @@ import (
 // without sleeping; nil means the system clock. Now is called from many
 // goroutines at once, on every request: it must be safe for concurrent use
 // and cheap.
+//
+// A Clock that also has a method
+//
+//	AfterFunc(d time.Duration, f func()) (stop func() bool)
+//
+// (oauthtest.Clock has one) runs a Source's waits for its next attempt on
+// its own time: f must run once the clock has moved d forward. Otherwise
+// those waits use the system's timers.
 type Clock interface {
 	Now() time.Time
 }
