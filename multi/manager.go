@@ -35,8 +35,12 @@ type Config struct {
 	// MaxCredentials bounds the credentials open at once: opening one
 	// more closes the least recently used. Zero means 10,000.
 	MaxCredentials int
-	// IdleTimeout closes a credential unused for that long, at the
-	// Manager's next use. Zero means one hour; negative means never.
+	// IdleTimeout closes a credential unused for that long. The Manager
+	// looks for idle credentials every sixteenth of IdleTimeout (at most
+	// every minute), and a use counts from the last look: a credential
+	// is closed between IdleTimeout less one such period and IdleTimeout
+	// and one period after its last use. Zero means one hour; negative
+	// means never.
 	IdleTimeout time.Duration
 	// Base sends the requests of HTTPClient. If nil,
 	// http.DefaultTransport is used.
@@ -66,7 +70,9 @@ type Manager struct {
 	clock tokenkeeper.Clock // nil: the monotonic clock, from epoch
 	epoch time.Time
 
-	mu sync.Mutex // guards live, lru, stores, closing, closed and errs
+	period time.Duration // between looks for idle credentials
+
+	mu sync.Mutex // guards live, lru, stores, closing, closed, errs, coarse and stopTick
 	// live holds the open credentials; lru links them, most recently
 	// used first (lru.next) and least recently used last (lru.prev).
 	live   map[Key]*entry
@@ -78,8 +84,13 @@ type Manager struct {
 	closing map[Key]chan struct{}
 	closed  bool
 	errs    []error // errors of closed Sources, for Close (at most maxErrs)
+	// coarse is the time of the last look for idle credentials, in ns
+	// from epoch: the time of every use until the next look, so that a
+	// lookup reads no clock.
+	coarse   int64
+	stopTick func() bool
 
-	wg sync.WaitGroup // evicted credentials not yet closed
+	wg sync.WaitGroup // evicted credentials not yet closed, and the next look
 }
 
 // maxErrs bounds the Source errors a Manager keeps for Close.
@@ -139,7 +150,40 @@ func New(cfg Config) (*Manager, error) {
 		m.epoch = time.Now()
 	}
 	m.lru.next, m.lru.prev = &m.lru, &m.lru
+	if m.idle > 0 {
+		m.period = min(time.Duration(m.idle)/16, time.Minute)
+		m.mu.Lock()
+		m.scheduleLocked()
+		m.mu.Unlock()
+	}
 	return m, nil
+}
+
+// scheduleLocked arranges the next look for idle credentials.
+func (m *Manager) scheduleLocked() {
+	m.wg.Add(1)
+	if c, ok := m.clock.(interface {
+		AfterFunc(time.Duration, func()) func() bool
+	}); ok {
+		m.stopTick = c.AfterFunc(m.period, m.tick)
+		return
+	}
+	m.stopTick = time.AfterFunc(m.period, m.tick).Stop
+}
+
+// tick closes the idle credentials and arranges the next look.
+func (m *Manager) tick() {
+	defer m.wg.Done()
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.coarse = m.now()
+	victims := m.evictLocked(m.coarse)
+	m.scheduleLocked()
+	m.mu.Unlock()
+	m.retire(victims)
 }
 
 // now returns the time in nanoseconds from m.epoch.
@@ -176,7 +220,6 @@ func (m *Manager) acquire(ctx context.Context, k Key) (*entry, error) {
 		m.mu.Unlock()
 		return nil, tokenkeeper.ErrClosed
 	}
-	now := m.now()
 	e, found := m.live[k]
 	var prev chan struct{}
 	if found {
@@ -186,12 +229,12 @@ func (m *Manager) acquire(ctx context.Context, k Key) (*entry, error) {
 		m.live[k] = e
 		prev = m.closing[k]
 	}
-	e.used = now
+	e.used = m.coarse
 	m.lru.pushFront(e)
 	e.refs.Add(1)
 	var victims []*entry
-	if len(m.live) > m.max || m.idleLocked(m.lru.prev, now) {
-		victims = m.evictLocked(now)
+	if len(m.live) > m.max {
+		victims = m.evictLocked(m.coarse)
 	}
 	m.mu.Unlock()
 	m.retire(victims)
@@ -230,10 +273,10 @@ func (m *Manager) idleLocked(e *entry, now int64) bool {
 
 // evictLocked removes the least recently used entries while there are too
 // many or they are idle, and returns them. The most recently used one
-// stays.
+// stays, unless it is idle too.
 func (m *Manager) evictLocked(now int64) []*entry {
 	var victims []*entry
-	for len(m.live) > 1 {
+	for len(m.live) > 0 {
 		tail := m.lru.prev
 		if len(m.live) <= m.max && !m.idleLocked(tail, now) {
 			break
@@ -398,6 +441,9 @@ func (m *Manager) remove(ctx context.Context, match func(Key) bool) error {
 func (m *Manager) Close() error {
 	var victims []*entry
 	m.mu.Lock()
+	if !m.closed && m.stopTick != nil && m.stopTick() {
+		m.wg.Done() // the next look will not run
+	}
 	m.closed = true
 	for _, e := range m.live {
 		victims = append(victims, m.removeLocked(e))
