@@ -28,6 +28,8 @@
 //     the credential (Config.Credential) on every request of an
 //     *http.Client.
 //   - Store keeps a token across restarts and replicas.
+//   - Package multi holds many credentials at once, one Source per
+//     tenant, user and request parameters, behind one *http.Client.
 //
 // Secrets (passwords, client secrets, access, refresh and id tokens) never
 // appear in Error, in any fmt verb, in slog output or in JSON. Nothing is
