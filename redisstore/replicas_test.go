@@ -139,12 +139,12 @@ type events struct {
 
 func (e *events) add(ev tokenkeeper.Event) {
 	e.mu.Lock()
-	e.counts[ev.Kind.String()]++
+	e.counts[string(ev.Kind)]++
 	if ev.Grant != "" {
-		e.counts[ev.Kind.String()+"/"+ev.Grant]++
+		e.counts[string(ev.Kind)+"/"+ev.Grant]++
 	}
 	if ev.Err != nil && len(e.errs) < 20 {
-		e.errs = append(e.errs, ev.Kind.String()+": "+ev.Err.Error())
+		e.errs = append(e.errs, string(ev.Kind)+": "+ev.Err.Error())
 	}
 	started := e.started
 	e.mu.Unlock()
@@ -159,7 +159,7 @@ func (e *events) add(ev tokenkeeper.Event) {
 func (e *events) count(k tokenkeeper.EventKind, grant ...string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	key := k.String()
+	key := string(k)
 	if len(grant) > 0 {
 		key += "/" + grant[0]
 	}
