@@ -15,14 +15,6 @@ import (
 	"unicode/utf8"
 )
 
-// mtWriteFile writes content to path with mode 0600.
-func mtWriteFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // mtFullToken returns a token with every field set, extras included, as
 // decoded from a response.
 func mtFullToken(t *testing.T) *Token {
