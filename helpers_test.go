@@ -315,6 +315,27 @@ func mtDaxium(t *testing.T) (*oauthtest.Clock, *oauthtest.Server, *Client) {
 	return clock, srv, mtDaxiumClient(t, srv.URL(), clock, srv.Client())
 }
 
+// mtTransiteo starts a Transiteo fake provider (a static refresh token,
+// no rotation) on a fake clock, with opts applied to its Options, and
+// returns the clock, the provider and a Client for it.
+func mtTransiteo(t *testing.T, opts ...func(*oauthtest.Options)) (*oauthtest.Clock, *oauthtest.Server, *Client) {
+	t.Helper()
+	clock := oauthtest.NewClock(mtT0)
+	o := oauthtest.Options{Preset: oauthtest.Transiteo, Clock: clock}
+	for _, f := range opts {
+		f(&o)
+	}
+	srv := mtProvider(t, o)
+	cfg := Transiteo(oauthtest.DefaultClientID).WithBaseURL(srv.URL())
+	cfg.Clock = clock
+	cfg.HTTPClient = srv.Client()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clock, srv, c
+}
+
 // mtDaxiumLogin is the password grant the Daxium fake accepts.
 var mtDaxiumLogin = PasswordGrant(oauthtest.DefaultUser, oauthtest.DefaultPassword)
 
@@ -403,6 +424,18 @@ func mtGet(ctx context.Context, client *http.Client, url string) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// mtRetryRounds asks s for a token, then again rounds times, two minutes apart
+// (past every backoff), and returns the last error.
+func mtRetryRounds(t *testing.T, s *Source, clock *oauthtest.Clock, rounds int) error {
+	t.Helper()
+	_, err := s.TokenContext(mtImpatient(t))
+	for range rounds {
+		clock.Advance(2 * time.Minute)
+		_, err = s.TokenContext(mtImpatient(t))
+	}
+	return err
+}
+
 // --- Stores that fail or lock on demand.
 
 // errStoreDown is the error of a fake store that fails.
@@ -484,6 +517,19 @@ type mtLeaseStore struct {
 }
 
 func (s *mtLeaseStore) Lease() time.Duration { return s.lease }
+
+// mtFailFirstLoads is a Store whose first n Loads fail.
+type mtFailFirstLoads struct {
+	MemoryStore
+	n atomic.Int32
+}
+
+func (s *mtFailFirstLoads) Load(ctx context.Context) (*Token, error) {
+	if s.n.Add(-1) >= 0 {
+		return nil, errStoreDown
+	}
+	return s.MemoryStore.Load(ctx)
+}
 
 // --- Fake transports and APIs.
 

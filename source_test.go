@@ -1,9 +1,11 @@
 package tokenkeeper
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -570,15 +572,7 @@ func TestSourceDaxiumRotationChain(t *testing.T) {
 // kept; a Source starts from a refresh token alone; the Transport sends the
 // raw id_token.
 func TestSourceTransiteoKeepsRefreshToken(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Transiteo, Clock: clock, ExpiresInAsString: true})
-	cfg := Transiteo(oauthtest.DefaultClientID).WithBaseURL(srv.URL())
-	cfg.Clock = clock
-	cfg.HTTPClient = srv.Client()
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock, srv, c := mtTransiteo(t, func(o *oauthtest.Options) { o.ExpiresInAsString = true })
 	store := &MemoryStore{}
 	s := mtSource(t, c, SourceConfig{Token: &Token{RefreshToken: srv.RefreshToken()}, Store: store})
 	var sent []string
@@ -1782,5 +1776,169 @@ func TestNewSourceRejectsBadLogins(t *testing.T) {
 		if _, err := NewSource(c, cfg); err == nil {
 			t.Errorf("%s: NewSource accepted it", name)
 		}
+	}
+}
+
+// A Store that cannot be read at first is not overwritten with the
+// configured token, and its newer token is used once it answers.
+func TestSourceSeedNotSavedOverUnreadableStore(t *testing.T) {
+	clock, srv, c := mtDaxium(t)
+	ctx := mtCtx(t)
+	seed := mtIssued(clock, srv.Issue("", ""))
+	clock.Advance(10 * time.Minute)
+	rotated, err := c.refresh(ctx, seed.RefreshToken) // earlier run rotated it
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &mtFailFirstLoads{}
+	store.MemoryStore.Save(ctx, rotated)
+	store.n.Store(1)
+	s := mtSource(t, c, SourceConfig{Token: seed, Store: store})
+	if _, err := s.TokenContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := store.Load(ctx); got.RefreshToken != rotated.RefreshToken {
+		t.Errorf("store now holds the seed's refresh token: rotated one lost")
+	}
+	clock.Advance(time.Hour)
+	s.TokenContext(ctx)
+	if st := srv.Stats(); st.RefreshReuse != 0 {
+		t.Errorf("RefreshReuse = %d: the dead seed refresh token was presented", st.RefreshReuse)
+	}
+}
+
+// An expired configured token's refresh token is not presented while the
+// Store, which may hold a newer one, cannot be read.
+func TestSourceExpiredSeedNotPresentedOverUnreadableStore(t *testing.T) {
+	clock, srv, c := mtDaxium(t)
+	ctx := mtCtx(t)
+	seed := mtIssued(clock, srv.Issue("", ""))
+	clock.Advance(10 * time.Minute)
+	rotated, err := c.refresh(ctx, seed.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Hour) // seed's access token expired
+	store := &mtFailFirstLoads{}
+	store.MemoryStore.Save(ctx, rotated)
+	store.n.Store(1)
+	s := mtSource(t, c, SourceConfig{Token: seed, Store: store})
+	s.TokenContext(mtImpatient(t))
+	if st := srv.Stats(); st.RefreshReuse != 0 {
+		t.Errorf("RefreshReuse = %d: seed's dead refresh token presented while Store unreadable", st.RefreshReuse)
+	}
+}
+
+// Two 401s to the same token may both force a refresh (they share it).
+func TestSourceConcurrent401sMayAllForce(t *testing.T) {
+	_, _, s := mtHourSource(t)
+	st := s.cur.Load()
+	if !s.mayForce(st) {
+		t.Fatal("first")
+	}
+	// request 2 saw the same 401 a microsecond later, before request 1's await started the flight
+	if !s.mayForce(st) {
+		t.Errorf("second concurrent 401 on the same token refused: returned 401 without replay")
+	}
+}
+
+// A proxy's HTML 403 on the token endpoint does not mark a static
+// (Transiteo) refresh token dead.
+func TestSourceProxy403DoesNotKillRefreshToken(t *testing.T) {
+	clock, srv, c := mtTransiteo(t)
+	srv.FailNext(1, http.StatusForbidden)
+	s := mtSource(t, c, SourceConfig{Token: &Token{RefreshToken: srv.RefreshToken()}})
+	if err := mtRetryRounds(t, s, clock, 5); err != nil {
+		t.Errorf("10 min after one 403: %v; token calls %v", err, srv.Stats().TokenCalls)
+	}
+}
+
+// Close during a refresh that is then rejected starts no login.
+func TestSourceNoLoginAfterClose(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	refreshing := make(chan struct{}, 1)
+	wire := mtRoundTripFunc(func(r *http.Request) (*http.Response, error) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if strings.Contains(string(body), "grant_type=refresh_token") {
+			refreshing <- struct{}{}
+		}
+		return srv.Client().Transport.RoundTrip(r)
+	})
+	c := mtDaxiumClient(t, srv.URL(), clock, &http.Client{Transport: wire})
+	ctx := mtCtx(t)
+	first := mtIssued(clock, srv.Issue("", ""))
+	srv.RevokeRefreshToken(first.RefreshToken)
+	srv.SetLatency(300 * time.Millisecond)
+	s, _ := NewSource(c, SourceConfig{Token: first, Login: mtDaxiumLogin})
+	clock.Advance(time.Hour)
+	done := make(chan error, 1)
+	go func() { _, err := s.TokenContext(ctx); done <- err }()
+	mtRecv(t, refreshing, "the refresh")
+	s.Close()
+	mtRecv(t, done, "the caller")
+	if n := srv.Stats().TokenCalls["password"]; n != 0 {
+		t.Errorf("password grants started after Close: %d", n)
+	}
+}
+
+// Close saves again a rotated token whose save failed.
+func TestSourceCloseSavesUnsavedToken(t *testing.T) {
+	clock, srv, c := mtDaxium(t)
+	ctx := mtCtx(t)
+	store := &mtFlakyStore{}
+	seed := mtIssued(clock, srv.Issue("", ""))
+	store.MemoryStore.Save(ctx, seed)
+	s, _ := NewSource(c, SourceConfig{Store: store})
+	clock.Advance(time.Hour)
+	store.failSave.Store(true)
+	if _, err := s.TokenContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store.failSave.Store(false)
+	s.Close()
+	got, _ := store.Load(ctx)
+	if got.RefreshToken == seed.RefreshToken {
+		t.Errorf("after Close the Store still holds the rotated-away refresh token")
+	}
+}
+
+// A configured token holding only a refresh token, with an empty Store,
+// is kept after a transient failure of its first refresh.
+func TestSourceSeedKeptAfterTransientFailure(t *testing.T) {
+	clock, srv, c := mtTransiteo(t)
+	srv.FailNext(1, http.StatusServiceUnavailable)
+	s := mtSource(t, c, SourceConfig{Token: &Token{RefreshToken: srv.RefreshToken()}, Store: &MemoryStore{}})
+	if err := mtRetryRounds(t, s, clock, 3); err != nil {
+		t.Errorf("after one 503: %v (token calls %v)", err, srv.Stats().TokenCalls)
+	}
+}
+
+// So is an expired token read from the Store.
+func TestSourceStoredTokenKeptAfterTransientFailure(t *testing.T) {
+	clock, srv, c := mtTransiteo(t)
+	srv.FailNext(1, http.StatusServiceUnavailable)
+	store := &MemoryStore{}
+	store.Save(mtCtx(t), &Token{AccessToken: "old", RefreshToken: srv.RefreshToken(), Expiry: mtT0.Add(-time.Hour)})
+	s := mtSource(t, c, SourceConfig{Store: store})
+	if err := mtRetryRounds(t, s, clock, 3); err != nil {
+		t.Errorf("after one 503: %v (token calls %v)", err, srv.Stats().TokenCalls)
+	}
+}
+
+// A login cut by RefreshTimeout (the provider hung) does not count against
+// ReloginInterval.
+func TestSourceTimedOutLoginKeepsLoginBudget(t *testing.T) {
+	clock, srv, c := mtDaxium(t)
+	ctx := mtCtx(t)
+	s := mtSource(t, c, SourceConfig{Login: mtDaxiumLogin, RefreshTimeout: 200 * time.Millisecond})
+	srv.HangNext(1)
+	_, err := s.TokenContext(mtImpatient(t))
+	t.Logf("first: %v", err)
+	clock.Advance(5 * time.Second)
+	_, err = s.TokenContext(ctx)
+	if err != nil {
+		t.Errorf("5 s after a timed-out login: %v", err)
 	}
 }

@@ -673,3 +673,66 @@ func TestTransportCloseIdleConnections(t *testing.T) {
 	}
 	(&Transport{Source: s, Base: &mtBase{}}).CloseIdleConnections() // a base without it: no panic
 }
+
+// 200 requests refused at once with the same token are all replayed.
+func TestTransportConcurrent401sAllReplayed(t *testing.T) {
+	s, ts, _ := mtTransportSource(t)
+	var gate = make(chan struct{})
+	arrived := make(chan struct{}, 1000)
+	base := mtRoundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Header.Get("Authorization") == "Bearer at-0" {
+			arrived <- struct{}{}
+			<-gate
+			return &http.Response{StatusCode: 401, Body: io.NopCloser(strings.NewReader("")), Request: r, Header: http.Header{}}, nil
+		}
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("ok")), Request: r, Header: http.Header{}}, nil
+	})
+	tr := &Transport{Source: s, Base: base}
+	const n = 200
+	var wg sync.WaitGroup
+	var bad atomic.Int32
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("GET", "http://api.test/", nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil || resp.StatusCode != 200 {
+				bad.Add(1)
+			}
+		}()
+	}
+	for range n { // every request has been sent with at-0 and is held
+		mtRecv(t, arrived, "the requests")
+	}
+	close(gate)
+	wg.Wait()
+	if bad.Load() != 0 {
+		t.Errorf("%d of %d concurrent 401s were handed back without replay (token calls %d)", bad.Load(), n, ts.calls.Load())
+	}
+}
+
+// A forced refresh that failed for a moment is tried again once the
+// backoff has passed, not only after 10 s.
+func TestTransportTransientForcedFailureRetriedAfterBackoff(t *testing.T) {
+	s, ts, clock := mtTransportSource(t)
+	ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) {
+		if n == 1 {
+			w.WriteHeader(503)
+			return
+		}
+		mtWriteToken(w, "at-1", "rt-1", 3600)
+	})
+	api := mtNewAPI(t, "at-1")
+	client := s.HTTPClient(api.ts.Client().Transport)
+	ctx := mtCtx(t)
+	// A caller whose deadline cannot reach the next attempt gets the 401.
+	if st, _ := mtGet(mtImpatient(t), client, api.ts.URL); st != 401 {
+		t.Fatalf("first: %d", st)
+	}
+	clock.Advance(3 * time.Second) // past MinBackoff=1s jitter
+	st, _ := mtGet(ctx, client, api.ts.URL)
+	if st != 200 {
+		t.Errorf("3 s later (backoff over): status %d, token calls %d; revoked token kept being sent", st, ts.calls.Load())
+	}
+}
