@@ -226,21 +226,8 @@ func TestSourceOutageWhileTokenValid(t *testing.T) {
 
 	front.down.Store(true)
 	clock.Set(mtT0.Add(55 * time.Minute))
-	failed := 0
 	const steps = 120 // two minutes, a second apart
-	for range steps {
-		clock.Advance(time.Second)
-		for range 3 {
-			if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
-				failed++
-			}
-		}
-		if status, err := mtGet(ctx, api, srv.APIURL()); err != nil || status != http.StatusOK {
-			t.Logf("API call: %d, %v", status, err)
-			failed++
-		}
-		mtIdle(t, s)
-	}
+	failed := outageCalls(t, clock, s, api, srv.APIURL(), first, steps)
 	if failed != 0 {
 		t.Errorf("failed caller requests during the outage = %d; want 0", failed)
 	}
@@ -250,23 +237,7 @@ func TestSourceOutageWhileTokenValid(t *testing.T) {
 	if attempts < 3 || attempts > 12 {
 		t.Errorf("token endpoint attempts during a %d s outage = %d; want between 3 and 12", steps, attempts)
 	}
-	var prev time.Duration
-	for i, ev := range events.all() {
-		if ev.Kind != EventRefreshFailed {
-			continue
-		}
-		var pe *Error
-		if !errors.As(ev.Err, &pe) || pe.StatusCode != http.StatusServiceUnavailable {
-			t.Errorf("event %d: Err = %v; want a 503 *Error", i, ev.Err)
-		}
-		if ev.Delay < time.Second/2 || ev.Delay > time.Minute {
-			t.Errorf("event %d: Delay = %v; want within [0.5s, 1m]", i, ev.Delay)
-		}
-		if ev.Failures >= 3 && ev.Delay < prev/4 {
-			t.Errorf("event %d: Delay = %v after %v; want growing", i, ev.Delay, prev)
-		}
-		prev = ev.Delay
-	}
+	outageCheckBackoff(t, events.all())
 
 	// Recovery.
 	front.down.Store(false)
@@ -284,6 +255,52 @@ func TestSourceOutageWhileTokenValid(t *testing.T) {
 	}
 	if st := srv.Stats(); st.TokenCalls["refresh_token"] != 1 || st.RefreshReuse != 0 {
 		t.Errorf("server stats = %+v; want one refresh reaching it, no reuse", st)
+	}
+}
+
+// outageCalls makes, every second for steps seconds, three token calls
+// that must get the still valid token first and one API call, and returns
+// how many failed.
+func outageCalls(t *testing.T, clock *oauthtest.Clock, s *Source, api *http.Client, apiURL string, first *Token, steps int) int {
+	t.Helper()
+	ctx := mtCtx(t)
+	failed := 0
+	for range steps {
+		clock.Advance(time.Second)
+		for range 3 {
+			if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
+				failed++
+			}
+		}
+		if status, err := mtGet(ctx, api, apiURL); err != nil || status != http.StatusOK {
+			t.Logf("API call: %d, %v", status, err)
+			failed++
+		}
+		mtIdle(t, s)
+	}
+	return failed
+}
+
+// outageCheckBackoff checks the failed refreshes of a 503 outage: each a
+// 503 *Error, with a next attempt within [0.5s, 1m] that grows.
+func outageCheckBackoff(t *testing.T, events []Event) {
+	t.Helper()
+	var prev time.Duration
+	for i, ev := range events {
+		if ev.Kind != EventRefreshFailed {
+			continue
+		}
+		var pe *Error
+		if !errors.As(ev.Err, &pe) || pe.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("event %d: Err = %v; want a 503 *Error", i, ev.Err)
+		}
+		if ev.Delay < time.Second/2 || ev.Delay > time.Minute {
+			t.Errorf("event %d: Delay = %v; want within [0.5s, 1m]", i, ev.Delay)
+		}
+		if ev.Failures >= 3 && ev.Delay < prev/4 {
+			t.Errorf("event %d: Delay = %v after %v; want growing", i, ev.Delay, prev)
+		}
+		prev = ev.Delay
 	}
 }
 
@@ -460,112 +477,143 @@ func TestSourceDaxiumRotationChain(t *testing.T) {
 		}},
 	}
 	for _, tc := range stores {
-		t.Run(tc.name, func(t *testing.T) {
-			clock := oauthtest.NewClock(mtT0)
-			srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-			c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
-			store := tc.store(t)
+		t.Run(tc.name, func(t *testing.T) { rotationChain(t, tc.store(t)) })
+	}
+}
 
-			var (
-				src      *Source
-				mu       sync.Mutex
-				order    []string
-				problems []string
-			)
-			onToken := func(ctx context.Context, tok *Token) {
-				if cur := src.cur.Load(); cur == nil || cur.tok != tok {
-					problems = append(problems, "OnToken ran before the token was current")
-				}
-				saved, err := store.Load(ctx)
-				if err != nil || saved == nil || saved.RefreshToken != tok.RefreshToken {
-					problems = append(problems, fmt.Sprintf("OnToken ran before the Store had the token (%v, %v)", saved, err))
-				}
-				mu.Lock()
-				order = append(order, "hook "+tok.AccessToken)
-				mu.Unlock()
-			}
-			first := mtIssued(clock, srv.Issue("", ""))
-			src = mtSource(t, c, SourceConfig{Token: first, Store: store, OnToken: onToken})
-			api := src.HTTPClient(srv.Client().Transport)
-			ctx := mtCtx(t)
+// rotationLog records, in order, the tokens OnToken saw ("hook at-…") and
+// the tokens callers got ("caller at-…"), and what OnToken found wrong.
+type rotationLog struct {
+	mu       sync.Mutex
+	order    []string
+	problems []string
+}
 
-			seen := map[string]bool{first.RefreshToken: true}
-			prev := first
-			for i := range 20 {
-				clock.Advance(time.Hour)
-				var wg sync.WaitGroup
-				toks := make(chan *Token, 10)
-				for range 10 {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						tok, err := src.TokenContext(ctx)
-						if err != nil {
-							t.Errorf("rotation %d: %v", i, err)
-							return
-						}
-						mu.Lock()
-						order = append(order, "caller "+tok.AccessToken)
-						mu.Unlock()
-						toks <- tok
-					}()
-				}
-				mtWaitGroup(t, &wg, "callers")
-				close(toks)
-				tok := <-toks
-				if tok == nil {
-					t.FailNow()
-				}
-				for other := range toks {
-					if other != tok {
-						t.Errorf("rotation %d: callers got different tokens", i)
-					}
-				}
-				if tok.RefreshToken == "" || seen[tok.RefreshToken] {
-					t.Fatalf("rotation %d: refresh token %q is empty or not new", i, tok.RefreshToken)
-				}
-				seen[tok.RefreshToken] = true
-				saved, err := store.Load(ctx)
-				if err != nil || saved.RefreshToken != tok.RefreshToken || saved.AccessToken != tok.AccessToken {
-					t.Fatalf("rotation %d: stored token %v, %v; want the new one", i, saved, err)
-				}
-				if tok.AccessToken == prev.AccessToken {
-					t.Fatalf("rotation %d: access token not replaced", i)
-				}
-				if status, err := mtGet(ctx, api, srv.APIURL()); err != nil || status != http.StatusOK {
-					t.Fatalf("rotation %d: API call: %d, %v", i, status, err)
-				}
-				prev = tok
+func (l *rotationLog) add(kind, access string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.order = append(l.order, kind+" "+access)
+}
+
+func (l *rotationLog) problem(p string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.problems = append(l.problems, p)
+}
+
+// check reports OnToken's problems, and checks that OnToken saw every
+// token callers got (once it is current, before the next renewal), hooks
+// times in all.
+func (l *rotationLog) check(t *testing.T, hooks int) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range l.problems {
+		t.Error(p)
+	}
+	hooked := map[string]bool{}
+	n := 0
+	for _, o := range l.order {
+		if kind, access, _ := strings.Cut(o, " "); kind == "hook" {
+			hooked[access] = true
+			n++
+		}
+	}
+	for _, o := range l.order {
+		if kind, access, _ := strings.Cut(o, " "); kind == "caller" && !hooked[access] {
+			t.Errorf("a caller got %s, which OnToken never saw", access)
+		}
+	}
+	if n != hooks {
+		t.Errorf("OnToken calls = %d; want %d", n, hooks)
+	}
+}
+
+// rotationChain runs 20 rotations of a Daxium credential kept in store.
+func rotationChain(t *testing.T, store Store) {
+	clock, srv, c := mtDaxium(t)
+	log := &rotationLog{}
+	var src *Source
+	onToken := func(ctx context.Context, tok *Token) {
+		if cur := src.cur.Load(); cur == nil || cur.tok != tok {
+			log.problem("OnToken ran before the token was current")
+		}
+		saved, err := store.Load(ctx)
+		if err != nil || saved == nil || saved.RefreshToken != tok.RefreshToken {
+			log.problem(fmt.Sprintf("OnToken ran before the Store had the token (%v, %v)", saved, err))
+		}
+		log.add("hook", tok.AccessToken)
+	}
+	first := mtIssued(clock, srv.Issue("", ""))
+	src = mtSource(t, c, SourceConfig{Token: first, Store: store, OnToken: onToken})
+	api := src.HTTPClient(srv.Client().Transport)
+	ctx := mtCtx(t)
+
+	seen := map[string]bool{first.RefreshToken: true}
+	prev := first
+	for i := range 20 {
+		clock.Advance(time.Hour)
+		tok := rotationCallers(t, i, src, log)
+		rotationCheckNew(t, i, tok, prev, seen, store)
+		if status, err := mtGet(ctx, api, srv.APIURL()); err != nil || status != http.StatusOK {
+			t.Fatalf("rotation %d: API call: %d, %v", i, status, err)
+		}
+		prev = tok
+	}
+	st := srv.Stats()
+	if st.RefreshReuse != 0 || st.TokenCalls["refresh_token"] != 20 || st.Logins != 0 {
+		t.Errorf("server stats = %+v; want 20 refreshes, no reuse, no login", st)
+	}
+	log.check(t, 20)
+}
+
+// rotationCheckNew checks that rotation i gave a new access token and a
+// refresh token never seen before, and saved both to store.
+func rotationCheckNew(t *testing.T, i int, tok, prev *Token, seen map[string]bool, store Store) {
+	t.Helper()
+	if tok.RefreshToken == "" || seen[tok.RefreshToken] {
+		t.Fatalf("rotation %d: refresh token %q is empty or not new", i, tok.RefreshToken)
+	}
+	seen[tok.RefreshToken] = true
+	saved, err := store.Load(mtCtx(t))
+	if err != nil || saved.RefreshToken != tok.RefreshToken || saved.AccessToken != tok.AccessToken {
+		t.Fatalf("rotation %d: stored token %v, %v; want the new one", i, saved, err)
+	}
+	if tok.AccessToken == prev.AccessToken {
+		t.Fatalf("rotation %d: access token not replaced", i)
+	}
+}
+
+// rotationCallers has 10 callers ask src for a token at once and returns
+// the one token they all got (rotation i).
+func rotationCallers(t *testing.T, i int, src *Source, log *rotationLog) *Token {
+	t.Helper()
+	ctx := mtCtx(t)
+	var wg sync.WaitGroup
+	toks := make(chan *Token, 10)
+	for range 10 {
+		wg.Go(func() {
+			tok, err := src.TokenContext(ctx)
+			if err != nil {
+				t.Errorf("rotation %d: %v", i, err)
+				return
 			}
-			st := srv.Stats()
-			if st.RefreshReuse != 0 || st.TokenCalls["refresh_token"] != 20 || st.Logins != 0 {
-				t.Errorf("server stats = %+v; want 20 refreshes, no reuse, no login", st)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for _, p := range problems {
-				t.Error(p)
-			}
-			// OnToken sees every token callers get (once it is
-			// current, before the next renewal).
-			hooked := map[string]bool{}
-			hooks := 0
-			for _, o := range order {
-				if kind, access, _ := strings.Cut(o, " "); kind == "hook" {
-					hooked[access] = true
-					hooks++
-				}
-			}
-			for _, o := range order {
-				if kind, access, _ := strings.Cut(o, " "); kind == "caller" && !hooked[access] {
-					t.Errorf("a caller got %s, which OnToken never saw", access)
-				}
-			}
-			if hooks != 20 {
-				t.Errorf("OnToken calls = %d; want 20", hooks)
-			}
+			log.add("caller", tok.AccessToken)
+			toks <- tok
 		})
 	}
+	mtWaitGroup(t, &wg, "callers")
+	close(toks)
+	tok := <-toks
+	if tok == nil {
+		t.FailNow()
+	}
+	for other := range toks {
+		if other != tok {
+			t.Errorf("rotation %d: callers got different tokens", i)
+		}
+	}
+	return tok
 }
 
 // Acceptance 5: Transiteo answers without refresh_token: the old one is
@@ -625,23 +673,7 @@ func TestSourceLostRotationRelogsInOnce(t *testing.T) {
 	ctx := mtCtx(t)
 
 	srv.LoseNextRotation()
-	clock.Set(mtT0.Add(55 * time.Minute))
-	if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
-		t.Fatalf("TokenContext = %v, %v", tok, err)
-	}
-	mtIdle(t, s)
-	if ev, ok := events.last(EventRefreshFailed); !ok || !IsRetryable(ev.Err) {
-		t.Fatalf("lost response: event %+v; want a temporary failure", ev)
-	}
-	clock.Advance(2 * time.Second) // past the first backoff
-	if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
-		t.Fatalf("TokenContext = %v, %v", tok, err)
-	}
-	mtIdle(t, s)
-	tok, err := s.TokenContext(ctx)
-	if err != nil || tok.AccessToken == first.AccessToken {
-		t.Fatalf("after re-login TokenContext = %v, %v; want a new token", tok, err)
-	}
+	tok := lostRotationRelogin(t, clock, s, events, first)
 	st := srv.Stats()
 	if st.Logins != 1 || st.TokenCalls["password"] != 1 || st.TokenCalls["refresh_token"] != 2 {
 		t.Errorf("stats = %+v; want 2 refreshes (lost, rejected) and exactly 1 login", st)
@@ -659,6 +691,33 @@ func TestSourceLostRotationRelogsInOnce(t *testing.T) {
 	if st.Logins != 1 || st.TokenCalls["refresh_token"] != 3 || st.RefreshReuse != 1 {
 		t.Errorf("stats = %+v; want one more refresh, no more login, only the one reuse of the lost rotation", st)
 	}
+}
+
+// lostRotationRelogin plays a lost rotation response in the early-refresh
+// window of first: the first refresh fails as temporary, the next one is
+// refused and s logs in again. Callers get first meanwhile; it returns the
+// new token.
+func lostRotationRelogin(t *testing.T, clock *oauthtest.Clock, s *Source, events *mtEvents, first *Token) *Token {
+	t.Helper()
+	ctx := mtCtx(t)
+	clock.Set(mtT0.Add(55 * time.Minute))
+	if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
+		t.Fatalf("TokenContext = %v, %v", tok, err)
+	}
+	mtIdle(t, s)
+	if ev, ok := events.last(EventRefreshFailed); !ok || !IsRetryable(ev.Err) {
+		t.Fatalf("lost response: event %+v; want a temporary failure", ev)
+	}
+	clock.Advance(2 * time.Second) // past the first backoff
+	if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
+		t.Fatalf("TokenContext = %v, %v", tok, err)
+	}
+	mtIdle(t, s)
+	tok, err := s.TokenContext(ctx)
+	if err != nil || tok.AccessToken == first.AccessToken {
+		t.Fatalf("after re-login TokenContext = %v, %v; want a new token", tok, err)
+	}
+	return tok
 }
 
 // Acceptance 6: without a login, the lost rotation is a typed error that
@@ -822,43 +881,8 @@ func TestSourceLoadsFromStore(t *testing.T) {
 	clock, srv, c := mtDaxium(t)
 	ctx := mtImpatient(t) // the clock does not move while a caller waits
 
-	t.Run("valid", func(t *testing.T) {
-		fs, err := NewFileStore(t.TempDir() + "/tok.json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		stored := mtIssued(clock, srv.Issue("", ""))
-		if err := fs.Save(ctx, stored); err != nil {
-			t.Fatal(err)
-		}
-		before := srv.Stats().TokenCallsTotal
-		s := mtSource(t, c, SourceConfig{Store: fs})
-		tok, err := s.TokenContext(ctx)
-		if err != nil || tok.AccessToken != stored.AccessToken {
-			t.Fatalf("TokenContext = %v, %v; want the stored token", tok, err)
-		}
-		if after := srv.Stats().TokenCallsTotal; after != before {
-			t.Errorf("token calls = %d; want none", after-before)
-		}
-	})
-	t.Run("expired", func(t *testing.T) {
-		fs, err := NewFileStore(t.TempDir() + "/tok.json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		stored := mtIssued(clock, srv.Issue("", ""))
-		fs.Save(ctx, stored)
-		clock.Advance(time.Hour)
-		s := mtSource(t, c, SourceConfig{Store: fs})
-		tok, err := s.TokenContext(ctx)
-		if err != nil || tok.AccessToken == stored.AccessToken {
-			t.Fatalf("TokenContext = %v, %v; want a token refreshed with the stored refresh token", tok, err)
-		}
-		saved, _ := fs.Load(ctx)
-		if saved.RefreshToken != tok.RefreshToken {
-			t.Error("the rotated refresh token was not saved back")
-		}
-	})
+	t.Run("valid", func(t *testing.T) { loadsFromStoreValid(t, clock, srv, c) })
+	t.Run("expired", func(t *testing.T) { loadsFromStoreExpired(t, clock, srv, c) })
 	t.Run("refresh token only", func(t *testing.T) {
 		store := &MemoryStore{}
 		stored := mtIssued(clock, srv.Issue("", ""))
@@ -904,6 +928,50 @@ func TestSourceLoadsFromStore(t *testing.T) {
 			t.Errorf("TokenContext = %v, %v; want the stored token, read again", tok, err)
 		}
 	})
+}
+
+// loadsFromStoreValid: a valid stored token is served with no token call.
+func loadsFromStoreValid(t *testing.T, clock *oauthtest.Clock, srv *oauthtest.Server, c *Client) {
+	ctx := mtImpatient(t)
+	fs, err := NewFileStore(t.TempDir() + "/tok.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := mtIssued(clock, srv.Issue("", ""))
+	if err := fs.Save(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	before := srv.Stats().TokenCallsTotal
+	s := mtSource(t, c, SourceConfig{Store: fs})
+	tok, err := s.TokenContext(ctx)
+	if err != nil || tok.AccessToken != stored.AccessToken {
+		t.Fatalf("TokenContext = %v, %v; want the stored token", tok, err)
+	}
+	if after := srv.Stats().TokenCallsTotal; after != before {
+		t.Errorf("token calls = %d; want none", after-before)
+	}
+}
+
+// loadsFromStoreExpired: an expired stored token is refreshed with its
+// refresh token, and the rotated one is saved back.
+func loadsFromStoreExpired(t *testing.T, clock *oauthtest.Clock, srv *oauthtest.Server, c *Client) {
+	ctx := mtImpatient(t)
+	fs, err := NewFileStore(t.TempDir() + "/tok.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := mtIssued(clock, srv.Issue("", ""))
+	fs.Save(ctx, stored)
+	clock.Advance(time.Hour)
+	s := mtSource(t, c, SourceConfig{Store: fs})
+	tok, err := s.TokenContext(ctx)
+	if err != nil || tok.AccessToken == stored.AccessToken {
+		t.Fatalf("TokenContext = %v, %v; want a token refreshed with the stored refresh token", tok, err)
+	}
+	saved, _ := fs.Load(ctx)
+	if saved.RefreshToken != tok.RefreshToken {
+		t.Error("the rotated refresh token was not saved back")
+	}
 }
 
 // Acceptance 7: a failing Store.Save is an EventStoreFailed, and the new
