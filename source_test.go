@@ -1172,6 +1172,15 @@ func TestSourceCloseWaitsForRefresh(t *testing.T) {
 	if saved, _ := store.Load(context.Background()); saved == nil || saved.RefreshToken != "rt-1" {
 		t.Errorf("stored %v; want the rotated refresh token rt-1 saved", saved)
 	}
+	checkClosed(t, s, ts.ts.URL)
+	ts.ts.Close()
+	goleak.VerifyNone(t, ignore)
+}
+
+// checkClosed checks that every call on the closed s fails with ErrClosed
+// (a Transport's request body closed once), and that Close again is nil.
+func checkClosed(t *testing.T, s *Source, url string) {
+	t.Helper()
 	if _, err := s.TokenContext(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Errorf("TokenContext after Close: %v; want ErrClosed", err)
 	}
@@ -1182,15 +1191,13 @@ func TestSourceCloseWaitsForRefresh(t *testing.T) {
 		t.Errorf("Refresh after Close: %v; want ErrClosed", err)
 	}
 	body := &mtBody{r: strings.NewReader("x")}
-	req, _ := http.NewRequest(http.MethodPost, ts.ts.URL, body)
+	req, _ := http.NewRequest(http.MethodPost, url, body)
 	if _, err := (&Transport{Source: s}).RoundTrip(req); !errors.Is(err, ErrClosed) || body.closes.Load() != 1 {
 		t.Errorf("RoundTrip after Close: %v, body closed %d times; want ErrClosed, once", err, body.closes.Load())
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
 	}
-	ts.ts.Close()
-	goleak.VerifyNone(t, ignore)
 }
 
 // Acceptance 10: a background refresh running at Close is finished and
@@ -1277,6 +1284,7 @@ func TestSourceObservabilityNoSecrets(t *testing.T) {
 	if status, err := mtGet(ctx, api, srv.APIURL()); err != nil || status != http.StatusOK {
 		t.Fatalf("API after revocation: %d, %v", status, err)
 	}
+	mtIdle(t, s) // a renewal the clock started logs and reports before we count
 
 	out := buf.String()
 	mu.Lock()
@@ -1460,12 +1468,7 @@ func TestSourceTokenWithoutCredential(t *testing.T) {
 	if ev, ok := events.last(EventRefreshFailed); !ok || ev.Delay > 1500*time.Millisecond {
 		t.Errorf("failure event %+v; want a transient backoff of at most 1.5 × MinBackoff", ev)
 	}
-	body := &mtBody{r: strings.NewReader("x")}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ts.ts.URL, body)
-	_, err = s.HTTPClient(nil).Transport.RoundTrip(req)
-	if err == nil || !strings.Contains(err.Error(), "no id_token") || body.closes.Load() != 1 {
-		t.Errorf("RoundTrip = %v, body closed %d times; want the credential error, body closed once", err, body.closes.Load())
-	}
+	checkNoCredentialRoundTrip(t, s, ts.ts.URL)
 	if calls := ts.calls.Load(); calls != 1 {
 		t.Errorf("token calls during the backoff = %d; want 1", calls)
 	}
@@ -1476,6 +1479,18 @@ func TestSourceTokenWithoutCredential(t *testing.T) {
 	}
 	if rt := ts.form(2).Get("refresh_token"); rt != "rt-1" {
 		t.Errorf("second refresh sent %q; want the kept rt-1", rt)
+	}
+}
+
+// checkNoCredentialRoundTrip checks that a request through s fails with
+// the credential error and its body closed once.
+func checkNoCredentialRoundTrip(t *testing.T, s *Source, url string) {
+	t.Helper()
+	body := &mtBody{r: strings.NewReader("x")}
+	req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodPost, url, body)
+	_, err := s.HTTPClient(nil).Transport.RoundTrip(req)
+	if err == nil || !strings.Contains(err.Error(), "no id_token") || body.closes.Load() != 1 {
+		t.Errorf("RoundTrip = %v, body closed %d times; want the credential error, body closed once", err, body.closes.Load())
 	}
 }
 

@@ -195,14 +195,7 @@ func TestTransportClosesBodyOnce(t *testing.T) {
 			if err == nil && resp.StatusCode != tt.wantCode {
 				t.Errorf("status = %d; want %d", resp.StatusCode, tt.wantCode)
 			}
-			if got := body.closes.Load(); got != 1 {
-				t.Errorf("request body closed %d times; want 1", got)
-			}
-			for i, b := range replays {
-				if got := b.closes.Load(); got != 1 {
-					t.Errorf("replayed body %d closed %d times; want 1", i, got)
-				}
-			}
+			checkBodiesClosedOnce(t, body, replays)
 			if got := base.calls(); got != tt.wantCalls {
 				t.Errorf("base calls = %d; want %d", got, tt.wantCalls)
 			}
@@ -222,6 +215,20 @@ func TestTransportClosesBodyOnce(t *testing.T) {
 			t.Errorf("RoundTrip without Source = %v, body closed %d times", err, body.closes.Load())
 		}
 	})
+}
+
+// checkBodiesClosedOnce checks that the request body and every replayed
+// body were closed exactly once.
+func checkBodiesClosedOnce(t *testing.T, body *mtBody, replays []*mtBody) {
+	t.Helper()
+	if got := body.closes.Load(); got != 1 {
+		t.Errorf("request body closed %d times; want 1", got)
+	}
+	for i, b := range replays {
+		if got := b.closes.Load(); got != 1 {
+			t.Errorf("replayed body %d closed %d times; want 1", i, got)
+		}
+	}
 }
 
 // Acceptance 8: a revoked token is refreshed once and the request
@@ -433,58 +440,8 @@ func TestTransportDrainsFirstResponse(t *testing.T) {
 // that fails: the 401 goes back to the caller, once.
 func TestTransport401Unrecoverable(t *testing.T) {
 	unauthorized := func(n int, r *http.Request) (*http.Response, error) { return mtResponse(r, 401, nil), nil }
-	t.Run("refresh fails for a while", func(t *testing.T) {
-		// A 503 from the token endpoint: the refused request gets its
-		// 401, and the token is not condemned, since the API may have
-		// refused this one request only; no token call during the
-		// backoff.
-		s, ts, _ := mtTransportSource(t)
-		ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) { w.WriteHeader(503) })
-		events := &mtEvents{}
-		s.cfg.OnEvent = events.on
-		base := &mtBase{answer: unauthorized}
-		req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodGet, "http://api.test/", nil)
-		for range 3 {
-			resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
-			if err != nil || resp.StatusCode != 401 {
-				t.Fatalf("RoundTrip = %v, %v; want the 401", resp, err)
-			}
-		}
-		if ev, ok := events.last(EventUnauthorized); !ok || ev.Recovered || ev.Err == nil {
-			t.Errorf("event %+v; want an unrecovered 401 with its reason", ev)
-		}
-		if tok, err := s.TokenContext(mtImpatient(t)); err != nil || tok.AccessToken != "at-0" {
-			t.Errorf("TokenContext = %v, %v; want the current token, still served", tok, err)
-		}
-		if ts.calls.Load() != 1 || base.calls() != 3 {
-			t.Errorf("token calls %d, API calls %d; want 1, 3", ts.calls.Load(), base.calls())
-		}
-	})
-	t.Run("refresh fails for good", func(t *testing.T) {
-		// The refresh token is rejected and there is no login: the
-		// refused token is no longer served; requests fail with
-		// ErrLoginRequired without reaching the API.
-		s, ts, _ := mtTransportSource(t)
-		ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) {
-			mtWriteJSON(w, 400, map[string]string{"error": "invalid_grant"})
-		})
-		base := &mtBase{answer: unauthorized}
-		req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodGet, "http://api.test/", nil)
-		resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
-		if err != nil || resp.StatusCode != 401 {
-			t.Fatalf("RoundTrip = %v, %v; want the 401", resp, err)
-		}
-		for range 2 {
-			_, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
-			var pe *Error
-			if !errors.Is(err, ErrLoginRequired) || !errors.As(err, &pe) || pe.Code != "invalid_grant" {
-				t.Fatalf("RoundTrip error = %v; want ErrLoginRequired with the invalid_grant *Error", err)
-			}
-		}
-		if ts.calls.Load() != 1 || base.calls() != 1 {
-			t.Errorf("token calls %d, API calls %d; want 1, 1", ts.calls.Load(), base.calls())
-		}
-	})
+	t.Run("refresh fails for a while", transport401RefreshFailsForAWhile)
+	t.Run("refresh fails for good", transport401RefreshFailsForGood)
 	t.Run("GetBody fails", func(t *testing.T) {
 		s, _, _ := mtTransportSource(t)
 		base := &mtBase{answer: unauthorized}
@@ -507,6 +464,62 @@ func TestTransport401Unrecoverable(t *testing.T) {
 			t.Errorf("RoundTrip = %v, %v after %d calls; want the 401 after 1", resp, err, base.calls())
 		}
 	})
+}
+
+// transport401RefreshFailsForAWhile: a 503 from the token endpoint: the
+// refused request gets its 401, and the token is not condemned, since the
+// API may have refused this one request only; no token call during the
+// backoff.
+func transport401RefreshFailsForAWhile(t *testing.T) {
+	unauthorized := func(n int, r *http.Request) (*http.Response, error) { return mtResponse(r, 401, nil), nil }
+	s, ts, _ := mtTransportSource(t)
+	ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) { w.WriteHeader(503) })
+	events := &mtEvents{}
+	s.cfg.OnEvent = events.on
+	base := &mtBase{answer: unauthorized}
+	req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodGet, "http://api.test/", nil)
+	for range 3 {
+		resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
+		if err != nil || resp.StatusCode != 401 {
+			t.Fatalf("RoundTrip = %v, %v; want the 401", resp, err)
+		}
+	}
+	if ev, ok := events.last(EventUnauthorized); !ok || ev.Recovered || ev.Err == nil {
+		t.Errorf("event %+v; want an unrecovered 401 with its reason", ev)
+	}
+	if tok, err := s.TokenContext(mtImpatient(t)); err != nil || tok.AccessToken != "at-0" {
+		t.Errorf("TokenContext = %v, %v; want the current token, still served", tok, err)
+	}
+	if ts.calls.Load() != 1 || base.calls() != 3 {
+		t.Errorf("token calls %d, API calls %d; want 1, 3", ts.calls.Load(), base.calls())
+	}
+}
+
+// transport401RefreshFailsForGood: the refresh token is rejected and
+// there is no login: the refused token is no longer served; requests fail
+// with ErrLoginRequired without reaching the API.
+func transport401RefreshFailsForGood(t *testing.T) {
+	unauthorized := func(n int, r *http.Request) (*http.Response, error) { return mtResponse(r, 401, nil), nil }
+	s, ts, _ := mtTransportSource(t)
+	ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) {
+		mtWriteJSON(w, 400, map[string]string{"error": "invalid_grant"})
+	})
+	base := &mtBase{answer: unauthorized}
+	req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodGet, "http://api.test/", nil)
+	resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
+	if err != nil || resp.StatusCode != 401 {
+		t.Fatalf("RoundTrip = %v, %v; want the 401", resp, err)
+	}
+	for range 2 {
+		_, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
+		var pe *Error
+		if !errors.Is(err, ErrLoginRequired) || !errors.As(err, &pe) || pe.Code != "invalid_grant" {
+			t.Fatalf("RoundTrip error = %v; want ErrLoginRequired with the invalid_grant *Error", err)
+		}
+	}
+	if ts.calls.Load() != 1 || base.calls() != 1 {
+		t.Errorf("token calls %d, API calls %d; want 1, 1", ts.calls.Load(), base.calls())
+	}
 }
 
 // Acceptance 8: the credential is not forwarded on a redirect to another
