@@ -1,5 +1,11 @@
 package tokenkeeper
 
+// The fault matrix: a managed Source and its Transport against a fake
+// Daxium Air server, with one fault of the token endpoint per row (latency,
+// 5xx, 429, malformed, oversized and cut bodies, hangs, a lost rotation,
+// revocation, a reset connection), checked with and without a valid token
+// and after the fault clears.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,11 @@
 package tokenkeeper
 
+// Printed forms: every value a user may print or log (Config, Client,
+// Token, each Grant, AuthCodeFlow, the errors of an echoing server and of
+// the network) is formatted with every fmt verb, String, GoString, Error,
+// JSON and slog, and none of the recognisable secrets below may show in
+// clear, hex or byte-list form.
+
 import (
 	"context"
 	"encoding/base64"

@@ -1,5 +1,9 @@
 package tokenkeeper
 
+// Resource limits: token and error bodies are read up to 1 MiB, the body
+// of a refused request is drained within a bound, a token with control
+// characters is never sent, and the default timeouts bound every call.
+
 import (
 	"context"
 	"errors"
