@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,98 +22,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// stoppedClock is a Clock that reads the same instant until a test builds
-// another one.
-type stoppedClock struct{ at time.Time }
-
-func (c stoppedClock) Now() time.Time { return c.at }
-
-// testEpoch is the time of the stopped clock in these tests; whole seconds,
-// so that HTTP-dates built from it are exact.
-var testEpoch = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-
-// recordedRequest is one token request as the mock transport saw it.
-type recordedRequest struct {
-	Method string
-	URL    string
-	Header http.Header
-	Form   url.Values
-}
-
-// mockTokenEndpoint returns an *http.Client whose httpmock transport answers
-// POST tokenURL with a small JSON token, and a function that returns the
-// requests received so far.
-func mockTokenEndpoint(t *testing.T, tokenURL string) (*http.Client, func() []recordedRequest) {
-	t.Helper()
-	mt := httpmock.NewMockTransport()
-	var mu sync.Mutex
-	var got []recordedRequest
-	mt.RegisterResponder(http.MethodPost, tokenURL, func(req *http.Request) (*http.Response, error) {
-		b, err := io.ReadAll(req.Body)
-		if err != nil {
-			return nil, err
-		}
-		form, err := url.ParseQuery(string(b))
-		if err != nil {
-			return nil, fmt.Errorf("request body %q is not a form: %w", b, err)
-		}
-		mu.Lock()
-		got = append(got, recordedRequest{Method: req.Method, URL: req.URL.String(), Header: req.Header.Clone(), Form: form})
-		mu.Unlock()
-		resp := httpmock.NewStringResponse(http.StatusOK, `{"access_token":"mock-access","token_type":"bearer","expires_in":3600}`)
-		resp.Header.Set("Content-Type", "application/json")
-		return resp, nil
-	})
-	return &http.Client{Transport: mt}, func() []recordedRequest {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(got)
-	}
-}
-
-// serveTokens starts an httptest server running h and returns a Client for
-// it, built from cfg with its endpoints moved to the server (TokenURL
-// defaults to /oauth/token), and HTTPClient, ClientID and Clock filled in
-// where empty.
-func serveTokens(t *testing.T, h http.HandlerFunc, cfg Config) (*Client, *httptest.Server) {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	if cfg.TokenURL == "" {
-		cfg.TokenURL = srv.URL + "/oauth/token"
-	} else {
-		cfg.TokenURL = rebase(cfg.TokenURL, srv.URL)
-	}
-	cfg.AuthURL = rebase(cfg.AuthURL, srv.URL)
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = srv.Client()
-	}
-	if cfg.ClientID == "" {
-		cfg.ClientID = "test-client"
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = stoppedClock{testEpoch}
-	}
-	c, err := New(cfg)
-	require.NoError(t, err, "New")
-	return c, srv
-}
-
-// reply returns a handler that answers every request with status, the
-// given content type (none if empty), extra headers and body.
-func reply(status int, contentType, body string, header ...string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if contentType != "" {
-			w.Header().Set("Content-Type", contentType)
-		}
-		for i := 0; i+1 < len(header); i += 2 {
-			w.Header().Set(header[i], header[i+1])
-		}
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-	}
-}
 
 func basicAuth(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))

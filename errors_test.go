@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,19 +20,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// sentinels are the errors.Is targets an *Error may match.
-var sentinels = []error{ErrInvalidGrant, ErrInvalidClient, ErrUnauthorized, ErrRateLimited, ErrInvalidRequest, ErrMalformedResponse}
-
-// assertSentinels checks that err matches exactly the sentinels in want.
-func assertSentinels(t *testing.T, err error, want ...error) {
-	t.Helper()
-	for _, s := range sentinels {
-		if got := errors.Is(err, s); got != slices.Contains(want, s) {
-			t.Errorf("errors.Is(%q, %v) = %v; want %v", err, s, got, !got)
-		}
-	}
-}
 
 // TestTokenErrorResponses sends every error shape the providers use through
 // a real server and checks the *Error it becomes.

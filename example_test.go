@@ -1,5 +1,8 @@
 package tokenkeeper_test
 
+// Runnable examples for the package documentation, each against an
+// in-process server and checked by its Output lines.
+
 import (
 	"context"
 	"errors"

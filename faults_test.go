@@ -1,5 +1,11 @@
 package tokenkeeper
 
+// The fault matrix: a managed Source and its Transport against a fake
+// Daxium Air server, with one fault of the token endpoint per row (latency,
+// 5xx, 429, malformed, oversized and cut bodies, hangs, a lost rotation,
+// revocation, a reset connection), checked with and without a valid token
+// and after the fault clears.
+
 import (
 	"context"
 	"errors"
@@ -375,47 +381,24 @@ func wantNetworkError(temporary bool, msgParts ...string) func(t *testing.T, err
 //
 // Subtests run one after another: each checks for leaked goroutines.
 func TestFaultMatrix(t *testing.T) {
-	const retryAfter = 30 * time.Second
-	rows := []faultRow{
+	for _, row := range faultRows() {
+		t.Run(row.name, func(t *testing.T) { faultRunRow(t, row) })
+	}
+}
+
+// faultRetryAfter is the Retry-After of the matrix's 429.
+const faultRetryAfter = 30 * time.Second
+
+// faultRows are the rows of the fault matrix: one fault each.
+func faultRows() []faultRow {
+	return []faultRow{
 		{
 			name:           "latency",
 			refreshTimeout: 10 * time.Second,
 			inject:         func(h *faultHarness) { h.srv.SetLatency(1500 * time.Millisecond) },
 			clear:          func(h *faultHarness) { h.srv.SetLatency(0) },
-			valid: func(t *testing.T, h *faultHarness, row faultRow) {
-				// The background refresh is slow, not failing: the
-				// requests are served meanwhile, without waiting for it.
-				h.toStale()
-				h.drain()
-				row.inject(h)
-				for i, r := range h.callMany(8, faultCallTime) {
-					h.mustSucceed(r, fmt.Sprintf("request %d in the early-refresh window", i))
-				}
-				if h.succeeded.Load() != 1 {
-					t.Errorf("the slow refresh ended before the requests: they waited for it")
-				}
-				h.waitFor(EventRefreshSucceeded)
-				row.clear(h)
-			},
-			invalid: func(t *testing.T, h *faultHarness, row faultRow) {
-				// A caller whose context ends first gives up; the
-				// refresh goes on for the others.
-				h.toExpiry()
-				h.drain()
-				row.inject(h)
-				before := h.stats()
-				r := h.call(200 * time.Millisecond)
-				h.checkBounded(r, "impatient request")
-				if !errors.Is(r.err, context.DeadlineExceeded) {
-					t.Errorf("impatient request: err %v, status %d; want context.DeadlineExceeded", r.err, r.status)
-				}
-				h.waitFor(EventRefreshSucceeded)
-				h.mustSucceed(h.call(faultCallTime), "request after the slow refresh")
-				if got := h.stats().TokenCalls["refresh_token"] - before.TokenCalls["refresh_token"]; got != 1 {
-					t.Errorf("%d refresh calls; want 1: the refresh was abandoned with its first caller", got)
-				}
-				row.clear(h)
-			},
+			valid:          faultLatencyValid,
+			invalid:        faultLatencyInvalid,
 		},
 		{
 			name:    "5xx HTML",
@@ -424,26 +407,11 @@ func TestFaultMatrix(t *testing.T) {
 			backoff: 31 * time.Second,
 		},
 		{
-			name:   "429 Retry-After",
-			inject: func(h *faultHarness) { h.srv.RateLimitNext(1, retryAfter) },
-			valid: func(t *testing.T, h *faultHarness, row faultRow) {
-				faultValidWindow(t, h, row)
-				h.mu.Lock()
-				defer h.mu.Unlock()
-				for _, ev := range h.seen {
-					if ev.Kind == EventRefreshFailed && ev.Delay < retryAfter {
-						t.Errorf("next attempt in %v after a 429 with Retry-After %v", ev.Delay, retryAfter)
-					}
-				}
-			},
-			invalid: faultInvalidFails(func(t *testing.T, err error) {
-				wantProviderError(http.StatusTooManyRequests, ErrRateLimited, "429", oauthtest.CodeTooManyLogins)(t, err)
-				var e *Error
-				if errors.As(err, &e) && e.RetryAfter != retryAfter {
-					t.Errorf("RetryAfter = %v; want %v", e.RetryAfter, retryAfter)
-				}
-			}),
-			backoff: retryAfter + time.Second,
+			name:    "429 Retry-After",
+			inject:  func(h *faultHarness) { h.srv.RateLimitNext(1, faultRetryAfter) },
+			valid:   faultRateLimitValid,
+			invalid: faultInvalidFails(wantRateLimitError),
+			backoff: faultRetryAfter + time.Second,
 		},
 		{
 			name:    "malformed JSON",
@@ -461,101 +429,22 @@ func TestFaultMatrix(t *testing.T) {
 			name:           "hang",
 			refreshTimeout: 500 * time.Millisecond,
 			inject:         func(h *faultHarness) { h.srv.HangNext(1) },
-			invalid: func(t *testing.T, h *faultHarness, row faultRow) {
-				h.toExpiry()
-				h.drain()
-				row.inject(h)
-				// One caller gives up before the refresh does, one
-				// waits for it: both return by their own bound.
-				var impatient, patient faultResult
-				var wg sync.WaitGroup
-				wg.Go(func() { impatient = h.call(100 * time.Millisecond) })
-				wg.Go(func() { patient = h.call(faultCallTime) })
-				wg.Wait()
-				h.checkBounded(impatient, "impatient request")
-				if !errors.Is(impatient.err, context.DeadlineExceeded) {
-					t.Errorf("impatient request: err %v; want context.DeadlineExceeded", impatient.err)
-				}
-				if patient.elapsed > row.refreshTimeout+faultSlack {
-					t.Errorf("patient request returned after %v; RefreshTimeout is %v", patient.elapsed, row.refreshTimeout)
-				}
-				if patient.err == nil {
-					t.Fatalf("patient request: status %d; want the refresh's timeout", patient.status)
-				}
-				wantNetworkError(true, "renewal timed out", "refresh_token grant")(t, patient.err)
-				h.waitFor(EventRefreshFailed)
-			},
-			backoff: 31 * time.Second,
+			invalid:        faultHangInvalid,
+			backoff:        31 * time.Second,
 		},
 		{
 			name: "lost rotation response",
 			inject: func(h *faultHarness) {
 				h.srv.LoseNextRotation()
 			},
-			invalid: func(t *testing.T, h *faultHarness, row faultRow) {
-				// The server retired the refresh token the Source still
-				// holds: the refresh is refused and the Source logs in
-				// again, once, and the caller is served.
-				h.toExpiry()
-				h.drain()
-				h.mustSucceed(h.call(faultCallTime), "request after the lost rotation")
-				login := h.waitFor(EventLogin)
-				if login.Err == nil {
-					t.Errorf("EventLogin without the refresh failure that caused it")
-				}
-			},
+			invalid:  faultLostRotationInvalid,
 			relogins: 1,
 		},
 		{
-			name:   "revocation",
-			inject: func(h *faultHarness) { h.srv.RevokeAll() },
-			valid: func(t *testing.T, h *faultHarness, row faultRow) {
-				// The API rejects the current, unexpired token: the
-				// Transport refreshes once for all the requests that saw
-				// the 401 and replays each.
-				h.clock.Advance(10 * time.Minute)
-				before := h.stats()
-				h.drain()
-				row.inject(h)
-				for i, r := range h.callMany(8, faultCallTime) {
-					h.mustSucceed(r, fmt.Sprintf("request %d with a revoked token", i))
-				}
-				after := h.stats()
-				if got := after.TokenCalls["refresh_token"] - before.TokenCalls["refresh_token"]; got != 1 {
-					t.Errorf("%d refresh calls for one revocation; want 1", got)
-				}
-				h.mu.Lock()
-				recovered := 0
-				for _, ev := range h.seen {
-					if ev.Kind == EventUnauthorized && ev.Recovered {
-						recovered++
-					}
-				}
-				h.mu.Unlock()
-				if recovered == 0 {
-					t.Errorf("no EventUnauthorized with Recovered")
-				}
-			},
-			invalid: func(t *testing.T, h *faultHarness, row faultRow) {
-				// Revoked, and the refresh fails: the caller gets the
-				// API's own 401, which DecodeError reads. (Past the
-				// interval between two refreshes forced by a 401.)
-				h.drain()
-				h.clock.Advance(forcedInterval)
-				row.inject(h)
-				h.srv.FailNext(1, http.StatusServiceUnavailable)
-				r := h.call(faultCallTime)
-				h.checkBounded(r, "request with a revoked token and a failing refresh")
-				if r.err != nil || r.status != http.StatusUnauthorized {
-					t.Fatalf("status %d, err %v; want the API's 401", r.status, r.err)
-				}
-				r.resp.Body = io.NopCloser(strings.NewReader(r.body))
-				e := DecodeError(r.resp)
-				if e.StatusCode != http.StatusUnauthorized || e.Code != oauthtest.CodeInvalidToken || !errors.Is(e, ErrUnauthorized) {
-					t.Errorf("DecodeError = %q (code %q); want 401 %s", e, e.Code, oauthtest.CodeInvalidToken)
-				}
-				h.waitFor(EventRefreshFailed)
-			},
+			name:    "revocation",
+			inject:  func(h *faultHarness) { h.srv.RevokeAll() },
+			valid:   faultRevocationValid,
+			invalid: faultRevocationInvalid,
 			backoff: 31 * time.Second,
 		},
 		{
@@ -571,59 +460,209 @@ func TestFaultMatrix(t *testing.T) {
 			backoff: 31 * time.Second,
 		},
 	}
+}
 
-	for _, row := range rows {
-		t.Run(row.name, func(t *testing.T) {
-			ignore := goleak.IgnoreCurrent()
-			if row.refreshTimeout == 0 {
-				row.refreshTimeout = 2 * time.Second
-			}
-			if row.valid == nil {
-				row.valid = faultValidWindow
-			}
-			h := newFaultHarness(t, row.refreshTimeout)
-			closed := false
-			defer func() {
-				if !closed {
-					h.close()
-				}
-			}()
-
-			h.mustSucceed(h.call(faultCallTime), "first request (login)")
-			logins := h.stats().Logins
-			if logins != 1 {
-				t.Fatalf("%d logins for the first token; want 1", logins)
-			}
-
-			t.Run("valid token", func(t *testing.T) { row.valid(t, h, row) })
-			t.Run("no valid token", func(t *testing.T) { row.invalid(t, h, row) })
-
-			// The fault has cleared: the next refresh uses the refresh
-			// token the Source kept.
-			h.pastBackoff(row.backoff)
-			h.drain()
-			before := h.stats()
-			h.mustSucceed(h.call(faultCallTime), "request after the fault cleared")
-			ev := h.waitFor(EventRefreshSucceeded)
-			if ev.Grant != "refresh_token" {
-				t.Errorf("recovered with grant %q; want refresh_token", ev.Grant)
-			}
-			after := h.stats()
-			if after.Logins-before.Logins != 0 {
-				t.Errorf("%d logins to recover; want 0: the refresh token was lost", after.Logins-before.Logins)
-			}
-			if got, want := after.Logins, 1+row.relogins; got != want {
-				t.Errorf("%d logins in all; want %d", got, want)
-			}
-			if got, want := after.RefreshReuse, row.relogins; got != want {
-				t.Errorf("retired refresh tokens were presented %d times; want %d", got, want)
-			}
-
-			h.close()
-			closed = true
-			goleak.VerifyNone(t, ignore)
-		})
+// faultRunRow runs one row: a first login, the row's checks with and
+// without a valid token, then the recovery once the fault has cleared.
+func faultRunRow(t *testing.T, row faultRow) {
+	ignore := goleak.IgnoreCurrent()
+	if row.refreshTimeout == 0 {
+		row.refreshTimeout = 2 * time.Second
 	}
+	if row.valid == nil {
+		row.valid = faultValidWindow
+	}
+	h := newFaultHarness(t, row.refreshTimeout)
+	closed := false
+	defer func() {
+		if !closed {
+			h.close()
+		}
+	}()
+
+	h.mustSucceed(h.call(faultCallTime), "first request (login)")
+	logins := h.stats().Logins
+	if logins != 1 {
+		t.Fatalf("%d logins for the first token; want 1", logins)
+	}
+
+	t.Run("valid token", func(t *testing.T) { row.valid(t, h, row) })
+	t.Run("no valid token", func(t *testing.T) { row.invalid(t, h, row) })
+
+	faultCheckRecovered(t, h, row)
+
+	h.close()
+	closed = true
+	goleak.VerifyNone(t, ignore)
+}
+
+// faultCheckRecovered checks that, the fault cleared, the next refresh
+// uses the refresh token the Source kept.
+func faultCheckRecovered(t *testing.T, h *faultHarness, row faultRow) {
+	t.Helper()
+	h.pastBackoff(row.backoff)
+	h.drain()
+	before := h.stats()
+	h.mustSucceed(h.call(faultCallTime), "request after the fault cleared")
+	ev := h.waitFor(EventRefreshSucceeded)
+	if ev.Grant != "refresh_token" {
+		t.Errorf("recovered with grant %q; want refresh_token", ev.Grant)
+	}
+	after := h.stats()
+	if after.Logins-before.Logins != 0 {
+		t.Errorf("%d logins to recover; want 0: the refresh token was lost", after.Logins-before.Logins)
+	}
+	if got, want := after.Logins, 1+row.relogins; got != want {
+		t.Errorf("%d logins in all; want %d", got, want)
+	}
+	if got, want := after.RefreshReuse, row.relogins; got != want {
+		t.Errorf("retired refresh tokens were presented %d times; want %d", got, want)
+	}
+}
+
+// faultLatencyValid: the background refresh is slow, not failing: the
+// requests are served meanwhile, without waiting for it.
+func faultLatencyValid(t *testing.T, h *faultHarness, row faultRow) {
+	h.toStale()
+	h.drain()
+	row.inject(h)
+	for i, r := range h.callMany(8, faultCallTime) {
+		h.mustSucceed(r, fmt.Sprintf("request %d in the early-refresh window", i))
+	}
+	if h.succeeded.Load() != 1 {
+		t.Errorf("the slow refresh ended before the requests: they waited for it")
+	}
+	h.waitFor(EventRefreshSucceeded)
+	row.clear(h)
+}
+
+// faultLatencyInvalid: a caller whose context ends first gives up; the
+// refresh goes on for the others.
+func faultLatencyInvalid(t *testing.T, h *faultHarness, row faultRow) {
+	h.toExpiry()
+	h.drain()
+	row.inject(h)
+	before := h.stats()
+	r := h.call(200 * time.Millisecond)
+	h.checkBounded(r, "impatient request")
+	if !errors.Is(r.err, context.DeadlineExceeded) {
+		t.Errorf("impatient request: err %v, status %d; want context.DeadlineExceeded", r.err, r.status)
+	}
+	h.waitFor(EventRefreshSucceeded)
+	h.mustSucceed(h.call(faultCallTime), "request after the slow refresh")
+	if got := h.stats().TokenCalls["refresh_token"] - before.TokenCalls["refresh_token"]; got != 1 {
+		t.Errorf("%d refresh calls; want 1: the refresh was abandoned with its first caller", got)
+	}
+	row.clear(h)
+}
+
+// faultRateLimitValid: requests are served, and no next attempt comes
+// before the Retry-After.
+func faultRateLimitValid(t *testing.T, h *faultHarness, row faultRow) {
+	faultValidWindow(t, h, row)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ev := range h.seen {
+		if ev.Kind == EventRefreshFailed && ev.Delay < faultRetryAfter {
+			t.Errorf("next attempt in %v after a 429 with Retry-After %v", ev.Delay, faultRetryAfter)
+		}
+	}
+}
+
+// wantRateLimitError checks the error of a 429 with Retry-After.
+func wantRateLimitError(t *testing.T, err error) {
+	wantProviderError(http.StatusTooManyRequests, ErrRateLimited, "429", oauthtest.CodeTooManyLogins)(t, err)
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter != faultRetryAfter {
+		t.Errorf("RetryAfter = %v; want %v", e.RetryAfter, faultRetryAfter)
+	}
+}
+
+// faultHangInvalid: one caller gives up before the refresh does, one
+// waits for it: both return by their own bound.
+func faultHangInvalid(t *testing.T, h *faultHarness, row faultRow) {
+	h.toExpiry()
+	h.drain()
+	row.inject(h)
+	var impatient, patient faultResult
+	var wg sync.WaitGroup
+	wg.Go(func() { impatient = h.call(100 * time.Millisecond) })
+	wg.Go(func() { patient = h.call(faultCallTime) })
+	wg.Wait()
+	h.checkBounded(impatient, "impatient request")
+	if !errors.Is(impatient.err, context.DeadlineExceeded) {
+		t.Errorf("impatient request: err %v; want context.DeadlineExceeded", impatient.err)
+	}
+	if patient.elapsed > row.refreshTimeout+faultSlack {
+		t.Errorf("patient request returned after %v; RefreshTimeout is %v", patient.elapsed, row.refreshTimeout)
+	}
+	if patient.err == nil {
+		t.Fatalf("patient request: status %d; want the refresh's timeout", patient.status)
+	}
+	wantNetworkError(true, "renewal timed out", "refresh_token grant")(t, patient.err)
+	h.waitFor(EventRefreshFailed)
+}
+
+// faultLostRotationInvalid: the server retired the refresh token the
+// Source still holds: the refresh is refused and the Source logs in again,
+// once, and the caller is served.
+func faultLostRotationInvalid(t *testing.T, h *faultHarness, row faultRow) {
+	h.toExpiry()
+	h.drain()
+	h.mustSucceed(h.call(faultCallTime), "request after the lost rotation")
+	login := h.waitFor(EventLogin)
+	if login.Err == nil {
+		t.Errorf("EventLogin without the refresh failure that caused it")
+	}
+}
+
+// faultRevocationValid: the API rejects the current, unexpired token: the
+// Transport refreshes once for all the requests that saw the 401 and
+// replays each.
+func faultRevocationValid(t *testing.T, h *faultHarness, row faultRow) {
+	h.clock.Advance(10 * time.Minute)
+	before := h.stats()
+	h.drain()
+	row.inject(h)
+	for i, r := range h.callMany(8, faultCallTime) {
+		h.mustSucceed(r, fmt.Sprintf("request %d with a revoked token", i))
+	}
+	after := h.stats()
+	if got := after.TokenCalls["refresh_token"] - before.TokenCalls["refresh_token"]; got != 1 {
+		t.Errorf("%d refresh calls for one revocation; want 1", got)
+	}
+	h.mu.Lock()
+	recovered := 0
+	for _, ev := range h.seen {
+		if ev.Kind == EventUnauthorized && ev.Recovered {
+			recovered++
+		}
+	}
+	h.mu.Unlock()
+	if recovered == 0 {
+		t.Errorf("no EventUnauthorized with Recovered")
+	}
+}
+
+// faultRevocationInvalid: revoked, and the refresh fails: the caller gets
+// the API's own 401, which DecodeError reads. (Past the interval between
+// two refreshes forced by a 401.)
+func faultRevocationInvalid(t *testing.T, h *faultHarness, row faultRow) {
+	h.drain()
+	h.clock.Advance(forcedInterval)
+	row.inject(h)
+	h.srv.FailNext(1, http.StatusServiceUnavailable)
+	r := h.call(faultCallTime)
+	h.checkBounded(r, "request with a revoked token and a failing refresh")
+	if r.err != nil || r.status != http.StatusUnauthorized {
+		t.Fatalf("status %d, err %v; want the API's 401", r.status, r.err)
+	}
+	r.resp.Body = io.NopCloser(strings.NewReader(r.body))
+	e := DecodeError(r.resp)
+	if e.StatusCode != http.StatusUnauthorized || e.Code != oauthtest.CodeInvalidToken || !errors.Is(e, ErrUnauthorized) {
+		t.Errorf("DecodeError = %q (code %q); want 401 %s", e, e.Code, oauthtest.CodeInvalidToken)
+	}
+	h.waitFor(EventRefreshFailed)
 }
 
 // TestFaultHungRefreshIsRetryable: a refresh that the Source's own

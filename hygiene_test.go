@@ -1,5 +1,12 @@
 package tokenkeeper
 
+// Secret hygiene, end to end: the library runs against the Daxium Air,
+// Transiteo and Auth0 fake providers and against network failures, a
+// recorder keeps every error, event, log line, stored record and value it
+// hands back, and no secret (configured, or minted by a provider and
+// learnt on the wire) may appear in any of them. Also: credentials are not
+// sent on across hosts by a redirect, and plain-HTTP token URLs are refused.
+
 import (
 	"bytes"
 	"context"

@@ -1,5 +1,11 @@
 package tokenkeeper
 
+// Printed forms: every value a user may print or log (Config, Client,
+// Token, each Grant, AuthCodeFlow, the errors of an echoing server and of
+// the network) is formatted with every fmt verb, String, GoString, Error,
+// JSON and slog, and none of the recognisable secrets below may show in
+// clear, hex or byte-list form.
+
 import (
 	"context"
 	"encoding/base64"
@@ -237,35 +243,9 @@ func TestNoSecretLeaks(t *testing.T) {
 	require.Contains(t, echoed.Message, "basic=client-id:REDACTED")
 	require.Contains(t, echoed.Message, "refresh_token=REDACTED")
 
-	verbs := []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"}
 	for name, v := range values {
 		for _, form := range bothForms(v) {
-			var outputs []string
-			for _, verb := range verbs {
-				outputs = append(outputs, verb+" "+fmt.Sprintf(verb, form))
-			}
-			if s, ok := form.(fmt.Stringer); ok {
-				outputs = append(outputs, "String() "+safeCall(s.String))
-			}
-			if s, ok := form.(fmt.GoStringer); ok {
-				outputs = append(outputs, "GoString() "+safeCall(s.GoString))
-			}
-			if e, ok := form.(error); ok {
-				outputs = append(outputs, "Error() "+safeCall(e.Error))
-			}
-			b, err := json.Marshal(form)
-			if err != nil {
-				outputs = append(outputs, "json error "+err.Error())
-			} else {
-				outputs = append(outputs, "json "+string(b))
-			}
-			jsonLogger.Debug("value", "v", form)
-			textLogger.Debug("value", "v", form)
-			jsonLogger.Debug("group", slog.Group("g", slog.Any("v", form)))
-			if e, ok := form.(error); ok {
-				jsonLogger.Debug("failed", "err", e)
-				textLogger.Debug("failed", "err", e)
-			}
+			outputs := printedForms(form, jsonLogger, textLogger)
 			for _, out := range outputs {
 				if found := leakedIn(out); len(found) > 0 {
 					t.Errorf("%s (%T) leaks %v:\n%s", name, form, found, out)
@@ -283,6 +263,39 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 	require.Contains(t, jsonLog.String(), `"msg":"tokenkeeper: token response"`, "the Client logged its requests")
 	require.Contains(t, jsonLog.String(), `"msg":"tokenkeeper: token request failed"`, "the Client logged a network failure")
+}
+
+// printedForms returns form printed with every fmt verb, its String,
+// GoString, Error and JSON forms, and logs it through both loggers.
+func printedForms(form any, jsonLogger, textLogger *slog.Logger) []string {
+	verbs := []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"}
+	var outputs []string
+	for _, verb := range verbs {
+		outputs = append(outputs, verb+" "+fmt.Sprintf(verb, form))
+	}
+	if s, ok := form.(fmt.Stringer); ok {
+		outputs = append(outputs, "String() "+safeCall(s.String))
+	}
+	if s, ok := form.(fmt.GoStringer); ok {
+		outputs = append(outputs, "GoString() "+safeCall(s.GoString))
+	}
+	if e, ok := form.(error); ok {
+		outputs = append(outputs, "Error() "+safeCall(e.Error))
+	}
+	b, err := json.Marshal(form)
+	if err != nil {
+		outputs = append(outputs, "json error "+err.Error())
+	} else {
+		outputs = append(outputs, "json "+string(b))
+	}
+	jsonLogger.Debug("value", "v", form)
+	textLogger.Debug("value", "v", form)
+	jsonLogger.Debug("group", slog.Group("g", slog.Any("v", form)))
+	if e, ok := form.(error); ok {
+		jsonLogger.Debug("failed", "err", e)
+		textLogger.Debug("failed", "err", e)
+	}
+	return outputs
 }
 
 // bothForms returns v and, if v is a pointer, what it points to; or else

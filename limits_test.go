@@ -1,5 +1,9 @@
 package tokenkeeper
 
+// Resource limits: token and error bodies are read up to 1 MiB, the body
+// of a refused request is drained within a bound, a token with control
+// characters is never sent, and the default timeouts bound every call.
+
 import (
 	"context"
 	"errors"
@@ -213,7 +217,7 @@ func TestLimitUnauthorizedDrainBounded(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int32
 	first := &limitEndless{}
-	api := limitRoundTripper(func(r *http.Request) (*http.Response, error) {
+	api := mtRoundTripFunc(func(r *http.Request) (*http.Response, error) {
 		if calls.Add(1) == 1 {
 			return &http.Response{StatusCode: http.StatusUnauthorized, Header: http.Header{}, Body: first, Request: r}, nil
 		}
@@ -235,11 +239,6 @@ func TestLimitUnauthorizedDrainBounded(t *testing.T) {
 		t.Errorf("the 401's body was closed %d times; want 1", first.closed.Load())
 	}
 }
-
-// limitRoundTripper is an http.RoundTripper made of a function.
-type limitRoundTripper func(*http.Request) (*http.Response, error)
-
-func (f limitRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // limitTokenServer answers the n-th token request (from 1) with body(n).
 func limitTokenServer(t *testing.T, body func(n int) string) *httptest.Server {
@@ -311,7 +310,7 @@ func TestLimitControlCharactersInToken(t *testing.T) {
 			t.Cleanup(tokens.Close)
 			var mu sync.Mutex
 			var sent []http.Header
-			api := limitRoundTripper(func(r *http.Request) (*http.Response, error) {
+			api := mtRoundTripFunc(func(r *http.Request) (*http.Response, error) {
 				mu.Lock()
 				sent = append(sent, r.Header.Clone())
 				mu.Unlock()
@@ -351,7 +350,7 @@ func TestLimitUnsendableTokenRecovers(t *testing.T) {
 		}
 		return `{"access_token":"at-good","expires_in":3600}`
 	})
-	api := limitRoundTripper(func(r *http.Request) (*http.Response, error) {
+	api := mtRoundTripFunc(func(r *http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
 	})
 	src := limitSourceWith(t, Config{TokenURL: tokens.URL + "/token", ClientID: "client", Clock: clock},

@@ -1,18 +1,14 @@
 package tokenkeeper
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,355 +20,6 @@ import (
 
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
-
-// Helpers shared by source_test.go, store_test.go and transport_test.go.
-// Their names start with "mt" (managed token) to stay clear of the other
-// test files of the package.
-
-// mtT0 is the start of every fake clock.
-var mtT0 = time.Date(2030, time.March, 4, 10, 0, 0, 0, time.UTC)
-
-// mtWait bounds every wait on a channel: a test that needs longer is
-// stuck, not slow.
-const mtWait = 15 * time.Second
-
-// mtCtx returns a context that ends after mtWait or with the test.
-func mtCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), mtWait)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// mtImpatient returns a context whose deadline is always a nanosecond
-// away, so that it cannot reach a next attempt after a failure: a caller
-// with it gets the last failure at once instead of waiting for the test's
-// clock to move. It still waits for a renewal in flight, and ends after
-// mtWait.
-func mtImpatient(t *testing.T) context.Context {
-	t.Helper()
-	return impatientContext{mtCtx(t)}
-}
-
-type impatientContext struct{ context.Context }
-
-func (impatientContext) Deadline() (time.Time, bool) { return time.Now().Add(time.Nanosecond), true }
-
-// mtSkipBackoff lets the next attempt of s start now, as if the backoff
-// had passed.
-func mtSkipBackoff(s *Source) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.retry.next = time.Time{}
-	s.retryAt.Store(0)
-}
-
-// mtRecv waits for a value on ch.
-func mtRecv[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(mtWait):
-		t.Fatalf("timed out after %v waiting for %s", mtWait, what)
-		panic("unreachable")
-	}
-}
-
-// mtWaitGroup waits for wg.
-func mtWaitGroup(t *testing.T, wg *sync.WaitGroup, what string) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	mtRecv(t, done, what)
-}
-
-// mtIdle waits until the Source has no refresh in flight, so that a test
-// can look at what a background refresh did without sleeping.
-func mtIdle(t *testing.T, s *Source) {
-	t.Helper()
-	for range 100 {
-		s.mu.Lock()
-		f := s.flight
-		s.mu.Unlock()
-		if f == nil {
-			return
-		}
-		mtRecv(t, f.done, "the refresh in flight")
-	}
-	t.Fatal("refreshes keep starting")
-}
-
-// mtToken returns a token issued now by clock, valid for life.
-func mtToken(clock *oauthtest.Clock, access, refresh string, life time.Duration) *Token {
-	now := clock.Now()
-	return &Token{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", Expiry: now.Add(life), IssuedAt: now}
-}
-
-// mtIssued converts a token minted by an oauthtest server at clock's time.
-func mtIssued(clock *oauthtest.Clock, tr oauthtest.TokenResponse) *Token {
-	now := clock.Now()
-	return &Token{
-		AccessToken:  tr.AccessToken,
-		RefreshToken: tr.RefreshToken,
-		IDToken:      tr.IDToken,
-		TokenType:    "Bearer",
-		Expiry:       now.Add(time.Duration(tr.ExpiresIn) * time.Second),
-		IssuedAt:     now,
-	}
-}
-
-// mtTokenServer is a token endpoint under the test's control. Call n
-// (from 1) answers access token "at-n" and refresh token "rt-n" valid for
-// lifetime seconds, unless respond is set; while held, calls wait for
-// release (or for their client to give up).
-type mtTokenServer struct {
-	ts       *httptest.Server
-	calls    atomic.Int64
-	entered  chan int64
-	lifetime int
-
-	mu      sync.Mutex
-	gate    chan struct{}
-	respond func(w http.ResponseWriter, r *http.Request, n int64)
-	forms   []url.Values
-}
-
-func mtNewTokenServer(t *testing.T, lifetime int) *mtTokenServer {
-	t.Helper()
-	s := &mtTokenServer{entered: make(chan int64, 4096), lifetime: lifetime}
-	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.ts.Close)
-	t.Cleanup(s.release) // runs first: no handler stays blocked
-	return s
-}
-
-func (s *mtTokenServer) serve(w http.ResponseWriter, r *http.Request) {
-	n := s.calls.Add(1)
-	r.ParseForm()
-	s.mu.Lock()
-	gate, respond := s.gate, s.respond
-	s.forms = append(s.forms, r.PostForm)
-	s.mu.Unlock()
-	select {
-	case s.entered <- n:
-	default:
-	}
-	if gate != nil {
-		select {
-		case <-gate:
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if respond != nil {
-		respond(w, r, n)
-		return
-	}
-	mtWriteToken(w, fmt.Sprintf("at-%d", n), fmt.Sprintf("rt-%d", n), s.lifetime)
-}
-
-// url returns the token endpoint.
-func (s *mtTokenServer) url() string { return s.ts.URL + "/token" }
-
-// hold makes the next calls wait for release.
-func (s *mtTokenServer) hold() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.gate == nil {
-		s.gate = make(chan struct{})
-	}
-}
-
-// release lets the held calls answer.
-func (s *mtTokenServer) release() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.gate != nil {
-		close(s.gate)
-		s.gate = nil
-	}
-}
-
-func (s *mtTokenServer) setRespond(f func(w http.ResponseWriter, r *http.Request, n int64)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.respond = f
-}
-
-// form returns the form of call n (from 1).
-func (s *mtTokenServer) form(n int) url.Values {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.forms[n-1]
-}
-
-func mtWriteToken(w http.ResponseWriter, access, refresh string, lifetime int) {
-	body := map[string]any{"access_token": access, "token_type": "bearer", "expires_in": lifetime}
-	if refresh != "" {
-		body["refresh_token"] = refresh
-	}
-	mtWriteJSON(w, http.StatusOK, body)
-}
-
-func mtWriteJSON(w http.ResponseWriter, status int, body any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(body)
-}
-
-// mtClient returns a Client for tokenURL on clock.
-func mtClient(t *testing.T, tokenURL string, clock *oauthtest.Clock, hc *http.Client) *Client {
-	t.Helper()
-	c, err := New(Config{TokenURL: tokenURL, ClientID: "client-1", ClientSecret: "client-secret-1", Clock: clock, HTTPClient: hc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// mtSource returns a Source closed when the test ends.
-func mtSource(t *testing.T, c *Client, cfg SourceConfig) *Source {
-	t.Helper()
-	s, err := NewSource(c, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// mtHourSource returns a fake clock, a token server issuing 1-hour tokens,
-// and a Source holding the fresh 1-hour token at-0 / rt-0.
-func mtHourSource(t *testing.T) (*oauthtest.Clock, *mtTokenServer, *Source) {
-	t.Helper()
-	clock := oauthtest.NewClock(mtT0)
-	ts := mtNewTokenServer(t, 3600)
-	c := mtClient(t, ts.url(), clock, ts.ts.Client())
-	return clock, ts, mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour)})
-}
-
-// mtProvider starts an oauthtest server of preset on clock.
-func mtProvider(t *testing.T, opts oauthtest.Options) *oauthtest.Server {
-	t.Helper()
-	srv, err := oauthtest.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// mtDaxiumClient returns a Daxium Air client whose token endpoint is at
-// base (an oauthtest server or a front of one).
-func mtDaxiumClient(t *testing.T, base string, clock *oauthtest.Clock, hc *http.Client) *Client {
-	t.Helper()
-	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(base)
-	cfg.Clock = clock
-	cfg.HTTPClient = hc
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// mtDaxium starts a Daxium fake provider on a fake clock and returns the
-// clock, the provider and a Client for it.
-func mtDaxium(t *testing.T) (*oauthtest.Clock, *oauthtest.Server, *Client) {
-	t.Helper()
-	clock := oauthtest.NewClock(mtT0)
-	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	return clock, srv, mtDaxiumClient(t, srv.URL(), clock, srv.Client())
-}
-
-// mtDaxiumLogin is the password grant the Daxium fake accepts.
-var mtDaxiumLogin = PasswordGrant(oauthtest.DefaultUser, oauthtest.DefaultPassword)
-
-// mtEvents records a Source's events.
-type mtEvents struct {
-	mu  sync.Mutex
-	evs []Event
-}
-
-func (r *mtEvents) on(ev Event) {
-	r.mu.Lock()
-	r.evs = append(r.evs, ev)
-	r.mu.Unlock()
-}
-
-func (r *mtEvents) all() []Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.evs)
-}
-
-func (r *mtEvents) count(k EventKind) int {
-	n := 0
-	for _, ev := range r.all() {
-		if ev.Kind == k {
-			n++
-		}
-	}
-	return n
-}
-
-func (r *mtEvents) last(k EventKind) (Event, bool) {
-	evs := r.all()
-	for i := len(evs) - 1; i >= 0; i-- {
-		if evs[i].Kind == k {
-			return evs[i], true
-		}
-	}
-	return Event{}, false
-}
-
-// mtFront is a front for an oauthtest server's token endpoint that can
-// play an outage (503 with an HTML page, as a proxy would send) and counts
-// the calls that reach it.
-type mtFront struct {
-	ts    *httptest.Server
-	down  atomic.Bool
-	calls atomic.Int64
-}
-
-func mtNewFront(t *testing.T, srv *oauthtest.Server) *mtFront {
-	t.Helper()
-	target, err := url.Parse(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.Transport = srv.Client().Transport
-	f := &mtFront{}
-	f.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.calls.Add(1)
-		if f.down.Load() {
-			w.Header().Set("Content-Type", "text/html")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "<html><body><h1>503 Service Unavailable</h1></body></html>")
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(f.ts.Close)
-	return f
-}
-
-// mtGet calls url with client and returns the status, or an error.
-func mtGet(ctx context.Context, client *http.Client, url string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
-}
 
 // Compile-time proof that a Source is an oauth2.TokenSource.
 var _ oauth2.TokenSource = (*Source)(nil)
@@ -579,21 +226,8 @@ func TestSourceOutageWhileTokenValid(t *testing.T) {
 
 	front.down.Store(true)
 	clock.Set(mtT0.Add(55 * time.Minute))
-	failed := 0
 	const steps = 120 // two minutes, a second apart
-	for range steps {
-		clock.Advance(time.Second)
-		for range 3 {
-			if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
-				failed++
-			}
-		}
-		if status, err := mtGet(ctx, api, srv.APIURL()); err != nil || status != http.StatusOK {
-			t.Logf("API call: %d, %v", status, err)
-			failed++
-		}
-		mtIdle(t, s)
-	}
+	failed := outageCalls(t, clock, s, api, srv.APIURL(), first, steps)
 	if failed != 0 {
 		t.Errorf("failed caller requests during the outage = %d; want 0", failed)
 	}
@@ -603,23 +237,7 @@ func TestSourceOutageWhileTokenValid(t *testing.T) {
 	if attempts < 3 || attempts > 12 {
 		t.Errorf("token endpoint attempts during a %d s outage = %d; want between 3 and 12", steps, attempts)
 	}
-	var prev time.Duration
-	for i, ev := range events.all() {
-		if ev.Kind != EventRefreshFailed {
-			continue
-		}
-		var pe *Error
-		if !errors.As(ev.Err, &pe) || pe.StatusCode != http.StatusServiceUnavailable {
-			t.Errorf("event %d: Err = %v; want a 503 *Error", i, ev.Err)
-		}
-		if ev.Delay < time.Second/2 || ev.Delay > time.Minute {
-			t.Errorf("event %d: Delay = %v; want within [0.5s, 1m]", i, ev.Delay)
-		}
-		if ev.Failures >= 3 && ev.Delay < prev/4 {
-			t.Errorf("event %d: Delay = %v after %v; want growing", i, ev.Delay, prev)
-		}
-		prev = ev.Delay
-	}
+	outageCheckBackoff(t, events.all())
 
 	// Recovery.
 	front.down.Store(false)
@@ -637,6 +255,52 @@ func TestSourceOutageWhileTokenValid(t *testing.T) {
 	}
 	if st := srv.Stats(); st.TokenCalls["refresh_token"] != 1 || st.RefreshReuse != 0 {
 		t.Errorf("server stats = %+v; want one refresh reaching it, no reuse", st)
+	}
+}
+
+// outageCalls makes, every second for steps seconds, three token calls
+// that must get the still valid token first and one API call, and returns
+// how many failed.
+func outageCalls(t *testing.T, clock *oauthtest.Clock, s *Source, api *http.Client, apiURL string, first *Token, steps int) int {
+	t.Helper()
+	ctx := mtCtx(t)
+	failed := 0
+	for range steps {
+		clock.Advance(time.Second)
+		for range 3 {
+			if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
+				failed++
+			}
+		}
+		if status, err := mtGet(ctx, api, apiURL); err != nil || status != http.StatusOK {
+			t.Logf("API call: %d, %v", status, err)
+			failed++
+		}
+		mtIdle(t, s)
+	}
+	return failed
+}
+
+// outageCheckBackoff checks the failed refreshes of a 503 outage: each a
+// 503 *Error, with a next attempt within [0.5s, 1m] that grows.
+func outageCheckBackoff(t *testing.T, events []Event) {
+	t.Helper()
+	var prev time.Duration
+	for i, ev := range events {
+		if ev.Kind != EventRefreshFailed {
+			continue
+		}
+		var pe *Error
+		if !errors.As(ev.Err, &pe) || pe.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("event %d: Err = %v; want a 503 *Error", i, ev.Err)
+		}
+		if ev.Delay < time.Second/2 || ev.Delay > time.Minute {
+			t.Errorf("event %d: Delay = %v; want within [0.5s, 1m]", i, ev.Delay)
+		}
+		if ev.Failures >= 3 && ev.Delay < prev/4 {
+			t.Errorf("event %d: Delay = %v after %v; want growing", i, ev.Delay, prev)
+		}
+		prev = ev.Delay
 	}
 }
 
@@ -813,127 +477,150 @@ func TestSourceDaxiumRotationChain(t *testing.T) {
 		}},
 	}
 	for _, tc := range stores {
-		t.Run(tc.name, func(t *testing.T) {
-			clock := oauthtest.NewClock(mtT0)
-			srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-			c := mtDaxiumClient(t, srv.URL(), clock, srv.Client())
-			store := tc.store(t)
+		t.Run(tc.name, func(t *testing.T) { rotationChain(t, tc.store(t)) })
+	}
+}
 
-			var (
-				src      *Source
-				mu       sync.Mutex
-				order    []string
-				problems []string
-			)
-			onToken := func(ctx context.Context, tok *Token) {
-				if cur := src.cur.Load(); cur == nil || cur.tok != tok {
-					problems = append(problems, "OnToken ran before the token was current")
-				}
-				saved, err := store.Load(ctx)
-				if err != nil || saved == nil || saved.RefreshToken != tok.RefreshToken {
-					problems = append(problems, fmt.Sprintf("OnToken ran before the Store had the token (%v, %v)", saved, err))
-				}
-				mu.Lock()
-				order = append(order, "hook "+tok.AccessToken)
-				mu.Unlock()
-			}
-			first := mtIssued(clock, srv.Issue("", ""))
-			src = mtSource(t, c, SourceConfig{Token: first, Store: store, OnToken: onToken})
-			api := src.HTTPClient(srv.Client().Transport)
-			ctx := mtCtx(t)
+// rotationLog records, in order, the tokens OnToken saw ("hook at-…") and
+// the tokens callers got ("caller at-…"), and what OnToken found wrong.
+type rotationLog struct {
+	mu       sync.Mutex
+	order    []string
+	problems []string
+}
 
-			seen := map[string]bool{first.RefreshToken: true}
-			prev := first
-			for i := range 20 {
-				clock.Advance(time.Hour)
-				var wg sync.WaitGroup
-				toks := make(chan *Token, 10)
-				for range 10 {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						tok, err := src.TokenContext(ctx)
-						if err != nil {
-							t.Errorf("rotation %d: %v", i, err)
-							return
-						}
-						mu.Lock()
-						order = append(order, "caller "+tok.AccessToken)
-						mu.Unlock()
-						toks <- tok
-					}()
-				}
-				mtWaitGroup(t, &wg, "callers")
-				close(toks)
-				tok := <-toks
-				if tok == nil {
-					t.FailNow()
-				}
-				for other := range toks {
-					if other != tok {
-						t.Errorf("rotation %d: callers got different tokens", i)
-					}
-				}
-				if tok.RefreshToken == "" || seen[tok.RefreshToken] {
-					t.Fatalf("rotation %d: refresh token %q is empty or not new", i, tok.RefreshToken)
-				}
-				seen[tok.RefreshToken] = true
-				saved, err := store.Load(ctx)
-				if err != nil || saved.RefreshToken != tok.RefreshToken || saved.AccessToken != tok.AccessToken {
-					t.Fatalf("rotation %d: stored token %v, %v; want the new one", i, saved, err)
-				}
-				if tok.AccessToken == prev.AccessToken {
-					t.Fatalf("rotation %d: access token not replaced", i)
-				}
-				if status, err := mtGet(ctx, api, srv.APIURL()); err != nil || status != http.StatusOK {
-					t.Fatalf("rotation %d: API call: %d, %v", i, status, err)
-				}
-				prev = tok
+func (l *rotationLog) add(kind, access string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.order = append(l.order, kind+" "+access)
+}
+
+func (l *rotationLog) problem(p string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.problems = append(l.problems, p)
+}
+
+// check reports OnToken's problems, and checks that OnToken saw every
+// token callers got (once it is current, before the next renewal), hooks
+// times in all.
+func (l *rotationLog) check(t *testing.T, hooks int) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range l.problems {
+		t.Error(p)
+	}
+	hooked := map[string]bool{}
+	n := 0
+	for _, o := range l.order {
+		if kind, access, _ := strings.Cut(o, " "); kind == "hook" {
+			hooked[access] = true
+			n++
+		}
+	}
+	for _, o := range l.order {
+		if kind, access, _ := strings.Cut(o, " "); kind == "caller" && !hooked[access] {
+			t.Errorf("a caller got %s, which OnToken never saw", access)
+		}
+	}
+	if n != hooks {
+		t.Errorf("OnToken calls = %d; want %d", n, hooks)
+	}
+}
+
+// rotationChain runs 20 rotations of a Daxium credential kept in store.
+func rotationChain(t *testing.T, store Store) {
+	clock, srv, c := mtDaxium(t)
+	log := &rotationLog{}
+	var src *Source
+	onToken := func(ctx context.Context, tok *Token) {
+		if cur := src.cur.Load(); cur == nil || cur.tok != tok {
+			log.problem("OnToken ran before the token was current")
+		}
+		saved, err := store.Load(ctx)
+		if err != nil || saved == nil || saved.RefreshToken != tok.RefreshToken {
+			log.problem(fmt.Sprintf("OnToken ran before the Store had the token (%v, %v)", saved, err))
+		}
+		log.add("hook", tok.AccessToken)
+	}
+	first := mtIssued(clock, srv.Issue("", ""))
+	src = mtSource(t, c, SourceConfig{Token: first, Store: store, OnToken: onToken})
+	api := src.HTTPClient(srv.Client().Transport)
+	ctx := mtCtx(t)
+
+	seen := map[string]bool{first.RefreshToken: true}
+	prev := first
+	for i := range 20 {
+		clock.Advance(time.Hour)
+		tok := rotationCallers(t, i, src, log)
+		rotationCheckNew(t, i, tok, prev, seen, store)
+		if status, err := mtGet(ctx, api, srv.APIURL()); err != nil || status != http.StatusOK {
+			t.Fatalf("rotation %d: API call: %d, %v", i, status, err)
+		}
+		prev = tok
+	}
+	st := srv.Stats()
+	if st.RefreshReuse != 0 || st.TokenCalls["refresh_token"] != 20 || st.Logins != 0 {
+		t.Errorf("server stats = %+v; want 20 refreshes, no reuse, no login", st)
+	}
+	log.check(t, 20)
+}
+
+// rotationCheckNew checks that rotation i gave a new access token and a
+// refresh token never seen before, and saved both to store.
+func rotationCheckNew(t *testing.T, i int, tok, prev *Token, seen map[string]bool, store Store) {
+	t.Helper()
+	if tok.RefreshToken == "" || seen[tok.RefreshToken] {
+		t.Fatalf("rotation %d: refresh token %q is empty or not new", i, tok.RefreshToken)
+	}
+	seen[tok.RefreshToken] = true
+	saved, err := store.Load(mtCtx(t))
+	if err != nil || saved.RefreshToken != tok.RefreshToken || saved.AccessToken != tok.AccessToken {
+		t.Fatalf("rotation %d: stored token %v, %v; want the new one", i, saved, err)
+	}
+	if tok.AccessToken == prev.AccessToken {
+		t.Fatalf("rotation %d: access token not replaced", i)
+	}
+}
+
+// rotationCallers has 10 callers ask src for a token at once and returns
+// the one token they all got (rotation i).
+func rotationCallers(t *testing.T, i int, src *Source, log *rotationLog) *Token {
+	t.Helper()
+	ctx := mtCtx(t)
+	var wg sync.WaitGroup
+	toks := make(chan *Token, 10)
+	for range 10 {
+		wg.Go(func() {
+			tok, err := src.TokenContext(ctx)
+			if err != nil {
+				t.Errorf("rotation %d: %v", i, err)
+				return
 			}
-			st := srv.Stats()
-			if st.RefreshReuse != 0 || st.TokenCalls["refresh_token"] != 20 || st.Logins != 0 {
-				t.Errorf("server stats = %+v; want 20 refreshes, no reuse, no login", st)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for _, p := range problems {
-				t.Error(p)
-			}
-			// OnToken sees every token callers get (once it is
-			// current, before the next renewal).
-			hooked := map[string]bool{}
-			hooks := 0
-			for _, o := range order {
-				if kind, access, _ := strings.Cut(o, " "); kind == "hook" {
-					hooked[access] = true
-					hooks++
-				}
-			}
-			for _, o := range order {
-				if kind, access, _ := strings.Cut(o, " "); kind == "caller" && !hooked[access] {
-					t.Errorf("a caller got %s, which OnToken never saw", access)
-				}
-			}
-			if hooks != 20 {
-				t.Errorf("OnToken calls = %d; want 20", hooks)
-			}
+			log.add("caller", tok.AccessToken)
+			toks <- tok
 		})
 	}
+	mtWaitGroup(t, &wg, "callers")
+	close(toks)
+	tok := <-toks
+	if tok == nil {
+		t.FailNow()
+	}
+	for other := range toks {
+		if other != tok {
+			t.Errorf("rotation %d: callers got different tokens", i)
+		}
+	}
+	return tok
 }
 
 // Acceptance 5: Transiteo answers without refresh_token: the old one is
 // kept; a Source starts from a refresh token alone; the Transport sends the
 // raw id_token.
 func TestSourceTransiteoKeepsRefreshToken(t *testing.T) {
-	clock := oauthtest.NewClock(mtT0)
-	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Transiteo, Clock: clock, ExpiresInAsString: true})
-	cfg := Transiteo(oauthtest.DefaultClientID).WithBaseURL(srv.URL())
-	cfg.Clock = clock
-	cfg.HTTPClient = srv.Client()
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock, srv, c := mtTransiteo(t, func(o *oauthtest.Options) { o.ExpiresInAsString = true })
 	store := &MemoryStore{}
 	s := mtSource(t, c, SourceConfig{Token: &Token{RefreshToken: srv.RefreshToken()}, Store: store})
 	var sent []string
@@ -986,23 +673,7 @@ func TestSourceLostRotationRelogsInOnce(t *testing.T) {
 	ctx := mtCtx(t)
 
 	srv.LoseNextRotation()
-	clock.Set(mtT0.Add(55 * time.Minute))
-	if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
-		t.Fatalf("TokenContext = %v, %v", tok, err)
-	}
-	mtIdle(t, s)
-	if ev, ok := events.last(EventRefreshFailed); !ok || !IsRetryable(ev.Err) {
-		t.Fatalf("lost response: event %+v; want a temporary failure", ev)
-	}
-	clock.Advance(2 * time.Second) // past the first backoff
-	if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
-		t.Fatalf("TokenContext = %v, %v", tok, err)
-	}
-	mtIdle(t, s)
-	tok, err := s.TokenContext(ctx)
-	if err != nil || tok.AccessToken == first.AccessToken {
-		t.Fatalf("after re-login TokenContext = %v, %v; want a new token", tok, err)
-	}
+	tok := lostRotationRelogin(t, clock, s, events, first)
 	st := srv.Stats()
 	if st.Logins != 1 || st.TokenCalls["password"] != 1 || st.TokenCalls["refresh_token"] != 2 {
 		t.Errorf("stats = %+v; want 2 refreshes (lost, rejected) and exactly 1 login", st)
@@ -1020,6 +691,33 @@ func TestSourceLostRotationRelogsInOnce(t *testing.T) {
 	if st.Logins != 1 || st.TokenCalls["refresh_token"] != 3 || st.RefreshReuse != 1 {
 		t.Errorf("stats = %+v; want one more refresh, no more login, only the one reuse of the lost rotation", st)
 	}
+}
+
+// lostRotationRelogin plays a lost rotation response in the early-refresh
+// window of first: the first refresh fails as temporary, the next one is
+// refused and s logs in again. Callers get first meanwhile; it returns the
+// new token.
+func lostRotationRelogin(t *testing.T, clock *oauthtest.Clock, s *Source, events *mtEvents, first *Token) *Token {
+	t.Helper()
+	ctx := mtCtx(t)
+	clock.Set(mtT0.Add(55 * time.Minute))
+	if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
+		t.Fatalf("TokenContext = %v, %v", tok, err)
+	}
+	mtIdle(t, s)
+	if ev, ok := events.last(EventRefreshFailed); !ok || !IsRetryable(ev.Err) {
+		t.Fatalf("lost response: event %+v; want a temporary failure", ev)
+	}
+	clock.Advance(2 * time.Second) // past the first backoff
+	if tok, err := s.TokenContext(ctx); err != nil || tok.AccessToken != first.AccessToken {
+		t.Fatalf("TokenContext = %v, %v", tok, err)
+	}
+	mtIdle(t, s)
+	tok, err := s.TokenContext(ctx)
+	if err != nil || tok.AccessToken == first.AccessToken {
+		t.Fatalf("after re-login TokenContext = %v, %v; want a new token", tok, err)
+	}
+	return tok
 }
 
 // Acceptance 6: without a login, the lost rotation is a typed error that
@@ -1183,43 +881,8 @@ func TestSourceLoadsFromStore(t *testing.T) {
 	clock, srv, c := mtDaxium(t)
 	ctx := mtImpatient(t) // the clock does not move while a caller waits
 
-	t.Run("valid", func(t *testing.T) {
-		fs, err := NewFileStore(t.TempDir() + "/tok.json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		stored := mtIssued(clock, srv.Issue("", ""))
-		if err := fs.Save(ctx, stored); err != nil {
-			t.Fatal(err)
-		}
-		before := srv.Stats().TokenCallsTotal
-		s := mtSource(t, c, SourceConfig{Store: fs})
-		tok, err := s.TokenContext(ctx)
-		if err != nil || tok.AccessToken != stored.AccessToken {
-			t.Fatalf("TokenContext = %v, %v; want the stored token", tok, err)
-		}
-		if after := srv.Stats().TokenCallsTotal; after != before {
-			t.Errorf("token calls = %d; want none", after-before)
-		}
-	})
-	t.Run("expired", func(t *testing.T) {
-		fs, err := NewFileStore(t.TempDir() + "/tok.json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		stored := mtIssued(clock, srv.Issue("", ""))
-		fs.Save(ctx, stored)
-		clock.Advance(time.Hour)
-		s := mtSource(t, c, SourceConfig{Store: fs})
-		tok, err := s.TokenContext(ctx)
-		if err != nil || tok.AccessToken == stored.AccessToken {
-			t.Fatalf("TokenContext = %v, %v; want a token refreshed with the stored refresh token", tok, err)
-		}
-		saved, _ := fs.Load(ctx)
-		if saved.RefreshToken != tok.RefreshToken {
-			t.Error("the rotated refresh token was not saved back")
-		}
-	})
+	t.Run("valid", func(t *testing.T) { loadsFromStoreValid(t, clock, srv, c) })
+	t.Run("expired", func(t *testing.T) { loadsFromStoreExpired(t, clock, srv, c) })
 	t.Run("refresh token only", func(t *testing.T) {
 		store := &MemoryStore{}
 		stored := mtIssued(clock, srv.Issue("", ""))
@@ -1267,28 +930,48 @@ func TestSourceLoadsFromStore(t *testing.T) {
 	})
 }
 
-var errStoreDown = errors.New("store down")
-
-// mtFlakyStore is a MemoryStore whose Load and Save fail on demand.
-type mtFlakyStore struct {
-	MemoryStore
-	failLoad, failSave atomic.Bool
-	saves              atomic.Int32
+// loadsFromStoreValid: a valid stored token is served with no token call.
+func loadsFromStoreValid(t *testing.T, clock *oauthtest.Clock, srv *oauthtest.Server, c *Client) {
+	ctx := mtImpatient(t)
+	fs, err := NewFileStore(t.TempDir() + "/tok.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := mtIssued(clock, srv.Issue("", ""))
+	if err := fs.Save(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	before := srv.Stats().TokenCallsTotal
+	s := mtSource(t, c, SourceConfig{Store: fs})
+	tok, err := s.TokenContext(ctx)
+	if err != nil || tok.AccessToken != stored.AccessToken {
+		t.Fatalf("TokenContext = %v, %v; want the stored token", tok, err)
+	}
+	if after := srv.Stats().TokenCallsTotal; after != before {
+		t.Errorf("token calls = %d; want none", after-before)
+	}
 }
 
-func (s *mtFlakyStore) Load(ctx context.Context) (*Token, error) {
-	if s.failLoad.Load() {
-		return nil, errStoreDown
+// loadsFromStoreExpired: an expired stored token is refreshed with its
+// refresh token, and the rotated one is saved back.
+func loadsFromStoreExpired(t *testing.T, clock *oauthtest.Clock, srv *oauthtest.Server, c *Client) {
+	ctx := mtImpatient(t)
+	fs, err := NewFileStore(t.TempDir() + "/tok.json")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return s.MemoryStore.Load(ctx)
-}
-
-func (s *mtFlakyStore) Save(ctx context.Context, t *Token) error {
-	s.saves.Add(1)
-	if s.failSave.Load() {
-		return errStoreDown
+	stored := mtIssued(clock, srv.Issue("", ""))
+	fs.Save(ctx, stored)
+	clock.Advance(time.Hour)
+	s := mtSource(t, c, SourceConfig{Store: fs})
+	tok, err := s.TokenContext(ctx)
+	if err != nil || tok.AccessToken == stored.AccessToken {
+		t.Fatalf("TokenContext = %v, %v; want a token refreshed with the stored refresh token", tok, err)
 	}
-	return s.MemoryStore.Save(ctx, t)
+	saved, _ := fs.Load(ctx)
+	if saved.RefreshToken != tok.RefreshToken {
+		t.Error("the rotated refresh token was not saved back")
+	}
 }
 
 // Acceptance 7: a failing Store.Save is an EventStoreFailed, and the new
@@ -1489,6 +1172,15 @@ func TestSourceCloseWaitsForRefresh(t *testing.T) {
 	if saved, _ := store.Load(context.Background()); saved == nil || saved.RefreshToken != "rt-1" {
 		t.Errorf("stored %v; want the rotated refresh token rt-1 saved", saved)
 	}
+	checkClosed(t, s, ts.ts.URL)
+	ts.ts.Close()
+	goleak.VerifyNone(t, ignore)
+}
+
+// checkClosed checks that every call on the closed s fails with ErrClosed
+// (a Transport's request body closed once), and that Close again is nil.
+func checkClosed(t *testing.T, s *Source, url string) {
+	t.Helper()
 	if _, err := s.TokenContext(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Errorf("TokenContext after Close: %v; want ErrClosed", err)
 	}
@@ -1499,15 +1191,13 @@ func TestSourceCloseWaitsForRefresh(t *testing.T) {
 		t.Errorf("Refresh after Close: %v; want ErrClosed", err)
 	}
 	body := &mtBody{r: strings.NewReader("x")}
-	req, _ := http.NewRequest(http.MethodPost, ts.ts.URL, body)
+	req, _ := http.NewRequest(http.MethodPost, url, body)
 	if _, err := (&Transport{Source: s}).RoundTrip(req); !errors.Is(err, ErrClosed) || body.closes.Load() != 1 {
 		t.Errorf("RoundTrip after Close: %v, body closed %d times; want ErrClosed, once", err, body.closes.Load())
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
 	}
-	ts.ts.Close()
-	goleak.VerifyNone(t, ignore)
 }
 
 // Acceptance 10: a background refresh running at Close is finished and
@@ -1594,6 +1284,7 @@ func TestSourceObservabilityNoSecrets(t *testing.T) {
 	if status, err := mtGet(ctx, api, srv.APIURL()); err != nil || status != http.StatusOK {
 		t.Fatalf("API after revocation: %d, %v", status, err)
 	}
+	mtIdle(t, s) // a renewal the clock started logs and reports before we count
 
 	out := buf.String()
 	mu.Lock()
@@ -1777,12 +1468,7 @@ func TestSourceTokenWithoutCredential(t *testing.T) {
 	if ev, ok := events.last(EventRefreshFailed); !ok || ev.Delay > 1500*time.Millisecond {
 		t.Errorf("failure event %+v; want a transient backoff of at most 1.5 × MinBackoff", ev)
 	}
-	body := &mtBody{r: strings.NewReader("x")}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ts.ts.URL, body)
-	_, err = s.HTTPClient(nil).Transport.RoundTrip(req)
-	if err == nil || !strings.Contains(err.Error(), "no id_token") || body.closes.Load() != 1 {
-		t.Errorf("RoundTrip = %v, body closed %d times; want the credential error, body closed once", err, body.closes.Load())
-	}
+	checkNoCredentialRoundTrip(t, s, ts.ts.URL)
 	if calls := ts.calls.Load(); calls != 1 {
 		t.Errorf("token calls during the backoff = %d; want 1", calls)
 	}
@@ -1796,51 +1482,16 @@ func TestSourceTokenWithoutCredential(t *testing.T) {
 	}
 }
 
-// mtSharedStore is a MemoryStore with a refresh lock, as processes sharing
-// a credential would have.
-type mtSharedStore struct {
-	mtFlakyStore
-	mu        sync.Mutex
-	held      bool
-	lockErr   atomic.Bool
-	unlockErr atomic.Bool
-	tries     atomic.Int32
-	tried     chan struct{}
-}
-
-// Lease reports no lease: the lock lasts until unlocked.
-func (s *mtSharedStore) Lease() time.Duration { return 0 }
-
-func (s *mtSharedStore) TryLock(ctx context.Context) (func(context.Context) error, bool, error) {
-	s.tries.Add(1)
-	if s.tried != nil {
-		select {
-		case s.tried <- struct{}{}:
-		default:
-		}
+// checkNoCredentialRoundTrip checks that a request through s fails with
+// the credential error and its body closed once.
+func checkNoCredentialRoundTrip(t *testing.T, s *Source, url string) {
+	t.Helper()
+	body := &mtBody{r: strings.NewReader("x")}
+	req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodPost, url, body)
+	_, err := s.HTTPClient(nil).Transport.RoundTrip(req)
+	if err == nil || !strings.Contains(err.Error(), "no id_token") || body.closes.Load() != 1 {
+		t.Errorf("RoundTrip = %v, body closed %d times; want the credential error, body closed once", err, body.closes.Load())
 	}
-	if s.lockErr.Load() {
-		return nil, false, errStoreDown
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.held {
-		return nil, false, nil
-	}
-	s.held = true
-	return func(context.Context) error {
-		s.setHeld(false)
-		if s.unlockErr.Load() {
-			return errStoreDown
-		}
-		return nil
-	}, true, nil
-}
-
-func (s *mtSharedStore) setHeld(h bool) {
-	s.mu.Lock()
-	s.held = h
-	s.mu.Unlock()
 }
 
 // Two Sources sharing a store with a lock refresh a rotating credential
@@ -2058,14 +1709,6 @@ func TestSourceTransientLoginFailureKeepsLoginBudget(t *testing.T) {
 	}
 }
 
-// mtLeaseStore is a shared store whose lock has a lease.
-type mtLeaseStore struct {
-	mtSharedStore
-	lease time.Duration
-}
-
-func (s *mtLeaseStore) Lease() time.Duration { return s.lease }
-
 // Under a Locker with a lease, a refresh that would outlive the lock's lease is cut
 // at nine tenths of it, as a transient failure that names the lease, so
 // that normally no other process takes the lock while it runs.
@@ -2216,5 +1859,169 @@ func TestNewSourceRejectsBadLogins(t *testing.T) {
 		if _, err := NewSource(c, cfg); err == nil {
 			t.Errorf("%s: NewSource accepted it", name)
 		}
+	}
+}
+
+// A Store that cannot be read at first is not overwritten with the
+// configured token, and its newer token is used once it answers.
+func TestSourceSeedNotSavedOverUnreadableStore(t *testing.T) {
+	clock, srv, c := mtDaxium(t)
+	ctx := mtCtx(t)
+	seed := mtIssued(clock, srv.Issue("", ""))
+	clock.Advance(10 * time.Minute)
+	rotated, err := c.refresh(ctx, seed.RefreshToken) // earlier run rotated it
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &mtFailFirstLoads{}
+	store.MemoryStore.Save(ctx, rotated)
+	store.n.Store(1)
+	s := mtSource(t, c, SourceConfig{Token: seed, Store: store})
+	if _, err := s.TokenContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := store.Load(ctx); got.RefreshToken != rotated.RefreshToken {
+		t.Errorf("store now holds the seed's refresh token: rotated one lost")
+	}
+	clock.Advance(time.Hour)
+	s.TokenContext(ctx)
+	if st := srv.Stats(); st.RefreshReuse != 0 {
+		t.Errorf("RefreshReuse = %d: the dead seed refresh token was presented", st.RefreshReuse)
+	}
+}
+
+// An expired configured token's refresh token is not presented while the
+// Store, which may hold a newer one, cannot be read.
+func TestSourceExpiredSeedNotPresentedOverUnreadableStore(t *testing.T) {
+	clock, srv, c := mtDaxium(t)
+	ctx := mtCtx(t)
+	seed := mtIssued(clock, srv.Issue("", ""))
+	clock.Advance(10 * time.Minute)
+	rotated, err := c.refresh(ctx, seed.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Hour) // seed's access token expired
+	store := &mtFailFirstLoads{}
+	store.MemoryStore.Save(ctx, rotated)
+	store.n.Store(1)
+	s := mtSource(t, c, SourceConfig{Token: seed, Store: store})
+	s.TokenContext(mtImpatient(t))
+	if st := srv.Stats(); st.RefreshReuse != 0 {
+		t.Errorf("RefreshReuse = %d: seed's dead refresh token presented while Store unreadable", st.RefreshReuse)
+	}
+}
+
+// Two 401s to the same token may both force a refresh (they share it).
+func TestSourceConcurrent401sMayAllForce(t *testing.T) {
+	_, _, s := mtHourSource(t)
+	st := s.cur.Load()
+	if !s.mayForce(st) {
+		t.Fatal("first")
+	}
+	// request 2 saw the same 401 a microsecond later, before request 1's await started the flight
+	if !s.mayForce(st) {
+		t.Errorf("second concurrent 401 on the same token refused: returned 401 without replay")
+	}
+}
+
+// A proxy's HTML 403 on the token endpoint does not mark a static
+// (Transiteo) refresh token dead.
+func TestSourceProxy403DoesNotKillRefreshToken(t *testing.T) {
+	clock, srv, c := mtTransiteo(t)
+	srv.FailNext(1, http.StatusForbidden)
+	s := mtSource(t, c, SourceConfig{Token: &Token{RefreshToken: srv.RefreshToken()}})
+	if err := mtRetryRounds(t, s, clock, 5); err != nil {
+		t.Errorf("10 min after one 403: %v; token calls %v", err, srv.Stats().TokenCalls)
+	}
+}
+
+// Close during a refresh that is then rejected starts no login.
+func TestSourceNoLoginAfterClose(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
+	refreshing := make(chan struct{}, 1)
+	wire := mtRoundTripFunc(func(r *http.Request) (*http.Response, error) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if strings.Contains(string(body), "grant_type=refresh_token") {
+			refreshing <- struct{}{}
+		}
+		return srv.Client().Transport.RoundTrip(r)
+	})
+	c := mtDaxiumClient(t, srv.URL(), clock, &http.Client{Transport: wire})
+	ctx := mtCtx(t)
+	first := mtIssued(clock, srv.Issue("", ""))
+	srv.RevokeRefreshToken(first.RefreshToken)
+	srv.SetLatency(300 * time.Millisecond)
+	s, _ := NewSource(c, SourceConfig{Token: first, Login: mtDaxiumLogin})
+	clock.Advance(time.Hour)
+	done := make(chan error, 1)
+	go func() { _, err := s.TokenContext(ctx); done <- err }()
+	mtRecv(t, refreshing, "the refresh")
+	s.Close()
+	mtRecv(t, done, "the caller")
+	if n := srv.Stats().TokenCalls["password"]; n != 0 {
+		t.Errorf("password grants started after Close: %d", n)
+	}
+}
+
+// Close saves again a rotated token whose save failed.
+func TestSourceCloseSavesUnsavedToken(t *testing.T) {
+	clock, srv, c := mtDaxium(t)
+	ctx := mtCtx(t)
+	store := &mtFlakyStore{}
+	seed := mtIssued(clock, srv.Issue("", ""))
+	store.MemoryStore.Save(ctx, seed)
+	s, _ := NewSource(c, SourceConfig{Store: store})
+	clock.Advance(time.Hour)
+	store.failSave.Store(true)
+	if _, err := s.TokenContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store.failSave.Store(false)
+	s.Close()
+	got, _ := store.Load(ctx)
+	if got.RefreshToken == seed.RefreshToken {
+		t.Errorf("after Close the Store still holds the rotated-away refresh token")
+	}
+}
+
+// A configured token holding only a refresh token, with an empty Store,
+// is kept after a transient failure of its first refresh.
+func TestSourceSeedKeptAfterTransientFailure(t *testing.T) {
+	clock, srv, c := mtTransiteo(t)
+	srv.FailNext(1, http.StatusServiceUnavailable)
+	s := mtSource(t, c, SourceConfig{Token: &Token{RefreshToken: srv.RefreshToken()}, Store: &MemoryStore{}})
+	if err := mtRetryRounds(t, s, clock, 3); err != nil {
+		t.Errorf("after one 503: %v (token calls %v)", err, srv.Stats().TokenCalls)
+	}
+}
+
+// So is an expired token read from the Store.
+func TestSourceStoredTokenKeptAfterTransientFailure(t *testing.T) {
+	clock, srv, c := mtTransiteo(t)
+	srv.FailNext(1, http.StatusServiceUnavailable)
+	store := &MemoryStore{}
+	store.Save(mtCtx(t), &Token{AccessToken: "old", RefreshToken: srv.RefreshToken(), Expiry: mtT0.Add(-time.Hour)})
+	s := mtSource(t, c, SourceConfig{Store: store})
+	if err := mtRetryRounds(t, s, clock, 3); err != nil {
+		t.Errorf("after one 503: %v (token calls %v)", err, srv.Stats().TokenCalls)
+	}
+}
+
+// A login cut by RefreshTimeout (the provider hung) does not count against
+// ReloginInterval.
+func TestSourceTimedOutLoginKeepsLoginBudget(t *testing.T) {
+	clock, srv, c := mtDaxium(t)
+	ctx := mtCtx(t)
+	s := mtSource(t, c, SourceConfig{Login: mtDaxiumLogin, RefreshTimeout: 200 * time.Millisecond})
+	srv.HangNext(1)
+	_, err := s.TokenContext(mtImpatient(t))
+	t.Logf("first: %v", err)
+	clock.Advance(5 * time.Second)
+	_, err = s.TokenContext(ctx)
+	if err != nil {
+		t.Errorf("5 s after a timed-out login: %v", err)
 	}
 }

@@ -15,14 +15,6 @@ import (
 	"unicode/utf8"
 )
 
-// mtWriteFile writes content to path with mode 0600.
-func mtWriteFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // mtFullToken returns a token with every field set, extras included, as
 // decoded from a response.
 func mtFullToken(t *testing.T) *Token {
@@ -198,12 +190,13 @@ func TestMemoryStore(t *testing.T) {
 	mtWaitGroup(t, &wg, "store users")
 }
 
-// Acceptance 7: FileStore round trip, 0600, atomic writes, corrupt and
-// missing files.
-func TestFileStore(t *testing.T) {
+// fileStoreRoundTrip checks a FileStore at path, in dir: a missing file
+// loads as no token; saved tokens load back whole, in a 0600 file that is
+// the only one in dir and holds the versioned JSON record. It returns the
+// store and the token saved.
+func fileStoreRoundTrip(t *testing.T, dir, path string) (*FileStore, *Token) {
+	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "token.json")
 	fs, err := NewFileStore(path)
 	if err != nil {
 		t.Fatal(err)
@@ -237,12 +230,7 @@ func TestFileStore(t *testing.T) {
 	if mode := fi.Mode().Perm(); mode != 0o600 {
 		t.Errorf("file mode = %v; want 0600", mode)
 	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
+	if names := fileNames(dir); len(names) != 1 {
 		t.Errorf("directory holds %v; want only token.json, no temporary file", names)
 	}
 	data, _ := os.ReadFile(path)
@@ -250,6 +238,26 @@ func TestFileStore(t *testing.T) {
 	if err := json.Unmarshal(data, &record); err != nil || record["version"] != 1.0 || record["refresh_token"] != "rt-secret" {
 		t.Errorf("file content %s; want the versioned JSON record", data)
 	}
+	return fs, want
+}
+
+// fileNames returns the names of the entries of dir.
+func fileNames(dir string) []string {
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// Acceptance 7: FileStore round trip, 0600, atomic writes, corrupt and
+// missing files.
+func TestFileStore(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "token.json")
+	fs, want := fileStoreRoundTrip(t, dir, path)
 
 	if err := fs.Save(ctx, nil); err == nil {
 		t.Error("Save(nil) succeeded")
@@ -275,7 +283,7 @@ func TestFileStore(t *testing.T) {
 	if err := dirStore.Save(ctx, want); err == nil {
 		t.Error("Save over a directory succeeded")
 	}
-	entries, _ = os.ReadDir(dir)
+	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".tmp") {
 			t.Errorf("temporary file %s left behind", e.Name())

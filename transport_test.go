@@ -16,85 +16,6 @@ import (
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
 
-// mtRoundTripFunc is a RoundTripper made of a func.
-type mtRoundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f mtRoundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// mtBody is a request or response body that counts its reads and closes.
-type mtBody struct {
-	r      io.Reader
-	read   atomic.Int64
-	closes atomic.Int32
-}
-
-func (b *mtBody) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	b.read.Add(int64(n))
-	return n, err
-}
-
-func (b *mtBody) Close() error {
-	b.closes.Add(1)
-	return nil
-}
-
-// mtBase is a well-behaved fake transport: it reads and closes the
-// request body, as net/http does, records what it was sent, and answers
-// with answer(n, req) for its n-th call (from 1).
-type mtBase struct {
-	mu     sync.Mutex
-	reqs   []*http.Request
-	auths  []string
-	bodies []string
-	answer func(n int, r *http.Request) (*http.Response, error)
-}
-
-func (b *mtBase) RoundTrip(r *http.Request) (*http.Response, error) {
-	var body []byte
-	if r.Body != nil {
-		body, _ = io.ReadAll(r.Body)
-		r.Body.Close()
-	}
-	b.mu.Lock()
-	b.reqs = append(b.reqs, r)
-	b.auths = append(b.auths, r.Header.Get("Authorization"))
-	b.bodies = append(b.bodies, string(body))
-	n := len(b.reqs)
-	b.mu.Unlock()
-	return b.answer(n, r)
-}
-
-func (b *mtBase) calls() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.reqs)
-}
-
-func mtResponse(r *http.Request, status int, body io.ReadCloser) *http.Response {
-	if body == nil {
-		body = io.NopCloser(strings.NewReader(""))
-	}
-	return &http.Response{StatusCode: status, Header: http.Header{}, Body: body, Request: r}
-}
-
-// mtTransportSource returns a Source on a token server answering at-n,
-// holding at-0 for an hour, with the Daxium extra header.
-func mtTransportSource(t *testing.T) (*Source, *mtTokenServer, *oauthtest.Clock) {
-	t.Helper()
-	clock := oauthtest.NewClock(mtT0)
-	ts := mtNewTokenServer(t, 3600)
-	c, err := New(Config{
-		TokenURL: ts.url(), ClientID: "id", Clock: clock, HTTPClient: ts.ts.Client(),
-		Header: http.Header{"X-Accept-Version": {"v1.3"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := mtSource(t, c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour)})
-	return s, ts, clock
-}
-
 // mtSnapshot captures what RoundTrip must not change in a request.
 type mtSnapshot struct {
 	method, url, host string
@@ -274,14 +195,7 @@ func TestTransportClosesBodyOnce(t *testing.T) {
 			if err == nil && resp.StatusCode != tt.wantCode {
 				t.Errorf("status = %d; want %d", resp.StatusCode, tt.wantCode)
 			}
-			if got := body.closes.Load(); got != 1 {
-				t.Errorf("request body closed %d times; want 1", got)
-			}
-			for i, b := range replays {
-				if got := b.closes.Load(); got != 1 {
-					t.Errorf("replayed body %d closed %d times; want 1", i, got)
-				}
-			}
+			checkBodiesClosedOnce(t, body, replays)
 			if got := base.calls(); got != tt.wantCalls {
 				t.Errorf("base calls = %d; want %d", got, tt.wantCalls)
 			}
@@ -301,6 +215,20 @@ func TestTransportClosesBodyOnce(t *testing.T) {
 			t.Errorf("RoundTrip without Source = %v, body closed %d times", err, body.closes.Load())
 		}
 	})
+}
+
+// checkBodiesClosedOnce checks that the request body and every replayed
+// body were closed exactly once.
+func checkBodiesClosedOnce(t *testing.T, body *mtBody, replays []*mtBody) {
+	t.Helper()
+	if got := body.closes.Load(); got != 1 {
+		t.Errorf("request body closed %d times; want 1", got)
+	}
+	for i, b := range replays {
+		if got := b.closes.Load(); got != 1 {
+			t.Errorf("replayed body %d closed %d times; want 1", i, got)
+		}
+	}
 }
 
 // Acceptance 8: a revoked token is refreshed once and the request
@@ -333,57 +261,6 @@ func TestTransportRevokedTokenRefreshOnce(t *testing.T) {
 	if ev, ok := events.last(EventUnauthorized); !ok || !ev.Recovered {
 		t.Errorf("event = %+v; want a recovered 401", ev)
 	}
-}
-
-// mtAPI is an API server that accepts one bearer token, answers 401 to
-// every other, and can hold requests with a given token.
-type mtAPI struct {
-	ts       *httptest.Server
-	mu       sync.Mutex
-	good     string
-	calls    map[string]int
-	arrived  chan string
-	holdAuth string
-	gate     chan struct{}
-	release  func()
-}
-
-func mtNewAPI(t *testing.T, good string) *mtAPI {
-	t.Helper()
-	a := &mtAPI{good: good, calls: map[string]int{}, arrived: make(chan string, 1024), gate: make(chan struct{})}
-	a.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		io.Copy(io.Discard, r.Body)
-		a.mu.Lock()
-		a.calls[auth]++
-		good, hold := a.good, a.holdAuth
-		a.mu.Unlock()
-		a.arrived <- auth
-		if hold != "" && auth == hold {
-			select {
-			case <-a.gate:
-			case <-r.Context().Done():
-				return
-			}
-		}
-		if auth != "Bearer "+good {
-			w.WriteHeader(http.StatusUnauthorized)
-			io.WriteString(w, `{"message":"The incoming token has expired"}`)
-			return
-		}
-		io.WriteString(w, "ok")
-	}))
-	t.Cleanup(a.ts.Close)
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(a.gate) }) })
-	a.release = func() { once.Do(func() { close(a.gate) }) }
-	return a
-}
-
-func (a *mtAPI) count(auth string) int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.calls[auth]
 }
 
 // Acceptance 8: 50 concurrent requests that all see the same 401 cause
@@ -563,58 +440,8 @@ func TestTransportDrainsFirstResponse(t *testing.T) {
 // that fails: the 401 goes back to the caller, once.
 func TestTransport401Unrecoverable(t *testing.T) {
 	unauthorized := func(n int, r *http.Request) (*http.Response, error) { return mtResponse(r, 401, nil), nil }
-	t.Run("refresh fails for a while", func(t *testing.T) {
-		// A 503 from the token endpoint: the refused request gets its
-		// 401, and the token is not condemned, since the API may have
-		// refused this one request only; no token call during the
-		// backoff.
-		s, ts, _ := mtTransportSource(t)
-		ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) { w.WriteHeader(503) })
-		events := &mtEvents{}
-		s.cfg.OnEvent = events.on
-		base := &mtBase{answer: unauthorized}
-		req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodGet, "http://api.test/", nil)
-		for range 3 {
-			resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
-			if err != nil || resp.StatusCode != 401 {
-				t.Fatalf("RoundTrip = %v, %v; want the 401", resp, err)
-			}
-		}
-		if ev, ok := events.last(EventUnauthorized); !ok || ev.Recovered || ev.Err == nil {
-			t.Errorf("event %+v; want an unrecovered 401 with its reason", ev)
-		}
-		if tok, err := s.TokenContext(mtImpatient(t)); err != nil || tok.AccessToken != "at-0" {
-			t.Errorf("TokenContext = %v, %v; want the current token, still served", tok, err)
-		}
-		if ts.calls.Load() != 1 || base.calls() != 3 {
-			t.Errorf("token calls %d, API calls %d; want 1, 3", ts.calls.Load(), base.calls())
-		}
-	})
-	t.Run("refresh fails for good", func(t *testing.T) {
-		// The refresh token is rejected and there is no login: the
-		// refused token is no longer served; requests fail with
-		// ErrLoginRequired without reaching the API.
-		s, ts, _ := mtTransportSource(t)
-		ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) {
-			mtWriteJSON(w, 400, map[string]string{"error": "invalid_grant"})
-		})
-		base := &mtBase{answer: unauthorized}
-		req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodGet, "http://api.test/", nil)
-		resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
-		if err != nil || resp.StatusCode != 401 {
-			t.Fatalf("RoundTrip = %v, %v; want the 401", resp, err)
-		}
-		for range 2 {
-			_, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
-			var pe *Error
-			if !errors.Is(err, ErrLoginRequired) || !errors.As(err, &pe) || pe.Code != "invalid_grant" {
-				t.Fatalf("RoundTrip error = %v; want ErrLoginRequired with the invalid_grant *Error", err)
-			}
-		}
-		if ts.calls.Load() != 1 || base.calls() != 1 {
-			t.Errorf("token calls %d, API calls %d; want 1, 1", ts.calls.Load(), base.calls())
-		}
-	})
+	t.Run("refresh fails for a while", transport401RefreshFailsForAWhile)
+	t.Run("refresh fails for good", transport401RefreshFailsForGood)
 	t.Run("GetBody fails", func(t *testing.T) {
 		s, _, _ := mtTransportSource(t)
 		base := &mtBase{answer: unauthorized}
@@ -637,6 +464,62 @@ func TestTransport401Unrecoverable(t *testing.T) {
 			t.Errorf("RoundTrip = %v, %v after %d calls; want the 401 after 1", resp, err, base.calls())
 		}
 	})
+}
+
+// transport401RefreshFailsForAWhile: a 503 from the token endpoint: the
+// refused request gets its 401, and the token is not condemned, since the
+// API may have refused this one request only; no token call during the
+// backoff.
+func transport401RefreshFailsForAWhile(t *testing.T) {
+	unauthorized := func(n int, r *http.Request) (*http.Response, error) { return mtResponse(r, 401, nil), nil }
+	s, ts, _ := mtTransportSource(t)
+	ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) { w.WriteHeader(503) })
+	events := &mtEvents{}
+	s.cfg.OnEvent = events.on
+	base := &mtBase{answer: unauthorized}
+	req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodGet, "http://api.test/", nil)
+	for range 3 {
+		resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
+		if err != nil || resp.StatusCode != 401 {
+			t.Fatalf("RoundTrip = %v, %v; want the 401", resp, err)
+		}
+	}
+	if ev, ok := events.last(EventUnauthorized); !ok || ev.Recovered || ev.Err == nil {
+		t.Errorf("event %+v; want an unrecovered 401 with its reason", ev)
+	}
+	if tok, err := s.TokenContext(mtImpatient(t)); err != nil || tok.AccessToken != "at-0" {
+		t.Errorf("TokenContext = %v, %v; want the current token, still served", tok, err)
+	}
+	if ts.calls.Load() != 1 || base.calls() != 3 {
+		t.Errorf("token calls %d, API calls %d; want 1, 3", ts.calls.Load(), base.calls())
+	}
+}
+
+// transport401RefreshFailsForGood: the refresh token is rejected and
+// there is no login: the refused token is no longer served; requests fail
+// with ErrLoginRequired without reaching the API.
+func transport401RefreshFailsForGood(t *testing.T) {
+	unauthorized := func(n int, r *http.Request) (*http.Response, error) { return mtResponse(r, 401, nil), nil }
+	s, ts, _ := mtTransportSource(t)
+	ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) {
+		mtWriteJSON(w, 400, map[string]string{"error": "invalid_grant"})
+	})
+	base := &mtBase{answer: unauthorized}
+	req, _ := http.NewRequestWithContext(mtImpatient(t), http.MethodGet, "http://api.test/", nil)
+	resp, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
+	if err != nil || resp.StatusCode != 401 {
+		t.Fatalf("RoundTrip = %v, %v; want the 401", resp, err)
+	}
+	for range 2 {
+		_, err := (&Transport{Source: s, Base: base}).RoundTrip(req)
+		var pe *Error
+		if !errors.Is(err, ErrLoginRequired) || !errors.As(err, &pe) || pe.Code != "invalid_grant" {
+			t.Fatalf("RoundTrip error = %v; want ErrLoginRequired with the invalid_grant *Error", err)
+		}
+	}
+	if ts.calls.Load() != 1 || base.calls() != 1 {
+		t.Errorf("token calls %d, API calls %d; want 1, 1", ts.calls.Load(), base.calls())
+	}
 }
 
 // Acceptance 8: the credential is not forwarded on a redirect to another
@@ -802,4 +685,67 @@ func TestTransportCloseIdleConnections(t *testing.T) {
 		t.Errorf("CloseIdleConnections reached the base %d times; want 1", base.closed.Load())
 	}
 	(&Transport{Source: s, Base: &mtBase{}}).CloseIdleConnections() // a base without it: no panic
+}
+
+// 200 requests refused at once with the same token are all replayed.
+func TestTransportConcurrent401sAllReplayed(t *testing.T) {
+	s, ts, _ := mtTransportSource(t)
+	var gate = make(chan struct{})
+	arrived := make(chan struct{}, 1000)
+	base := mtRoundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Header.Get("Authorization") == "Bearer at-0" {
+			arrived <- struct{}{}
+			<-gate
+			return &http.Response{StatusCode: 401, Body: io.NopCloser(strings.NewReader("")), Request: r, Header: http.Header{}}, nil
+		}
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("ok")), Request: r, Header: http.Header{}}, nil
+	})
+	tr := &Transport{Source: s, Base: base}
+	const n = 200
+	var wg sync.WaitGroup
+	var bad atomic.Int32
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("GET", "http://api.test/", nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil || resp.StatusCode != 200 {
+				bad.Add(1)
+			}
+		}()
+	}
+	for range n { // every request has been sent with at-0 and is held
+		mtRecv(t, arrived, "the requests")
+	}
+	close(gate)
+	wg.Wait()
+	if bad.Load() != 0 {
+		t.Errorf("%d of %d concurrent 401s were handed back without replay (token calls %d)", bad.Load(), n, ts.calls.Load())
+	}
+}
+
+// A forced refresh that failed for a moment is tried again once the
+// backoff has passed, not only after 10 s.
+func TestTransportTransientForcedFailureRetriedAfterBackoff(t *testing.T) {
+	s, ts, clock := mtTransportSource(t)
+	ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) {
+		if n == 1 {
+			w.WriteHeader(503)
+			return
+		}
+		mtWriteToken(w, "at-1", "rt-1", 3600)
+	})
+	api := mtNewAPI(t, "at-1")
+	client := s.HTTPClient(api.ts.Client().Transport)
+	ctx := mtCtx(t)
+	// A caller whose deadline cannot reach the next attempt gets the 401.
+	if st, _ := mtGet(mtImpatient(t), client, api.ts.URL); st != 401 {
+		t.Fatalf("first: %d", st)
+	}
+	clock.Advance(3 * time.Second) // past MinBackoff=1s jitter
+	st, _ := mtGet(ctx, client, api.ts.URL)
+	if st != 200 {
+		t.Errorf("3 s later (backoff over): status %d, token calls %d; revoked token kept being sent", st, ts.calls.Load())
+	}
 }

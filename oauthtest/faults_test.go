@@ -45,22 +45,7 @@ func TestFaults(t *testing.T) {
 					t.Errorf("Content-Type %q, body %q; want an HTML 502 page", ct, r.raw)
 				}
 			}},
-		{"RateLimitNext", func(s *Server) { s.RateLimitNext(1, 1500*time.Millisecond) },
-			func(t *testing.T, p Preset, resp *http.Response, err error) {
-				r := read(t, mustResponse(t, resp, err))
-				wantStatus(t, r, 429)
-				if got := r.header.Get("Retry-After"); got != "2" {
-					t.Errorf("Retry-After = %q; want 2", got)
-				}
-				switch p {
-				case Daxium:
-					wantDAERR(t, r, 429, CodeTooManyLogins, nil)
-				default:
-					if got := r.str("error"); got != "too_many_requests" {
-						t.Errorf("error = %q; want too_many_requests", got)
-					}
-				}
-			}},
+		{"RateLimitNext", func(s *Server) { s.RateLimitNext(1, 1500*time.Millisecond) }, checkRateLimited},
 		{"MalformedNext", func(s *Server) { s.MalformedNext(1) },
 			func(t *testing.T, _ Preset, resp *http.Response, err error) {
 				r := read(t, mustResponse(t, resp, err))
@@ -70,29 +55,8 @@ func TestFaults(t *testing.T) {
 					t.Errorf("body %q decodes; want broken JSON", r.raw)
 				}
 			}},
-		{"OversizedNext", func(s *Server) { s.OversizedNext(1) },
-			func(t *testing.T, _ Preset, resp *http.Response, err error) {
-				r := read(t, mustResponse(t, resp, err))
-				wantStatus(t, r, 200)
-				if len(r.raw) != 2<<20 || r.header.Get("Content-Length") != "2097152" {
-					t.Errorf("body is %d bytes, Content-Length %q; want 2 MiB", len(r.raw), r.header.Get("Content-Length"))
-				}
-				if r.str("access_token") == "" {
-					t.Error("oversized body is not a JSON token response")
-				}
-			}},
-		{"TruncateNext", func(s *Server) { s.TruncateNext(1) },
-			func(t *testing.T, _ Preset, resp *http.Response, err error) {
-				resp = mustResponse(t, resp, err)
-				defer resp.Body.Close()
-				if resp.StatusCode != 200 || resp.ContentLength <= 0 {
-					t.Errorf("status %d, Content-Length %d; want 200 with a length", resp.StatusCode, resp.ContentLength)
-				}
-				body, err := io.ReadAll(resp.Body)
-				if !errors.Is(err, io.ErrUnexpectedEOF) || int64(len(body)) >= resp.ContentLength {
-					t.Errorf("read %d of %d bytes, error %v; want io.ErrUnexpectedEOF", len(body), resp.ContentLength, err)
-				}
-			}},
+		{"OversizedNext", func(s *Server) { s.OversizedNext(1) }, checkOversized},
+		{"TruncateNext", func(s *Server) { s.TruncateNext(1) }, checkTruncated},
 		{"ResetNext", func(s *Server) { s.ResetNext(1) },
 			func(t *testing.T, _ Preset, resp *http.Response, err error) {
 				if err == nil {
@@ -115,6 +79,48 @@ func TestFaults(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// checkRateLimited checks a 429 with Retry-After 2 and the preset's error body.
+func checkRateLimited(t *testing.T, p Preset, resp *http.Response, err error) {
+	r := read(t, mustResponse(t, resp, err))
+	wantStatus(t, r, 429)
+	if got := r.header.Get("Retry-After"); got != "2" {
+		t.Errorf("Retry-After = %q; want 2", got)
+	}
+	switch p {
+	case Daxium:
+		wantDAERR(t, r, 429, CodeTooManyLogins, nil)
+	default:
+		if got := r.str("error"); got != "too_many_requests" {
+			t.Errorf("error = %q; want too_many_requests", got)
+		}
+	}
+}
+
+// checkOversized checks a 2 MiB JSON token response.
+func checkOversized(t *testing.T, _ Preset, resp *http.Response, err error) {
+	r := read(t, mustResponse(t, resp, err))
+	wantStatus(t, r, 200)
+	if len(r.raw) != 2<<20 || r.header.Get("Content-Length") != "2097152" {
+		t.Errorf("body is %d bytes, Content-Length %q; want 2 MiB", len(r.raw), r.header.Get("Content-Length"))
+	}
+	if r.str("access_token") == "" {
+		t.Error("oversized body is not a JSON token response")
+	}
+}
+
+// checkTruncated checks a 200 whose body ends before its Content-Length.
+func checkTruncated(t *testing.T, _ Preset, resp *http.Response, err error) {
+	resp = mustResponse(t, resp, err)
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ContentLength <= 0 {
+		t.Errorf("status %d, Content-Length %d; want 200 with a length", resp.StatusCode, resp.ContentLength)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || int64(len(body)) >= resp.ContentLength {
+		t.Errorf("read %d of %d bytes, error %v; want io.ErrUnexpectedEOF", len(body), resp.ContentLength, err)
 	}
 }
 

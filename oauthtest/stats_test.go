@@ -87,12 +87,7 @@ func TestConcurrentTokenCalls(t *testing.T) {
 	for st := range statuses {
 		count[st]++
 	}
-	s.mu.Lock()
-	pending := 0
-	for _, f := range s.faults {
-		pending += f.left
-	}
-	s.mu.Unlock()
+	pending := pendingFaults(s)
 	if got := count[503] + count[429] + pending; got != faults {
 		t.Errorf("faulted calls %d + pending faults %d = %d; want %d", count[503]+count[429], pending, got, faults)
 	}
@@ -106,6 +101,17 @@ func TestConcurrentTokenCalls(t *testing.T) {
 	if st.MaxConcurrentTokenCalls < 1 || st.MaxConcurrentTokenCalls > workers {
 		t.Errorf("MaxConcurrentTokenCalls = %d; want 1..%d", st.MaxConcurrentTokenCalls, workers)
 	}
+}
+
+// pendingFaults returns how many queued faults s has not applied yet.
+func pendingFaults(s *Server) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pending := 0
+	for _, f := range s.faults {
+		pending += f.left
+	}
+	return pending
 }
 
 // TestConcurrentRefreshRotation presents one Daxium refresh token from many
