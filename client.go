@@ -75,6 +75,13 @@ type Config struct {
 	// AuthURL is the authorization endpoint, for the authorization code
 	// flow. Optional; the same scheme rule applies.
 	AuthURL string
+	// RevocationURL is the token revocation endpoint (RFC 7009), for
+	// Client.Revoke and Source.Logout. Optional; the same scheme rule
+	// applies.
+	RevocationURL string
+	// DeviceAuthURL is the device authorization endpoint (RFC 8628), for
+	// Client.DeviceLogin. Optional; the same scheme rule applies.
+	DeviceAuthURL string
 	// AllowInsecureHTTP allows plain http URLs on hosts other than
 	// loopback. Credentials then cross the network in clear text: use it
 	// only inside a trusted network.
@@ -132,6 +139,8 @@ func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(c
 type Client struct {
 	tokenURL   string
 	authURL    *url.URL
+	revokeURL  string // "" when none
+	deviceURL  string // "" when none
 	clientID   string
 	secret     string
 	style      AuthStyle
@@ -159,6 +168,8 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		tokenURL:   cfg.TokenURL,
 		authURL:    authURL,
+		revokeURL:  cfg.RevocationURL,
+		deviceURL:  cfg.DeviceAuthURL,
 		clientID:   cfg.ClientID,
 		secret:     cfg.ClientSecret,
 		style:      cfg.AuthStyle,
@@ -200,6 +211,14 @@ func (c Config) check() (authURL *url.URL, errs []error) {
 			errs = append(errs, err)
 		}
 		authURL = u
+	}
+	for _, e := range []struct{ name, url string }{{"RevocationURL", c.RevocationURL}, {"DeviceAuthURL", c.DeviceAuthURL}} {
+		if e.url == "" {
+			continue
+		}
+		if _, err := checkEndpoint(e.name, e.url, c.AllowInsecureHTTP); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if strings.TrimSpace(c.ClientID) == "" {
 		errs = append(errs, errors.New("ClientID is empty"))
@@ -341,7 +360,7 @@ func (c *Client) refresh(ctx context.Context, refreshToken string) (*Token, erro
 // do sends one token request with form (grant parameters only; client
 // authentication is added here).
 func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*Token, error) {
-	req, err := c.newRequest(ctx, form)
+	req, err := c.newRequest(ctx, c.tokenURL, form)
 	if err != nil {
 		return nil, fmt.Errorf("tokenkeeper: building token request: %w", err)
 	}
@@ -358,10 +377,10 @@ func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*To
 	return c.decode(resp, body, readErr, form)
 }
 
-// newRequest builds the POST of form to the token endpoint, with the
-// client's authentication (form is changed for AuthInBody and AuthNone)
-// and headers.
-func (c *Client) newRequest(ctx context.Context, form url.Values) (*http.Request, error) {
+// newRequest builds the POST of form to endpoint (the token endpoint, or
+// another that authenticates clients the same way), with the client's
+// authentication (form is changed for AuthInBody and AuthNone) and headers.
+func (c *Client) newRequest(ctx context.Context, endpoint string, form url.Values) (*http.Request, error) {
 	switch c.style {
 	case AuthInBody:
 		form.Set("client_id", c.clientID)
@@ -371,7 +390,7 @@ func (c *Client) newRequest(ctx context.Context, form url.Values) (*http.Request
 	case AuthNone:
 		form.Set("client_id", c.clientID)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, err
 	}
