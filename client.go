@@ -429,6 +429,13 @@ func (c *Client) decode(resp *http.Response, body []byte, readErr error, form ur
 		return nil, &Error{StatusCode: resp.StatusCode, Header: resp.Header, Body: body, Message: "token response", Err: readErr}
 	}
 	t, err := decodeTokenResponse(resp.StatusCode, resp.Header.Get("Content-Type"), body, now)
+	if err == nil && t.Expiry.IsZero() && c.credential.IDToken {
+		// The API takes the id_token: without expires_in, its exp says
+		// when the credential ends (Transiteo).
+		if exp := idTokenExpiry(t.IDToken); exp.After(now) {
+			t.Expiry = exp
+		}
+	}
 	var pe *Error
 	if errors.As(err, &pe) {
 		pe.Header = resp.Header
