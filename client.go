@@ -83,6 +83,13 @@ type Config struct {
 	// AuthURL is the authorization endpoint, for the authorization code
 	// flow. Optional; the same scheme rule applies.
 	AuthURL string
+	// RevocationURL is the token revocation endpoint (RFC 7009), for
+	// Client.Revoke and Source.Logout. Optional; the same scheme rule
+	// applies.
+	RevocationURL string
+	// DeviceAuthURL is the device authorization endpoint (RFC 8628), for
+	// Client.DeviceLogin. Optional; the same scheme rule applies.
+	DeviceAuthURL string
 	// AllowInsecureHTTP allows plain http URLs on hosts other than
 	// loopback. Credentials then cross the network in clear text: use it
 	// only inside a trusted network.
@@ -140,6 +147,8 @@ func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(c
 type Client struct {
 	tokenURL   string
 	authURL    *url.URL
+	revokeURL  string // "" when none
+	deviceURL  string // "" when none
 	clientID   string
 	secret     string
 	style      AuthStyle
@@ -167,6 +176,8 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		tokenURL:   cfg.TokenURL,
 		authURL:    authURL,
+		revokeURL:  cfg.RevocationURL,
+		deviceURL:  cfg.DeviceAuthURL,
 		clientID:   cfg.ClientID,
 		secret:     cfg.ClientSecret,
 		style:      cfg.AuthStyle,
@@ -208,6 +219,14 @@ func (c Config) check() (authURL *url.URL, errs []error) {
 			errs = append(errs, err)
 		}
 		authURL = u
+	}
+	for _, e := range []struct{ name, url string }{{"RevocationURL", c.RevocationURL}, {"DeviceAuthURL", c.DeviceAuthURL}} {
+		if e.url == "" {
+			continue
+		}
+		if _, err := checkEndpoint(e.name, e.url, c.AllowInsecureHTTP); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if strings.TrimSpace(c.ClientID) == "" {
 		errs = append(errs, errors.New("ClientID is empty"))
@@ -349,7 +368,7 @@ func (c *Client) refresh(ctx context.Context, refreshToken string) (*Token, erro
 // do sends one token request with form (grant parameters only; client
 // authentication is added here).
 func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*Token, error) {
-	req, err := c.newRequest(ctx, form)
+	req, err := c.newRequest(ctx, c.tokenURL, form)
 	if err != nil {
 		return nil, fmt.Errorf("tokenkeeper: building token request: %w", err)
 	}
@@ -366,10 +385,10 @@ func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*To
 	return c.decode(resp, body, readErr, form)
 }
 
-// newRequest builds the POST of form to the token endpoint, with the
-// client's authentication (form is changed for AuthInBody and AuthNone)
-// and headers.
-func (c *Client) newRequest(ctx context.Context, form url.Values) (*http.Request, error) {
+// newRequest builds the POST of form to endpoint (the token endpoint, or
+// another that authenticates clients the same way), with the client's
+// authentication (form is changed for AuthInBody and AuthNone) and headers.
+func (c *Client) newRequest(ctx context.Context, endpoint string, form url.Values) (*http.Request, error) {
 	switch c.style {
 	case AuthInBody:
 		form.Set("client_id", c.clientID)
@@ -379,7 +398,7 @@ func (c *Client) newRequest(ctx context.Context, form url.Values) (*http.Request
 	case AuthNone:
 		form.Set("client_id", c.clientID)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, err
 	}
@@ -418,6 +437,13 @@ func (c *Client) decode(resp *http.Response, body []byte, readErr error, form ur
 		return nil, &Error{StatusCode: resp.StatusCode, Header: resp.Header, Body: body, Message: "token response", Err: readErr}
 	}
 	t, err := decodeTokenResponse(resp.StatusCode, resp.Header.Get("Content-Type"), body, now)
+	if err == nil && t.Expiry.IsZero() && c.credential.IDToken {
+		// The API takes the id_token: without expires_in, its exp says
+		// when the credential ends (Transiteo).
+		if exp := idTokenExpiry(t.IDToken); exp.After(now) {
+			t.Expiry = exp
+		}
+	}
 	var pe *Error
 	if errors.As(err, &pe) {
 		pe.Header = resp.Header

@@ -148,6 +148,23 @@ func ExtensionGrant(grantType string, opts ...GrantOption) Grant {
 	return newGrant(grantType, err, opts)
 }
 
+// TokenExchangeGrant exchanges subjectToken, a token of type
+// subjectTokenType, for another token (RFC 8693): such as
+// "urn:ietf:params:oauth:token-type:access_token" or ...:id_token. Both
+// are required. The options carry the rest of RFC 8693, section 2.1:
+// Param("actor_token", ...) with Param("actor_token_type", ...),
+// Param("resource", ...) and Param("audience", ...) (each as often as
+// needed), Param("scope", ...) and Param("requested_token_type", ...). The
+// type of the token issued is tok.Extra("issued_token_type").
+func TokenExchangeGrant(subjectToken, subjectTokenType string, opts ...GrantOption) Grant {
+	var err error
+	if subjectToken == "" || subjectTokenType == "" {
+		err = errors.New("the subject token and its type are required")
+	}
+	return newGrant("urn:ietf:params:oauth:grant-type:token-exchange", err, opts,
+		"subject_token", subjectToken, "subject_token_type", subjectTokenType)
+}
+
 // Format prints the grant type and the public parameters; the value of any
 // other parameter is REDACTED.
 func (g grant) Format(f fmt.State, _ rune) {

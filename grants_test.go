@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
 
 // pkceVerifier matches an RFC 7636 code verifier: 43 to 128 unreserved
@@ -331,4 +334,37 @@ func paramsOf(v url.Values) []GrantOption {
 		}
 	}
 	return opts
+}
+
+// Token exchange (RFC 8693) against the Auth0 fake: the subject and actor
+// tokens with their types, the audience, and issued_token_type on the
+// Token; a missing subject is refused before any request.
+func TestTokenExchangeGrant(t *testing.T) {
+	clock, srv, c := mtAuth0(t, oauthtest.Options{})
+	ctx := mtCtx(t)
+	const accessType = "urn:ietf:params:oauth:token-type:access_token"
+	subject := srv.Issue("", "openid").AccessToken
+	actor := srv.Issue("", "").AccessToken
+	g := TokenExchangeGrant(subject, accessType,
+		Param("actor_token", actor), Param("actor_token_type", accessType),
+		Param("audience", oauthtest.DefaultAudience), Param("requested_token_type", accessType), Param("scope", "read"))
+	if s := fmt.Sprint(g); strings.Contains(s, subject) || strings.Contains(s, actor) || !strings.Contains(s, "token-exchange") {
+		t.Errorf("the grant prints %s; want its type and no token", s)
+	}
+	tok, err := c.Token(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.AccessToken == "" || tok.AccessToken == subject || tok.Extra("issued_token_type") != accessType {
+		t.Errorf("token = %v, issued_token_type %v; want a new access token", tok, tok.Extra("issued_token_type"))
+	}
+	if !tok.Expiry.After(clock.Now()) {
+		t.Errorf("expiry = %v; want in the future", tok.Expiry)
+	}
+	if _, err := c.Token(ctx, TokenExchangeGrant("not-a-token", accessType)); !errors.Is(err, ErrInvalidGrant) {
+		t.Errorf("unknown subject: %v; want ErrInvalidGrant", err)
+	}
+	if _, err := c.Token(ctx, TokenExchangeGrant(subject, "")); err == nil || !strings.Contains(err.Error(), "subject token") {
+		t.Errorf("no subject type: %v; want an error naming the subject token", err)
+	}
 }

@@ -81,6 +81,8 @@ func (c Credential) value(t *Token) (string, error) {
 func (c Config) WithBaseURL(baseURL string) Config {
 	c.TokenURL = rebase(c.TokenURL, baseURL)
 	c.AuthURL = rebase(c.AuthURL, baseURL)
+	c.RevocationURL = rebase(c.RevocationURL, baseURL)
+	c.DeviceAuthURL = rebase(c.DeviceAuthURL, baseURL)
 	c.Header = c.Header.Clone()
 	c.ClientErrorCodes = slices.Clone(c.ClientErrorCodes)
 	return c
@@ -134,17 +136,20 @@ func Transiteo(clientID string) Config {
 }
 
 // Auth0 returns the Config for an Auth0 tenant domain such as
-// "example.eu.auth0.com" and an application registered with it: /authorize
-// and /oauth/token, the client secret in the form body (set AuthStyle to
+// "example.eu.auth0.com" and an application registered with it: /authorize,
+// /oauth/token, /oauth/revoke and /oauth/device/code, the client secret in
+// the form body (set AuthStyle to
 // AuthBasic, or to AuthNone with no secret for a native application),
 // "Authorization: Bearer <access_token>".
 func Auth0(domain, clientID, clientSecret string) Config {
 	domain = strings.TrimSuffix(strings.TrimPrefix(domain, "https://"), "/")
 	return Config{
-		TokenURL:     "https://" + domain + "/oauth/token",
-		AuthURL:      "https://" + domain + "/authorize",
-		ClientID:     clientID,
-		ClientSecret: clientSecret,
-		AuthStyle:    AuthInBody,
+		TokenURL:      "https://" + domain + "/oauth/token",
+		AuthURL:       "https://" + domain + "/authorize",
+		RevocationURL: "https://" + domain + "/oauth/revoke",
+		DeviceAuthURL: "https://" + domain + "/oauth/device/code",
+		ClientID:      clientID,
+		ClientSecret:  clientSecret,
+		AuthStyle:     AuthInBody,
 	}
 }

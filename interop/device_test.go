@@ -5,11 +5,12 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/tokenkeeper/tokenkeeper"
 )
 
 // TestDeviceAuthorization runs the device authorization grant with
-// x/oauth2, the user approving on the provider's pages. tokenkeeper has no
-// device grant yet: its row is a gap.
+// x/oauth2, the user approving on the provider's pages.
 func TestDeviceAuthorization(t *testing.T) {
 	t.Parallel()
 	row(t, flowDevice, xo)
@@ -31,6 +32,41 @@ func TestDeviceAuthorization(t *testing.T) {
 	tok, err := cfg.DeviceAccessToken(ctx, da)
 	if err != nil {
 		t.Fatalf("DeviceAccessToken: %v", err)
+	}
+	sent := onlyExchange(t, p, "urn:ietf:params:oauth:grant-type:device_code")
+	if tok.AccessToken == "" || tok.AccessToken != sent.Answer.AccessToken || !sent.Basic {
+		t.Errorf("access token is the one issued: %v, client sent Basic: %v; want true, true",
+			tok.AccessToken == sent.Answer.AccessToken && tok.AccessToken != "", sent.Basic)
+	}
+}
+
+// TestDeviceAuthorizationTokenkeeper runs the device authorization grant
+// with tokenkeeper's Client.DeviceLogin, the user approving on the
+// provider's pages from the prompt callback.
+func TestDeviceAuthorizationTokenkeeper(t *testing.T) {
+	t.Parallel()
+	row(t, flowDevice, tk)
+	p := startOP(t)
+	c, err := tokenkeeper.New(tokenkeeper.Config{
+		TokenURL:      p.TokenURL,
+		DeviceAuthURL: p.DeviceAuthorizationURL,
+		ClientID:      deviceID,
+		ClientSecret:  deviceSecret,
+		AuthStyle:     tokenkeeper.AuthBasic,
+		HTTPClient:    newHTTPClient(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t, 30*time.Second)
+	tok, err := c.DeviceLogin(ctx, func(da tokenkeeper.DeviceAuth) {
+		if da.UserCode == "" || da.VerificationURI == "" {
+			t.Errorf("device authorization: user code %q, verification URI %q; want both", da.UserCode, da.VerificationURI)
+		}
+		p.approveDevice(t, da.VerificationURI, da.UserCode)
+	})
+	if err != nil {
+		t.Fatalf("DeviceLogin: %v", err)
 	}
 	sent := onlyExchange(t, p, "urn:ietf:params:oauth:grant-type:device_code")
 	if tok.AccessToken == "" || tok.AccessToken != sent.Answer.AccessToken || !sent.Basic {

@@ -76,7 +76,6 @@ var flows = []string{
 var gaps = map[[2]string]string{
 	{flowExchange, tk}: "no token exchange grant yet",
 	{flowExchange, xo}: "no token exchange grant",
-	{flowDevice, tk}:   "no device authorization grant yet",
 }
 
 // outcome is one cell of the table.

@@ -23,6 +23,7 @@ type authCode struct {
 	challenge   string // S256 code_challenge, or "" without PKCE
 	user        string
 	scope       string
+	nonce       string // OpenID Connect nonce, signed into the id_token
 	expires     time.Time
 	used        bool
 }
@@ -127,6 +128,7 @@ func (auth0) authorize(s *Server, w http.ResponseWriter, r *http.Request) {
 			challenge:   challenge,
 			user:        user,
 			scope:       q.Get("scope"),
+			nonce:       q.Get("nonce"),
 			expires:     s.now().Add(codeLifetime),
 		}
 		s.mu.Unlock()
@@ -168,7 +170,7 @@ func validPKCE(v string, minLen, maxLen int) bool {
 func (a auth0) grant(s *Server, r *http.Request, form url.Values) reply {
 	gt := form.Get("grant_type")
 	switch gt {
-	case "authorization_code", "refresh_token", "client_credentials":
+	case "authorization_code", "refresh_token", "client_credentials", grantDevice, grantExchange:
 	case "":
 		return s.fail(http.StatusBadRequest, problem{oauth: "invalid_request", desc: "Missing required parameter: grant_type"})
 	default:
@@ -182,6 +184,10 @@ func (a auth0) grant(s *Server, r *http.Request, form url.Values) reply {
 		return a.code(s, form)
 	case "refresh_token":
 		return a.refresh(s, form)
+	case grantDevice:
+		return s.pollDevice(form)
+	case grantExchange:
+		return s.exchange(form)
 	}
 	return a.clientCredentials(s, form)
 }
@@ -251,7 +257,9 @@ func (a auth0) code(s *Server, form url.Values) reply {
 	}
 	s.stats.Logins++
 	withRefresh, withID := a.shape(ac.scope)
-	return s.ok(s.mintLocked(ac.user, ac.scope, &family{}, withRefresh, withID))
+	t := s.mintLocked(ac.user, ac.scope, &family{}, withRefresh, withID)
+	s.withNonceLocked(&t, ac.user, ac.nonce)
+	return s.ok(t)
 }
 
 // s256 is the RFC 7636 S256 code challenge of verifier.

@@ -70,6 +70,7 @@ type Server struct {
 	inFlight int
 	stats    Stats
 	entered  chan<- struct{} // tests: signalled when a token call starts
+	proto    *protocol       // signing keys, device codes (protocol.go)
 }
 
 // NewServer starts a fake provider configured by opts on a loopback
@@ -90,6 +91,7 @@ func NewServer(opts Options) (*Server, error) {
 		codes:     make(map[string]*authCode),
 		logins:    make(map[string][]time.Time),
 		stats:     Stats{TokenCalls: make(map[string]int)},
+		proto:     newProtocol(),
 	}
 	mux := http.NewServeMux()
 	switch o.Preset {
@@ -101,6 +103,7 @@ func NewServer(opts Options) (*Server, error) {
 		a := auth0{}
 		s.p = a
 		mux.HandleFunc("/authorize", func(w http.ResponseWriter, r *http.Request) { a.authorize(s, w, r) })
+		s.mountProtocol(mux)
 	}
 	mux.HandleFunc(s.p.tokenPath(), s.handleToken)
 	mux.HandleFunc(s.p.apiPath(), s.handleAPI)

@@ -21,6 +21,8 @@ type Stats struct {
 	MaxConcurrentTokenCalls int
 	// APICalls counts calls to the API endpoint; API401s those answered 401.
 	APICalls, API401s int
+	// Revocations counts authenticated calls to the revocation endpoint.
+	Revocations int
 }
 
 // Stats returns a copy of the counters.

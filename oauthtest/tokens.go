@@ -9,7 +9,6 @@ import (
 const (
 	prefixAccess  = "at_"
 	prefixRefresh = "rt_"
-	prefixID      = "id_"
 	prefixCode    = "ac_"
 )
 
@@ -76,7 +75,7 @@ func (s *Server) mintLocked(user, scope string, fam *family, withRefresh, withID
 	}
 	s.access[t.AccessToken] = rec
 	if withID {
-		t.IDToken = newToken(prefixID)
+		t.IDToken = s.idTokenLocked(user, "", now)
 		s.idTokens[t.IDToken] = rec
 	}
 	if withRefresh {

@@ -35,8 +35,8 @@ func TestTransiteoRefresh(t *testing.T) {
 				if got := r.str("token_type"); got != "Bearer" {
 					t.Errorf("token_type = %q; want Bearer", got)
 				}
-				if !strings.HasPrefix(r.str("id_token"), "id_") || !strings.HasPrefix(r.str("access_token"), "at_") {
-					t.Errorf("tokens = %s; want id_ and at_ prefixes", r.raw)
+				if strings.Count(r.str("id_token"), ".") != 2 || !strings.HasPrefix(r.str("access_token"), "at_") {
+					t.Errorf("tokens = %s; want a signed id_token (JWS) and the at_ prefix", r.raw)
 				}
 				wantStatus(t, callAPI(t, s, r.str("id_token")), 200)
 			}

@@ -70,8 +70,8 @@ func AssertNoSecret(t testing.TB, out string, secrets ...string) {
 }
 
 // fakeToken matches the tokens and codes oauthtest mints: a kind prefix and
-// 26 base32 characters.
-var fakeToken = regexp.MustCompile(`\b(at|rt|id|ac)_[A-Z2-7]{26}\b`)
+// 26 base32 characters, or a signed JWT (its id_tokens).
+var fakeToken = regexp.MustCompile(`\b(at|rt|ac)_[A-Z2-7]{26}\b|\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`)
 
 // AssertNoToken reports an error if out holds a token or an authorization
 // code minted by oauthtest. It first makes sure that it still recognizes
