@@ -139,12 +139,12 @@ type events struct {
 
 func (e *events) add(ev tokenkeeper.Event) {
 	e.mu.Lock()
-	e.counts[ev.Kind.String()]++
+	e.counts[string(ev.Kind)]++
 	if ev.Grant != "" {
-		e.counts[ev.Kind.String()+"/"+ev.Grant]++
+		e.counts[string(ev.Kind)+"/"+ev.Grant]++
 	}
 	if ev.Err != nil && len(e.errs) < 20 {
-		e.errs = append(e.errs, ev.Kind.String()+": "+ev.Err.Error())
+		e.errs = append(e.errs, string(ev.Kind)+": "+ev.Err.Error())
 	}
 	started := e.started
 	e.mu.Unlock()
@@ -159,7 +159,7 @@ func (e *events) add(ev tokenkeeper.Event) {
 func (e *events) count(k tokenkeeper.EventKind, grant ...string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	key := k.String()
+	key := string(k)
 	if len(grant) > 0 {
 		key += "/" + grant[0]
 	}
@@ -538,5 +538,42 @@ func TestRedisKilledMidRun(t *testing.T) {
 	check("rotation after Redis is back", f.burst(reps, requests, 30*time.Second, nil))
 	if n := f.srv.Stats().TokenCallsTotal - before; n != 1 {
 		t.Errorf("token calls in the rotation after Redis is back = %d; want 1", n)
+	}
+}
+
+// TestSlowTokenEndpointKeepsLock: the token endpoint answers slower than
+// the lock's lease. The holder renews its lease while its request is in
+// flight, so no other replica takes the lock: exactly one refresh per
+// rotation, no reuse, no login.
+func TestSlowTokenEndpointKeepsLock(t *testing.T) {
+	checkLeaks(t)
+	const (
+		replicas  = 8
+		requests  = 5
+		rotations = 20
+		lease     = 150 * time.Millisecond
+		latency   = 400 * time.Millisecond // more than twice the lease
+	)
+	f := newFleet(t, oauthtest.Options{})
+	f.seed()
+	reps := make([]*replica, replicas)
+	for i := range reps {
+		reps[i] = f.replica(fmt.Sprintf("replica-%d", i), replicaConfig{store: Options{Lease: lease}, login: true})
+	}
+	f.srv.SetLatency(latency)
+	var failed int64
+	for i := 1; i <= rotations; i++ {
+		f.expire()
+		res := f.burst(reps, requests, 30*time.Second, nil)
+		if res.failed != 0 {
+			t.Errorf("rotation %d: %d requests failed; first: %v", i, res.failed, res.firstErr)
+		}
+		failed += res.failed
+	}
+	st := f.srv.Stats()
+	t.Logf("%d replicas x %d rotations, token call %v > lease %v: token calls %v, reuse %d, logins %d, failed %d",
+		replicas, rotations, latency, lease, st.TokenCalls, st.RefreshReuse, st.Logins, failed)
+	if st.TokenCallsTotal != rotations || st.RefreshReuse != 0 || st.Logins != 0 {
+		t.Errorf("token calls %d, reuse %d, logins %d; want %d, 0, 0", st.TokenCallsTotal, st.RefreshReuse, st.Logins, rotations)
 	}
 }
