@@ -2,7 +2,9 @@ package tokenkeeper
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -18,8 +20,10 @@ type heldLock struct {
 	// taken, when it carries a newer refresh token than ours.
 	base   *Token
 	unlock func(context.Context) error // nil when the lock could not be used
+	renew  func(context.Context) error // non-nil when the lease can be renewed (LeaseRenewer)
 	at     time.Time                   // no later than when the lock was taken
-	lease  time.Duration               // what the renewal may use of the lease
+	full   time.Duration               // the lock's lease; 0 means until unlocked
+	lease  time.Duration               // what the renewal may use of the lease without renewing it
 	s      *Source
 	f      *flight
 }
@@ -33,7 +37,7 @@ func (s *Source) lockShared(f *flight, ctx context.Context, lk Locker, old *Toke
 	wait := 20 * time.Millisecond
 	for {
 		tried := time.Now()
-		unlock, ok, err := lk.TryLock(ctx)
+		unlock, renew, ok, err := tryLock(ctx, lk)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -42,6 +46,7 @@ func (s *Source) lockShared(f *flight, ctx context.Context, lk Locker, old *Toke
 			return h, nil
 		}
 		t, lerr := s.cfg.Store.Load(ctx)
+		s.storeWarning(f)
 		if lerr != nil {
 			s.emit(f, Event{Kind: EventStoreFailed, Err: lerr})
 			t = nil
@@ -57,7 +62,7 @@ func (s *Source) lockShared(f *flight, ctx context.Context, lk Locker, old *Toke
 			return h, err
 		}
 		if ok {
-			h.unlock, h.at = unlock, tried
+			h.unlock, h.renew, h.at = unlock, renew, tried
 			if newerRefresh(t, old) {
 				// Another process rotated the refresh token after ours
 				// was issued: ours is dead, and presenting it again
@@ -65,7 +70,7 @@ func (s *Source) lockShared(f *flight, ctx context.Context, lk Locker, old *Toke
 				h.base = t
 			}
 			if l := lk.Lease(); l > 0 {
-				h.lease = l - l/10
+				h.full, h.lease = l, l-l/10
 			}
 			return h, nil
 		}
@@ -91,21 +96,109 @@ func (s *Source) pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// bound returns ctx cut at nine tenths of the lock's lease: past its lease
-// another process may take the lock and present the same refresh token.
-func (h *heldLock) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if h.unlock == nil || h.lease == 0 {
-		return ctx, func() {}
+// tryLock takes lk's lock once, with a renewable lease when lk is a
+// LeaseRenewer.
+func tryLock(ctx context.Context, lk Locker) (unlock, renew func(context.Context) error, ok bool, err error) {
+	if lr, can := lk.(LeaseRenewer); can {
+		return lr.TryLockRenewable(ctx)
 	}
-	return context.WithDeadline(ctx, h.at.Add(h.lease))
+	unlock, ok, err = lk.TryLock(ctx)
+	return unlock, nil, ok, err
 }
 
-// explain tells a renewal cut by the lease bound from one cut by ctx.
+// bound returns the context of a renewal made under the lock. A lease
+// that cannot be renewed cuts ctx at nine tenths of it: past its lease
+// another process may take the lock and present the same refresh token.
+// A renewable lease is renewed every third of it while the renewal runs
+// (keep), and ctx is cancelled as soon as a renewal of the lease fails,
+// so that nothing obtained after the lock may have passed to another
+// holder is used. The returned cancel also stops the renewals.
+func (h *heldLock) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	switch {
+	case h.unlock == nil || h.lease == 0:
+		return ctx, func() {}
+	case h.renew == nil:
+		return context.WithDeadline(ctx, h.at.Add(h.lease))
+	}
+	kctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go h.keep(kctx, cancel, done)
+	return kctx, func() {
+		cancel(nil)
+		<-done
+	}
+}
+
+// keep renews the lease every third of it until ctx ends. Each renewal
+// must end before nine tenths of the lease it extends have passed; when
+// one fails or is late, ctx is cancelled with a *leaseLostError.
+func (h *heldLock) keep(ctx context.Context, cancel context.CancelCauseFunc, done chan<- struct{}) {
+	defer close(done)
+	until := h.at.Add(h.lease) // the lock is surely ours until then
+	timer := time.NewTimer(h.full / 3)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		start := time.Now()
+		rctx, rcancel := context.WithDeadline(ctx, until)
+		err := h.renew(rctx)
+		if err == nil && rctx.Err() != nil {
+			err = rctx.Err()
+		}
+		rcancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			cancel(&leaseLostError{err: err})
+			return
+		}
+		until = start.Add(h.lease)
+		timer.Reset(h.full / 3)
+	}
+}
+
+// leaseLostError is a renewal of the shared lock's lease that failed: the
+// token request under it was stopped, and its outcome is not used.
+type leaseLostError struct{ err error }
+
+func (e *leaseLostError) Error() string {
+	return "the shared lock's lease could not be renewed, so the token request was stopped and its outcome is not used: " +
+		strings.TrimPrefix(e.err.Error(), "tokenkeeper: ")
+}
+
+func (e *leaseLostError) Unwrap() error { return e.err }
+
+// explain tells a renewal cut by the lease (its bound, or a failed
+// renewal of it) from one cut by ctx.
 func (h *heldLock) explain(ctx, bounded context.Context, err error) error {
-	if err != nil && ctx.Err() == nil && bounded.Err() == context.DeadlineExceeded {
+	if err == nil || ctx.Err() != nil || bounded.Err() == nil {
+		return err
+	}
+	var lost *leaseLostError
+	if errors.As(context.Cause(bounded), &lost) {
+		h.s.emit(h.f, Event{Kind: EventStoreFailed, Err: lost})
+		return &refreshTimeoutError{timeout: h.full, what: lost.Error(), err: err}
+	}
+	if bounded.Err() == context.DeadlineExceeded {
 		return &refreshTimeoutError{timeout: h.lease, what: "nine tenths of the shared lock's lease", err: err}
 	}
 	return err
+}
+
+// storeWarning reports, as an EventStoreFailed, a finding the Store made
+// while loading that did not fail the load: a token file that others may
+// read (FileStore).
+func (s *Source) storeWarning(f *flight) {
+	if w, ok := s.cfg.Store.(interface{ takeWarning() error }); ok {
+		if err := w.takeWarning(); err != nil {
+			s.emit(f, Event{Kind: EventStoreFailed, Err: err})
+		}
+	}
 }
 
 // release unlocks the shared lock if this process holds it.

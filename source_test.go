@@ -908,8 +908,10 @@ func TestSourceLoadsFromStore(t *testing.T) {
 		if !errors.Is(err, ErrCorruptStore) || errors.Is(err, ErrLoginRequired) {
 			t.Errorf("error = %v; want ErrCorruptStore (a store problem, not a login needed)", err)
 		}
-		if events.count(EventStoreFailed) != 1 {
-			t.Errorf("EventStoreFailed = %d; want 1", events.count(EventStoreFailed))
+		// A FileStore is a Locker: read once first, then again under
+		// its lock.
+		if n := events.count(EventStoreFailed); n < 1 || n > 2 {
+			t.Errorf("EventStoreFailed = %d; want 1 or 2", n)
 		}
 	})
 	t.Run("load fails then works", func(t *testing.T) {

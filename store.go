@@ -8,12 +8,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/gofrs/flock"
+	"github.com/tokenkeeper/tokenkeeper/seal"
 )
 
 // Store keeps a Source's token across restarts, or shares it between
@@ -44,8 +48,25 @@ type Locker interface {
 	// A token request cut at that point may still have reached the
 	// provider: the next holder may then meet a rotated-away refresh
 	// token and fall back to a login. A token that did arrive is saved
-	// even past that bound.
+	// even past that bound. A LeaseRenewer's lease is renewed instead,
+	// which makes the lock strictly exclusive.
 	Lease() time.Duration
+}
+
+// LeaseRenewer is a Locker whose lock holder can renew its lease (the
+// Redis store). A Source holding such a lock does not cut its renewal at
+// nine tenths of the lease: it renews the lease every third of it while
+// its token request is in flight, and when a renewal of the lease fails
+// (or ends too late) it cancels the request and does not use its outcome,
+// reporting the failure as an EventStoreFailed and a transient renewal
+// failure. So a token endpoint slower than the lease never lets another
+// holder in. Implementations must be safe for concurrent use.
+type LeaseRenewer interface {
+	Locker
+	// TryLockRenewable is TryLock, and also returns renew, which extends
+	// the lock to a full Lease from now if this holder still owns it,
+	// and returns an error otherwise.
+	TryLockRenewable(ctx context.Context) (unlock, renew func(context.Context) error, ok bool, err error)
 }
 
 // ErrCorruptStore is wrapped by the error of a Store whose stored data
@@ -79,66 +100,257 @@ func (m *MemoryStore) Save(_ context.Context, t *Token) error {
 	return nil
 }
 
-// FileStore keeps the token in a file, as JSON (see EncodeToken), with
-// 0600 permissions. Save writes a temporary file in the same directory,
-// syncs it and renames it over the old one, so a crash mid-write leaves the
-// previous token intact. It is safe for concurrent use by multiple
-// goroutines of one process; processes sharing a credential need a shared
-// store with a lock instead.
-type FileStore struct {
-	path string
-	mu   sync.Mutex
+// FileStoreOptions configures a FileStore. The zero value stores the
+// token in clear (0600) and logs nothing.
+type FileStoreOptions struct {
+	// Keys, if set, encrypts the token at rest with AES-256-GCM (package
+	// seal), bound to the file's absolute path: a record copied to
+	// another path does not open. A clear record, as written without
+	// Keys, is still read, and sealed by the next Save.
+	Keys seal.KeyProvider
+	// Logger, if set, receives a warning when the file is readable or
+	// writable by others than its owner. A Source reports the same
+	// finding as an EventStoreFailed. Nil logs nothing.
+	Logger *slog.Logger
 }
 
+// FileStore keeps the token in a file, as JSON (see EncodeToken), sealed
+// when FileStoreOptions.Keys is set, with 0600 permissions. Save writes a
+// temporary file in the same directory, syncs it and renames it over the
+// old one, so a crash mid-write leaves the previous token intact. It
+// refuses a symbolic link, and on Unix a file owned by another user.
+//
+// A FileStore is a Locker: processes sharing the file (a CLI and a cron
+// job, several workers on one host) take an advisory lock on a file beside
+// it (the path plus ".lock") around every renewal and re-read the token
+// under it, so that only one of them presents a rotating refresh token.
+// The operating system releases the lock of a process that dies. It is
+// safe for concurrent use by multiple goroutines.
+type FileStore struct {
+	path     string // absolute: the identity a sealed record is bound to
+	keys     seal.KeyProvider
+	log      *slog.Logger
+	warnedAt atomic.Uint32         // the last permission bits warned about
+	warning  atomic.Pointer[error] // a finding not yet reported by a Source
+	mu       sync.Mutex            // serializes reads and writes of the file in this process
+}
+
+var _ Locker = (*FileStore)(nil)
+
 // NewFileStore returns a FileStore writing to path. The directory must
-// exist; the file need not.
-func NewFileStore(path string) (*FileStore, error) {
+// exist and be writable; path must not be a directory or a symbolic link.
+// The file need not exist. At most one FileStoreOptions may be given.
+func NewFileStore(path string, opts ...FileStoreOptions) (*FileStore, error) {
+	if len(opts) > 1 {
+		return nil, errors.New("tokenkeeper: NewFileStore: more than one FileStoreOptions")
+	}
 	if path == "" {
 		return nil, errors.New("tokenkeeper: NewFileStore: empty path")
 	}
-	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
+	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("tokenkeeper: NewFileStore: %w", err)
 	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("tokenkeeper: NewFileStore: %s is not a directory", dir)
+	if err := checkDir(filepath.Dir(abs)); err != nil {
+		return nil, fmt.Errorf("tokenkeeper: NewFileStore: %w", err)
 	}
-	return &FileStore{path: path}, nil
+	if fi, err := os.Lstat(abs); err == nil {
+		if err := checkFile(abs, fi); err != nil {
+			return nil, fmt.Errorf("tokenkeeper: NewFileStore: %w", err)
+		}
+	}
+	s := &FileStore{path: abs}
+	if len(opts) == 1 {
+		s.keys, s.log = opts[0].Keys, opts[0].Logger
+	}
+	return s, nil
+}
+
+// checkDir reports whether dir is a directory this process can create
+// files in, by creating one.
+func checkDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	f, err := os.CreateTemp(dir, ".tokenkeeper-probe-*")
+	if err != nil {
+		return fmt.Errorf("cannot write in %s: %w", dir, errors.Unwrap(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// checkFile refuses what the store must not read or replace: a directory,
+// a symbolic link (it could point at another user's file), anything but a
+// regular file, and a file owned by another user.
+func checkFile(path string, fi fs.FileInfo) error {
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("%s is a symbolic link; give the path of the file itself", path)
+	case fi.IsDir():
+		return fmt.Errorf("%s is a directory", path)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file", path)
+	case ownedByOther(fi):
+		return fmt.Errorf("%s belongs to another user", path)
+	}
+	return nil
 }
 
 // Load reads the token. A missing file is (nil, nil); a file that cannot
-// be decoded is an error wrapping ErrCorruptStore.
-func (s *FileStore) Load(context.Context) (*Token, error) {
+// be decoded, or a sealed one that does not open (a *seal.OpenError: wrong
+// key, tampered, or moved from another path), is an error wrapping
+// ErrCorruptStore. A symbolic link, a file of another user, or a failure
+// of the key provider is an error too.
+func (s *FileStore) Load(ctx context.Context) (*Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	data, err := os.ReadFile(s.path)
+	data, err := s.read()
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tokenkeeper: file store: %w", err)
 	}
-	t, err := DecodeToken(data)
+	t, err := s.decode(ctx, data)
 	if err != nil {
 		return nil, fmt.Errorf("tokenkeeper: file store %s: %w", s.path, err)
 	}
 	return t, nil
 }
 
-// Save writes t atomically.
-func (s *FileStore) Save(_ context.Context, t *Token) error {
+// read returns the file's content once checkFile accepts it, making sure
+// that what it opened is what it checked (a Save of another process may
+// rename a new file in between: then it looks again, a bounded number of
+// times).
+func (s *FileStore) read() ([]byte, error) {
+	for range 5 {
+		data, again, err := s.readOnce()
+		if !again {
+			return data, err
+		}
+	}
+	return nil, fmt.Errorf("%s keeps changing while it is opened", s.path)
+}
+
+func (s *FileStore) readOnce() (data []byte, again bool, err error) {
+	fi, err := os.Lstat(s.path)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := checkFile(s.path, fi); err != nil {
+		return nil, false, err
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return nil, errors.Is(err, fs.ErrNotExist), err
+	}
+	defer f.Close()
+	if ofi, err := f.Stat(); err != nil || !os.SameFile(fi, ofi) {
+		return nil, true, nil
+	}
+	s.checkMode(fi.Mode().Perm())
+	data, err = io.ReadAll(io.LimitReader(f, maxRecord))
+	return data, false, err
+}
+
+// maxRecord bounds what Load reads.
+const maxRecord = 1 << 20
+
+// checkMode warns, once for each set of permissions, about a file that
+// others than its owner may read or write. The next Save replaces it with
+// a 0600 file.
+func (s *FileStore) checkMode(perm fs.FileMode) {
+	if perm&0o077 == 0 || s.warnedAt.Swap(uint32(perm)) == uint32(perm) {
+		return
+	}
+	err := fmt.Errorf("tokenkeeper: file store %s: permissions %v let others than its owner read or write it; the next save makes it 0600", s.path, perm)
+	s.warning.Store(&err)
+	if s.log != nil {
+		s.log.Warn("tokenkeeper: token file permissions are too wide", "path", s.path, "mode", perm.String())
+	}
+}
+
+// takeWarning returns, once, a finding about the file that is no failure
+// of Load, for the Source to report.
+func (s *FileStore) takeWarning() error {
+	if p := s.warning.Swap(nil); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// decode opens a sealed record, or reads a clear one.
+func (s *FileStore) decode(ctx context.Context, data []byte) (*Token, error) {
+	if seal.IsSealed(data) {
+		if s.keys == nil {
+			return nil, fmt.Errorf("%w: the token is encrypted and the store has no Keys", ErrCorruptStore)
+		}
+		plain, err := seal.Open(ctx, s.keys, data, s.path)
+		var oe *seal.OpenError
+		if errors.As(err, &oe) {
+			return nil, fmt.Errorf("%w: %w", ErrCorruptStore, err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		data = plain
+	}
+	return DecodeToken(data)
+}
+
+// Save writes t atomically, sealed when the store has Keys, as a 0600
+// file.
+func (s *FileStore) Save(ctx context.Context, t *Token) error {
 	data, err := EncodeToken(t)
 	if err != nil {
 		return err
 	}
+	if s.keys != nil {
+		if data, err = seal.Seal(ctx, s.keys, data, s.path); err != nil {
+			return fmt.Errorf("tokenkeeper: file store %s: %w", s.path, err)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if fi, err := os.Lstat(s.path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("tokenkeeper: file store: %w", checkFile(s.path, fi))
+	}
 	if err := writeFileAtomic(s.path, data); err != nil {
 		return fmt.Errorf("tokenkeeper: file store: %w", err)
 	}
 	return nil
 }
+
+// TryLock tries once to take the advisory lock on the file beside the
+// token's (path + ".lock", created 0600), which other processes using
+// the same path take too. It returns ok false, with a nil error, when
+// another holder has it. unlock releases it; further calls return nil.
+func (s *FileStore) TryLock(context.Context) (unlock func(context.Context) error, ok bool, err error) {
+	lk := flock.New(s.path+".lock", flock.SetPermissions(0o600))
+	ok, err = lk.TryLock()
+	if err != nil {
+		return nil, false, fmt.Errorf("tokenkeeper: file store lock: %w", err)
+	}
+	if !ok {
+		lk.Close()
+		return nil, false, nil
+	}
+	var once sync.Once
+	return func(context.Context) error {
+		var err error
+		once.Do(func() { err = lk.Unlock() })
+		return err
+	}, true, nil
+}
+
+// Lease returns 0: the lock lasts until unlocked, and the operating
+// system releases the lock of a process that ends.
+func (s *FileStore) Lease() time.Duration { return 0 }
 
 func writeFileAtomic(path string, data []byte) (err error) {
 	dir, base := filepath.Split(path)

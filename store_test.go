@@ -1,11 +1,20 @@
 package tokenkeeper
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -13,6 +22,9 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tokenkeeper/tokenkeeper/oauthtest"
+	"github.com/tokenkeeper/tokenkeeper/seal"
 )
 
 // mtFullToken returns a token with every field set, extras included, as
@@ -268,14 +280,14 @@ func TestFileStore(t *testing.T) {
 		t.Errorf("Load of a corrupt file = %v, %v; want ErrCorruptStore", tok, err)
 	}
 
-	// A path that cannot be read (a directory) is an error, not "no
-	// token".
+	// A path that became a directory after NewFileStore cannot be read:
+	// an error, not "no token".
 	sub := filepath.Join(dir, "sub")
-	os.Mkdir(sub, 0o700)
 	dirStore, err := NewFileStore(sub)
 	if err != nil {
 		t.Fatal(err)
 	}
+	os.Mkdir(sub, 0o700)
 	if tok, err := dirStore.Load(ctx); err == nil || tok != nil {
 		t.Errorf("Load of a directory = %v, %v; want an error", tok, err)
 	}
@@ -349,7 +361,526 @@ func TestNewFileStoreValidates(t *testing.T) {
 			t.Errorf("%s: NewFileStore(%q) = %v, %v; want an error", name, path, fs, err)
 		}
 	}
-	if fs, err := NewFileStore("token.json"); err != nil || fs.path != "token.json" {
-		t.Errorf("a relative path in the working directory: %v, %v", fs, err)
+	// A path that is a directory, and a directory this process cannot
+	// create files in.
+	if fs, err := NewFileStore(dir); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("NewFileStore(a directory) = %v, %v; want an error saying it is a directory", fs, err)
 	}
+	unwritable := mtUnwritableDir(t)
+	if fs, err := NewFileStore(filepath.Join(unwritable, "t.json")); err == nil || !strings.Contains(err.Error(), "cannot write in") {
+		t.Errorf("NewFileStore(in an unwritable directory) = %v, %v; want an error", fs, err)
+	}
+	if fs, err := NewFileStore("token.json", FileStoreOptions{}, FileStoreOptions{}); err == nil {
+		t.Errorf("two FileStoreOptions: %v, nil; want an error", fs)
+	}
+	wd, _ := os.Getwd()
+	if fs, err := NewFileStore("token.json"); err != nil || fs.path != filepath.Join(wd, "token.json") {
+		t.Errorf("a relative path in the working directory: %v, %v; want it made absolute", fs, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("%d files left in the directory; want 1 (the probe is removed)", len(entries))
+	}
+}
+
+// mtUnwritableDir returns a directory in which this process cannot create
+// a file: a 0500 directory, or for root (whom permissions do not stop) a
+// directory of a read-only file system.
+func mtUnwritableDir(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		dir := t.TempDir()
+		os.Chmod(dir, 0o500)
+		t.Cleanup(func() { os.Chmod(dir, 0o700) })
+		return dir
+	}
+	if fi, err := os.Stat("/proc/self"); err == nil && fi.IsDir() {
+		return "/proc/self"
+	}
+	t.Skip("no directory is unwritable for root here")
+	return ""
+}
+
+// mtKeys returns a seal.KeyProvider sealing with current, holding keys
+// derived from the given IDs.
+func mtKeys(t *testing.T, current string, ids ...string) seal.KeyProvider {
+	t.Helper()
+	keys := map[string][]byte{}
+	for _, id := range append(ids, current) {
+		keys[id] = bytes.Repeat([]byte(id[:1]), seal.KeySize)
+	}
+	kp, err := seal.StaticKeys(current, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kp
+}
+
+// mtSealedStore returns a FileStore at path with keys.
+func mtSealedStore(t *testing.T, path string, keys seal.KeyProvider) *FileStore {
+	t.Helper()
+	fs, err := NewFileStore(path, FileStoreOptions{Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+// failingKeys is a key provider that does not answer (a KMS down).
+type failingKeys struct{}
+
+func (failingKeys) CurrentKey(context.Context) (string, []byte, error) {
+	return "", nil, errors.New("kms unreachable")
+}
+
+func (failingKeys) Key(context.Context, string) ([]byte, error) {
+	return nil, errors.New("kms unreachable")
+}
+
+// Encryption at rest: sealed records, key rotation, identity binding, a
+// wrong key or a tampered record as a typed error, the clear format read
+// and upgraded.
+func TestFileStoreSealed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "token.json")
+	want := mtFullToken(t)
+
+	// The previous, clear format is read, and sealed by the next Save.
+	clear, _ := NewFileStore(path)
+	if err := clear.Save(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	v1 := mtSealedStore(t, path, mtKeys(t, "a"))
+	if got, err := v1.Load(ctx); err != nil || mtSameToken(want, got) != "" {
+		t.Fatalf("Load of a clear record with Keys = %v, %v; want the token", got, err)
+	}
+	if err := v1.Save(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if !bytes.HasPrefix(data, []byte(seal.Prefix+"a:")) || bytes.Contains(data, []byte("rt-secret")) {
+		t.Fatalf("file after Save with Keys = %.40q…; want a record sealed with key a, no secret in clear", data)
+	}
+	if got, err := v1.Load(ctx); err != nil || mtSameToken(want, got) != "" {
+		t.Fatalf("sealed round trip = %v, %v", got, err)
+	}
+
+	// Rotation: a provider sealing with b still opens a's record, and
+	// writes with b.
+	v2 := mtSealedStore(t, path, mtKeys(t, "b", "a"))
+	if got, err := v2.Load(ctx); err != nil || mtSameToken(want, got) != "" {
+		t.Fatalf("Load of a record sealed with the old key = %v, %v", got, err)
+	}
+	v2.Save(ctx, want)
+	if data, _ := os.ReadFile(path); !bytes.HasPrefix(data, []byte(seal.Prefix+"b:")) {
+		t.Fatalf("record after rotation names %.30q; want key b", data)
+	}
+}
+
+// A wrong key, a tampered or moved record is a typed error wrapping
+// ErrCorruptStore; a key provider that fails is not.
+func TestFileStoreSealedRefusals(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "token.json")
+	want := mtFullToken(t)
+	v1 := mtSealedStore(t, path, mtKeys(t, "a"))
+	v2 := mtSealedStore(t, path, mtKeys(t, "b", "a"))
+	if err := v2.Save(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	sealed, _ := os.ReadFile(path)
+	for name, tc := range map[string]struct {
+		store  *FileStore
+		record []byte
+		why    error
+	}{
+		"key no longer held": {v1, sealed, seal.ErrUnknownKey},
+		"another key set":    {mtSealedStore(t, path, mtKeys(t, "c")), sealed, seal.ErrUnknownKey},
+		"tampered":           {v2, mtFlipByte(sealed, len(sealed)-5), seal.ErrAuthentication},
+		"key ID changed":     {v2, bytes.Replace(sealed, []byte(":b:"), []byte(":a:"), 1), seal.ErrAuthentication},
+		"truncated":          {v2, sealed[:len(seal.Prefix)+4], seal.ErrAuthentication},
+		"not base64":         {v2, append(bytes.Clone(sealed), '!'), seal.ErrMalformed},
+	} {
+		mtWriteFile(t, path, string(tc.record))
+		got, err := tc.store.Load(ctx)
+		var oe *seal.OpenError
+		if got != nil || !errors.As(err, &oe) || !errors.Is(err, tc.why) || !errors.Is(err, ErrCorruptStore) {
+			t.Errorf("%s: Load = %v, %v; want a *seal.OpenError wrapping %v and ErrCorruptStore", name, got, err, tc.why)
+		}
+		if err != nil && strings.Contains(err.Error(), "rt-secret") {
+			t.Errorf("%s: the error shows the token", name)
+		}
+	}
+}
+
+// Another key under the same ID, a moved record, a sealed record without
+// Keys, and a key provider that fails.
+func TestFileStoreSealedKeyFailures(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "token.json")
+	want := mtFullToken(t)
+	clear, _ := NewFileStore(path)
+	if err := mtSealedStore(t, path, mtKeys(t, "b")).Save(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	sealed, _ := os.ReadFile(path)
+	// Same key ID, other key material.
+	other, _ := seal.StaticKeys("b", map[string][]byte{"b": bytes.Repeat([]byte{7}, seal.KeySize)})
+	mtWriteFile(t, path, string(sealed))
+	if _, err := mtSealedStore(t, path, other).Load(ctx); !errors.Is(err, seal.ErrAuthentication) {
+		t.Errorf("Load with another key under the same ID = %v; want ErrAuthentication", err)
+	}
+
+	// A record moved to another path does not open there.
+	moved := filepath.Join(dir, "other.json")
+	mtWriteFile(t, moved, string(sealed))
+	if got, err := mtSealedStore(t, moved, mtKeys(t, "b")).Load(ctx); got != nil || !errors.Is(err, seal.ErrAuthentication) {
+		t.Errorf("Load of a record moved from another path = %v, %v; want ErrAuthentication", got, err)
+	}
+	// A sealed record and no Keys.
+	if got, err := clear.Load(ctx); got != nil || !errors.Is(err, ErrCorruptStore) {
+		t.Errorf("Load of a sealed record without Keys = %v, %v; want ErrCorruptStore", got, err)
+	}
+	// A key provider that fails is no corrupt record: nothing is lost.
+	down := mtSealedStore(t, path, failingKeys{})
+	if _, err := down.Load(ctx); err == nil || errors.Is(err, ErrCorruptStore) {
+		t.Errorf("Load with a failing key provider = %v; want an error that is not ErrCorruptStore", err)
+	}
+	if err := down.Save(ctx, want); err == nil {
+		t.Error("Save with a failing key provider succeeded")
+	}
+}
+
+// mtFlipByte returns b with its i-th byte, a base64 character, changed to
+// another one.
+func mtFlipByte(b []byte, i int) []byte {
+	c := bytes.Clone(b)
+	c[i] = 'A'
+	if b[i] == 'A' {
+		c[i] = 'B'
+	}
+	return c
+}
+
+// Safe files: a symbolic link and a file of another user are refused; a
+// file others may read is warned about (log and event) and made 0600 by
+// the next save.
+func TestFileStoreRefusesUnsafeFiles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target.json")
+	mtWriteFile(t, target, `{"version":1,"access_token":"at"}`)
+	link := filepath.Join(dir, "link.json")
+	if err := os.Symlink(target, link); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	if fs, err := NewFileStore(link); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("NewFileStore(a symbolic link) = %v, %v; want an error", fs, err)
+	}
+	// A link put in place after NewFileStore.
+	path := filepath.Join(dir, "token.json")
+	fs, _ := NewFileStore(path)
+	os.Symlink(target, path)
+	if tok, err := fs.Load(ctx); tok != nil || err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("Load through a symbolic link = %v, %v; want an error", tok, err)
+	}
+	if err := fs.Save(ctx, mtFullToken(t)); err == nil {
+		t.Error("Save over a symbolic link succeeded")
+	}
+	os.Remove(path)
+
+	// Another user's file (only root can make one).
+	if os.Geteuid() == 0 {
+		theirs := filepath.Join(dir, "theirs.json")
+		mtWriteFile(t, theirs, `{"version":1,"access_token":"at"}`)
+		if err := os.Chown(theirs, 65534, 65534); err == nil {
+			if fs, err := NewFileStore(theirs); err == nil || !strings.Contains(err.Error(), "another user") {
+				t.Errorf("NewFileStore(another user's file) = %v, %v; want an error", fs, err)
+			}
+		}
+	}
+
+}
+
+// Wider permissions: a warning in the log and as an event, once; the next
+// save makes the file 0600.
+func TestFileStoreWarnsWidePermissions(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "token.json")
+	var logs syncBuffer
+	warned, err := NewFileStore(path, FileStoreOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtWriteFile(t, path, `{"version":1,"access_token":"at","expiry":"2999-01-01T00:00:00Z"}`)
+	os.Chmod(path, 0o644)
+	var evs mtEvents
+	c := mtClient(t, "http://127.0.0.1:1/token", oauthtest.NewClock(mtT0), nil)
+	src := mtSource(t, c, SourceConfig{Store: warned, OnEvent: evs.on})
+	if tok, err := src.TokenContext(mtCtx(t)); err != nil || tok.AccessToken != "at" {
+		t.Fatalf("Token from a 0644 file = %v, %v; want it served", tok, err)
+	}
+	warned.Load(ctx) // the same finding is not reported twice
+	if n := strings.Count(logs.String(), "too wide"); n != 1 {
+		t.Errorf("log = %q; want one warning about the permissions", logs.String())
+	}
+	var found int
+	for _, ev := range evs.all() {
+		if ev.Kind == EventStoreFailed && strings.Contains(ev.Err.Error(), "-rw-r--r--") {
+			found++
+		}
+	}
+	if found != 1 {
+		t.Errorf("events %v; want one EventStoreFailed about the permissions", evs.all())
+	}
+	warned.Save(ctx, mtFullToken(t))
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode after Save = %v; want 0600", fi.Mode().Perm())
+	}
+}
+
+// The file lock is exclusive between FileStores on one path (as between
+// processes), and free again once unlocked.
+func TestFileStoreLock(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "token.json")
+	a, _ := NewFileStore(path)
+	b, _ := NewFileStore(path)
+	if a.Lease() != 0 {
+		t.Errorf("Lease = %v; want 0 (until unlocked)", a.Lease())
+	}
+	unlock, ok, err := a.TryLock(ctx)
+	if !ok || err != nil {
+		t.Fatalf("TryLock = %v, %v; want the lock", ok, err)
+	}
+	if _, ok, err := b.TryLock(ctx); ok || err != nil {
+		t.Fatalf("second TryLock = %v, %v; want false, nil", ok, err)
+	}
+	if err := unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := unlock(ctx); err != nil {
+		t.Errorf("second unlock = %v; want nil", err)
+	}
+	unlock, ok, err = b.TryLock(ctx)
+	if !ok || err != nil {
+		t.Fatalf("TryLock after unlock = %v, %v; want the lock", ok, err)
+	}
+	unlock(ctx)
+	if fi, err := os.Stat(path + ".lock"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("lock file: %v, %v; want 0600", fi, err)
+	}
+}
+
+// The environment of a child process of TestFileStoreSharedByProcesses.
+const (
+	mtChildEnv = "TOKENKEEPER_TEST_FILE_CHILD" // the token file's path
+	mtURLEnv   = "TOKENKEEPER_TEST_PROVIDER"   // the provider's base URL
+	mtKeysEnv  = "TOKENKEEPER_TEST_KEYS"       // the sealing keys
+)
+
+// Processes sharing one sealed token file, coordinated by its file lock:
+// 4 processes (this test binary, run again) renew the same rotating
+// token together 20 times against a provider that detects reuse. Each
+// round exactly one of them calls the provider; the others adopt its
+// token from the file.
+func TestFileStoreSharedByProcesses(t *testing.T) {
+	if path := os.Getenv(mtChildEnv); path != "" {
+		mtFileChild(t, path)
+		return
+	}
+	const procs, rounds = 4, 20
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium})
+	path := filepath.Join(t.TempDir(), "token.json")
+	keys := mtChildKeys(t)
+	ctx := mtCtx(t)
+	c := mtRealDaxium(t, srv.URL())
+	first, err := c.Token(ctx, mtDaxiumLogin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mtSealedStore(t, path, keys).Save(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	srv.ResetStats()
+
+	children := make([]*mtChild, procs)
+	for i := range children {
+		children[i] = mtStartChild(t, path, srv.URL())
+	}
+	prev := mtHash(first.AccessToken)
+	for i, ch := range children {
+		if got := ch.reply(t); got != "ok "+prev {
+			t.Fatalf("child %d starts with %q; want the stored token %s", i, got, prev)
+		}
+	}
+	failed := 0
+	for round := range rounds {
+		next, f := mtRound(t, children, round)
+		if next == prev {
+			t.Errorf("round %d: the token did not change", round)
+		}
+		prev, failed = next, failed+f
+	}
+	for _, ch := range children {
+		ch.stop(t)
+	}
+	st := srv.Stats()
+	t.Logf("%d processes × %d rounds: %d token calls, %d reuse, %d logins, %d failed", procs, rounds, st.TokenCallsTotal, st.RefreshReuse, st.Logins, failed)
+	if st.TokenCallsTotal != rounds || st.RefreshReuse != 0 || st.Logins != 0 || failed != 0 {
+		t.Errorf("token calls %d, reuse %d, logins %d, failed %d; want %d, 0, 0, 0", st.TokenCallsTotal, st.RefreshReuse, st.Logins, failed, rounds)
+	}
+}
+
+// mtRound asks every child to renew and returns the hash of the token they
+// then hold, and how many failed.
+func mtRound(t *testing.T, children []*mtChild, round int) (next string, failed int) {
+	t.Helper()
+	for _, ch := range children {
+		ch.send(t, "renew")
+	}
+	for i, ch := range children {
+		got, ok := strings.CutPrefix(ch.reply(t), "ok ")
+		switch {
+		case !ok:
+			failed++
+			t.Errorf("round %d, child %d: %s", round, i, got)
+		case next == "":
+			next = got
+		case got != next:
+			t.Errorf("round %d: child %d has %s, another %s; want one token", round, i, got, next)
+		}
+	}
+	return next, failed
+}
+
+// mtRealDaxium returns a Daxium Air client on real time for the provider
+// at base.
+func mtRealDaxium(t *testing.T, base string) *Client {
+	t.Helper()
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(base)
+	cfg.HTTPClient = &http.Client{Transport: tr}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// mtChildKeys sets the sealing keys for the children and returns them.
+func mtChildKeys(t *testing.T) seal.KeyProvider {
+	t.Helper()
+	t.Setenv(mtKeysEnv, "k1="+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, seal.KeySize)))
+	kp, err := seal.EnvKeys(mtKeysEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kp
+}
+
+func mtHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:6])
+}
+
+// mtChild is a child process answering one line for each line it reads.
+type mtChild struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	lines chan string
+}
+
+func mtStartChild(t *testing.T, path, url string) *mtChild {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFileStoreSharedByProcesses$", "-test.count=1")
+	cmd.Env = append(os.Environ(), mtChildEnv+"="+path, mtURLEnv+"="+url)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ch := &mtChild{cmd: cmd, in: in, lines: make(chan string, 100)}
+	go func() {
+		defer close(ch.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if line, ok := strings.CutPrefix(sc.Text(), "child: "); ok {
+				ch.lines <- line
+			}
+		}
+	}()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return ch
+}
+
+func (c *mtChild) send(t *testing.T, cmd string) {
+	t.Helper()
+	if _, err := io.WriteString(c.in, cmd+"\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *mtChild) reply(t *testing.T) string {
+	t.Helper()
+	select {
+	case line, ok := <-c.lines:
+		if !ok {
+			return "the child ended"
+		}
+		return line
+	case <-time.After(mtWait):
+		t.Fatalf("no answer from a child in %v", mtWait)
+		return ""
+	}
+}
+
+func (c *mtChild) stop(t *testing.T) {
+	t.Helper()
+	c.in.Close()
+	for range c.lines {
+	}
+	if err := c.cmd.Wait(); err != nil {
+		t.Errorf("child: %v", err)
+	}
+}
+
+// mtFileChild is the child's side: a Source on the shared file, which
+// renews its token for each "renew" line it reads and prints a hash of
+// the token it then holds.
+func mtFileChild(t *testing.T, path string) {
+	kp, err := seal.EnvKeys(mtKeysEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := mtSealedStore(t, path, kp)
+	c := mtRealDaxium(t, os.Getenv(mtURLEnv))
+	src := mtSource(t, c, SourceConfig{Store: fs})
+	ctx := mtCtx(t)
+	tok, err := src.TokenContext(ctx)
+	mtChildSay(tok, err)
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() && tok != nil {
+		tok, err = src.Renew(ctx, tok)
+		mtChildSay(tok, err)
+	}
+}
+
+func mtChildSay(tok *Token, err error) {
+	if err != nil {
+		fmt.Printf("child: error %v\n", err)
+		return
+	}
+	fmt.Printf("child: ok %s\n", mtHash(tok.AccessToken))
 }

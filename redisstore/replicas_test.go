@@ -531,3 +531,40 @@ func TestRedisKilledMidRun(t *testing.T) {
 		t.Errorf("token calls in the rotation after Redis is back = %d; want 1", n)
 	}
 }
+
+// TestSlowTokenEndpointKeepsLock: the token endpoint answers slower than
+// the lock's lease. The holder renews its lease while its request is in
+// flight, so no other replica takes the lock: exactly one refresh per
+// rotation, no reuse, no login.
+func TestSlowTokenEndpointKeepsLock(t *testing.T) {
+	checkLeaks(t)
+	const (
+		replicas  = 8
+		requests  = 5
+		rotations = 20
+		lease     = 150 * time.Millisecond
+		latency   = 400 * time.Millisecond // more than twice the lease
+	)
+	f := newFleet(t, oauthtest.Options{})
+	f.seed()
+	reps := make([]*replica, replicas)
+	for i := range reps {
+		reps[i] = f.replica(fmt.Sprintf("replica-%d", i), replicaConfig{store: Options{Lease: lease}, login: true})
+	}
+	f.srv.SetLatency(latency)
+	var failed int64
+	for i := 1; i <= rotations; i++ {
+		f.expire()
+		res := f.burst(reps, requests, 30*time.Second, nil)
+		if res.failed != 0 {
+			t.Errorf("rotation %d: %d requests failed; first: %v", i, res.failed, res.firstErr)
+		}
+		failed += res.failed
+	}
+	st := f.srv.Stats()
+	t.Logf("%d replicas x %d rotations, token call %v > lease %v: token calls %v, reuse %d, logins %d, failed %d",
+		replicas, rotations, latency, lease, st.TokenCalls, st.RefreshReuse, st.Logins, failed)
+	if st.TokenCallsTotal != rotations || st.RefreshReuse != 0 || st.Logins != 0 {
+		t.Errorf("token calls %d, reuse %d, logins %d; want %d, 0, 0", st.TokenCallsTotal, st.RefreshReuse, st.Logins, rotations)
+	}
+}

@@ -30,11 +30,11 @@ type Options struct {
 	// DefaultPrefix.
 	Prefix string
 	// Lease is how long the refresh lock lasts unless its holder releases
-	// it first; a holder that crashes holds it that long. A Source cuts
-	// its refresh at nine tenths of it, so it must be longer than a
-	// refresh normally takes, and shorter than the Sources'
-	// RefreshTimeout. Zero means DefaultLease; otherwise at least a
-	// millisecond.
+	// or renews it; a holder that crashes holds it that long. A Source
+	// renews it every third of it while its token request is in flight,
+	// so a slow token endpoint does not let another replica in; it must
+	// be longer than a round trip to Redis. Zero means DefaultLease;
+	// otherwise at least a millisecond.
 	Lease time.Duration
 	// Timeout bounds every Redis call, in addition to the caller's
 	// context. Zero means DefaultTimeout.
@@ -63,6 +63,8 @@ type Store struct {
 var (
 	_ tokenkeeper.Store  = (*Store)(nil)
 	_ tokenkeeper.Locker = (*Store)(nil)
+
+	_ tokenkeeper.LeaseRenewer = (*Store)(nil)
 )
 
 // New returns a Store for the credential named key (any non-empty string,
