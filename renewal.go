@@ -22,6 +22,14 @@ type flight struct {
 	saveErr error
 	// events are queued by the flight's goroutine only.
 	events []Event
+
+	// What its events say of it (see Event), set when it starts.
+	id        uint64
+	trigger   string
+	remaining time.Duration
+	ctx       context.Context // the caller that started it, for tracing only
+	begun     time.Time       // by the Client's clock
+	lockWait  time.Duration   // set by the flight's goroutine
 }
 
 // job is the work of a flight. ctx bounds it (RefreshTimeout); work is ctx
@@ -48,9 +56,16 @@ type renewer struct {
 	unsaved      *Token // the last new token, if saving it failed
 }
 
-// start starts flight j. s.mu must be held and no flight may be running.
-func (s *Source) start(j job) *flight {
-	f := &flight{done: make(chan struct{})}
+// start starts flight j, for trigger, on behalf of the caller of ctx
+// (whose values its events carry, never its cancellation). s.mu must be
+// held and no flight may be running.
+func (s *Source) start(ctx context.Context, trigger string, j job) *flight {
+	now := s.c.now()
+	s.flights++
+	f := &flight{done: make(chan struct{}), id: s.flights, trigger: trigger, ctx: ctx, begun: now}
+	if st := s.cur.Load(); st != nil && st.ages != nil && st.ages.expiry != farFuture {
+		f.remaining = st.ages.expiry.Sub(now)
+	}
 	s.flight = f
 	s.flying.Store(true)
 	s.wg.Add(1)
@@ -67,7 +82,6 @@ func (s *Source) run(f *flight, j job) {
 	work, stop := context.WithCancel(ctx)
 	defer stop()
 	defer context.AfterFunc(s.ctx, stop)()
-	start := time.Now()
 	err := j(f, ctx, work)
 	err = s.explain(ctx, err)
 
@@ -90,7 +104,8 @@ func (s *Source) run(f *flight, j job) {
 	s.mu.Unlock()
 
 	if ev.Kind != "" {
-		ev.Elapsed = time.Since(start)
+		ev.Elapsed = s.c.now().Sub(f.begun)
+		ev.Stale, ev.LockWait = s.stale.Swap(0), f.lockWait
 		s.emit(f, ev)
 	}
 	// The flight is over for the Source (a hook may start the next one)
@@ -226,10 +241,11 @@ func (s *Source) redeem(f *flight, ctx, work context.Context, base *Token) error
 		rejected, base = s.r.deadErr, nil
 	}
 	if base != nil && base.RefreshToken != "" {
-		s.emit(f, Event{Kind: EventRefreshStarted, Grant: "refresh_token"})
+		done := s.attempt(f, "refresh_token")
 		// A response without a refresh token keeps this one (no
 		// rotation: Transiteo).
 		t, err := s.c.refresh(ctx, base.RefreshToken)
+		done(err)
 		if err == nil {
 			_, err = s.publish(f, ctx, t, "refresh_token", true)
 			return err
@@ -270,11 +286,12 @@ func (s *Source) login(f *flight, ctx context.Context, rejected error) error {
 	if s.cfg.LoginFunc == nil {
 		grant = s.cfg.Login.grantType()
 	}
-	s.emit(f, Event{Kind: EventRefreshStarted, Grant: grant})
+	done := s.attempt(f, grant)
 	if rejected != nil || s.cur.Load() == nil {
 		s.emit(f, Event{Kind: EventLogin, Grant: grant, Err: rejected})
 	}
 	t, err := s.callLogin(ctx)
+	done(err)
 	if err == nil {
 		s.r.lastLogin, s.r.loginRefused = now, nil
 		_, err = s.publish(f, ctx, t, grant, true)

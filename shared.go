@@ -35,6 +35,8 @@ type heldLock struct {
 func (s *Source) lockShared(f *flight, ctx context.Context, lk Locker, old *Token) (*heldLock, error) {
 	h := &heldLock{s: s, f: f, base: old}
 	wait := 20 * time.Millisecond
+	begun := time.Now()
+	defer func() { f.lockWait = time.Since(begun) }()
 	for {
 		tried := time.Now()
 		unlock, renew, ok, err := tryLock(ctx, lk)

@@ -154,6 +154,9 @@ type Source struct {
 	// without the mutex.
 	flying  atomic.Bool
 	retryAt atomic.Int64
+	// stale counts the requests served a stale token since the last
+	// renewal ended (Event.Stale).
+	stale atomic.Int64
 	// sysClock is set when the Client uses the system clock: the hot path
 	// then tells a fresh token by the monotonic clock alone.
 	sysClock bool
@@ -162,9 +165,10 @@ type Source struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex // guards flight, retry, changed, forced and forcedAt
-	flight *flight    // the renewal in flight, or nil
-	retry  retry
+	mu      sync.Mutex // guards flight, flights, retry, changed, forced and forcedAt
+	flight  *flight    // the renewal in flight, or nil
+	flights uint64     // the number of flights started
+	retry   retry
 	// changed is closed (and replaced) when the current token changes or
 	// the Source closes: callers waiting for a retry look again.
 	changed chan struct{}
@@ -322,22 +326,31 @@ func (s *Source) get(ctx context.Context) (*state, error) {
 		now := s.c.now()
 		switch decide(st.ages, now, s.flying.Load(), retry{next: time.Unix(0, s.retryAt.Load())}) {
 		case serve:
+			s.countStale(st, now)
 			return st, nil
 		case serveAndRenew:
-			s.renewInBackground(st)
+			s.stale.Add(1)
+			s.renewInBackground(ctx, st)
 			return st, nil
 		}
 	}
 	return s.await(ctx, nil)
 }
 
+// countStale counts a request served st at now, if st is stale.
+func (s *Source) countStale(st *state, now time.Time) {
+	if !now.Before(st.stale) {
+		s.stale.Add(1)
+	}
+}
+
 // renewInBackground starts a renewal of st if the policy still says so
 // under the lock.
-func (s *Source) renewInBackground(st *state) {
+func (s *Source) renewInBackground(ctx context.Context, st *state) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closed.Load() && s.cur.Load() == st && decide(st.ages, s.c.now(), s.flight != nil, s.retry) == serveAndRenew {
-		s.start(s.renewJob(st))
+		s.start(ctx, triggerScheduled, s.renewJob(st))
 	}
 }
 
@@ -349,18 +362,21 @@ const maxFutile = 3
 // await waits until a token can be served, as decide says, or fails.
 // refused, if not nil, is a token an API refused: it is not served, and a
 // renewal replaces it unless another token did already.
-func (s *Source) await(ctx context.Context, refused *state) (*state, error) {
+func (s *Source) await(ctx context.Context, refused *state) (st *state, err error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, s.cfg.RefreshTimeout+s.cfg.RefreshTimeout/10, errWaitBound)
 		defer cancel()
 	}
+	var waited waitRecord
+	defer func() { s.waited(ctx, waited, err) }()
 	futile := 0
 	for {
 		st, w, err := s.step(ctx, refused)
 		if st != nil || err != nil {
 			return st, err
 		}
+		waited.note(s, w.f)
 		joined := false
 		select {
 		case <-w.ch:
@@ -380,6 +396,30 @@ func (s *Source) await(ctx context.Context, refused *state) (*state, error) {
 			}
 		}
 	}
+}
+
+// waitRecord is what EventWaited says of a caller's wait.
+type waitRecord struct {
+	begun   time.Time // zero until the caller waits
+	renewal uint64    // the last flight it waited on
+}
+
+// note records that the caller is about to wait, on f if not nil.
+func (w *waitRecord) note(s *Source, f *flight) {
+	if w.begun.IsZero() {
+		w.begun = s.c.now()
+	}
+	if f != nil {
+		w.renewal = f.id
+	}
+}
+
+// waited reports the wait w of a caller that ended with err, if it waited.
+func (s *Source) waited(ctx context.Context, w waitRecord, err error) {
+	if w.begun.IsZero() {
+		return
+	}
+	s.emitContext(ctx, nil, Event{Kind: EventWaited, Elapsed: s.c.now().Sub(w.begun), Renewal: w.renewal, Err: err})
 }
 
 // wait is what a caller waits on: a flight, or the next attempt's time,
@@ -409,9 +449,11 @@ func (s *Source) step(ctx context.Context, refused *state) (*state, wait, error)
 	act := decide(a, now, s.flight != nil, s.retry)
 	switch act {
 	case serve:
+		s.countStale(cur, now)
 		return cur, w, nil
 	case serveAndRenew:
-		s.start(s.renewJob(cur))
+		s.stale.Add(1)
+		s.start(ctx, triggerScheduled, s.renewJob(cur))
 		return cur, w, nil
 	case fail:
 		return nil, w, s.retry.err
@@ -424,7 +466,7 @@ func (s *Source) step(ctx context.Context, refused *state) (*state, wait, error)
 		w.f, w.changed = s.flight, nil
 		w.ch = w.f.done
 	case renewAndJoin:
-		w.f, w.changed = s.start(s.renewJob(cur)), nil
+		w.f, w.changed = s.start(ctx, triggerOf(cur, refused), s.renewJob(cur)), nil
 		w.ch = w.f.done
 	case waitRetry:
 		d := s.retry.next.Sub(now)
@@ -436,6 +478,17 @@ func (s *Source) step(ctx context.Context, refused *state) (*state, wait, error)
 		w.ch, w.stop = ch, s.after(d, func() { close(ch) })
 	}
 	return nil, w, nil
+}
+
+// triggerOf says why a caller that cannot be served cur starts a renewal.
+func triggerOf(cur, refused *state) string {
+	switch {
+	case cur == nil || cur.tok.AccessToken == "":
+		return triggerInitial
+	case refused != nil:
+		return triggerUnauthorized
+	}
+	return triggerExpired
 }
 
 // errWaitBound ends the wait of a caller whose context has no deadline.
@@ -491,7 +544,7 @@ func (s *Source) SetToken(ctx context.Context, t *Token) error {
 		f := s.flight
 		adopting := f == nil
 		if adopting {
-			f = s.start(s.adoptJob(t))
+			f = s.start(ctx, triggerManual, s.adoptJob(t))
 		}
 		s.mu.Unlock()
 		select {
@@ -578,14 +631,14 @@ func (s *Source) noteForced(next *state) {
 // renewAfter401 starts a renewal of st, refused by an API, without
 // waiting: unless st was already replaced, a renewal runs, or the backoff
 // has not passed.
-func (s *Source) renewAfter401(st *state) {
+func (s *Source) renewAfter401(ctx context.Context, st *state) {
 	if !s.mayForce(st) {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur.Load() == st && s.flight == nil && !s.closed.Load() && !s.c.now().Before(s.retry.next) {
-		s.start(s.renewJob(st))
+		s.start(ctx, triggerUnauthorized, s.renewJob(st))
 	}
 }
 

@@ -83,7 +83,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		// Not replayable: renew for the next request and hand the 401
 		// back.
-		src.renewAfter401(st)
+		src.renewAfter401(ctx, st)
 		unauthorized(nil)
 		return resp, nil
 	}
