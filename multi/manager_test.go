@@ -310,3 +310,53 @@ func TestManagerThousandExpiring(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestManagerReopenWaitsForClose: a credential evicted while its Source
+// finishes a renewal (Close waits for a refresh token request in flight)
+// is opened again only once that Close is over, so that the new Source
+// reads the rotated token from the Store instead of presenting the
+// rotated-away refresh token.
+func TestManagerReopenWaitsForClose(t *testing.T) {
+	clock := oauthtest.NewClock(t0)
+	srv := daxium(t, 2, clock)
+	m := newManager(t, Config{Open: daxiumOpen(srv, clock), MaxCredentials: 1, IdleTimeout: -1, Clock: clock})
+	ctx := testCtx(t)
+	a, b := Key{Subject: "user-0"}, Key{Subject: "user-1"}
+	first, err := m.Token(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetLatency(300 * time.Millisecond)
+	clock.Advance(56 * time.Minute) // stale: a background renewal starts
+	if tok, err := m.Token(ctx, a); err != nil || tok.AccessToken != first.AccessToken {
+		t.Fatalf("stale token = %v, %v; want the first, served at once", tok, err)
+	}
+	// Opening b evicts a while a's refresh is in flight.
+	bDone := make(chan error, 1)
+	go func() { _, err := m.Token(ctx, b); bDone <- err }()
+	for i := 0; ; i++ {
+		m.mu.Lock()
+		_, open := m.live[a]
+		m.mu.Unlock()
+		if !open {
+			break
+		}
+		if i == 1000 {
+			t.Fatal("a was not evicted within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tok, err := m.Token(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := recv(t, bDone, "b's login"); err != nil {
+		t.Fatal(err)
+	}
+	if tok.AccessToken == first.AccessToken {
+		t.Error("the reopened credential serves the token its evicted Source was renewing")
+	}
+	if st := srv.Stats(); st.RefreshReuse != 0 || st.TokenCalls["refresh_token"] != 1 {
+		t.Errorf("stats = %+v; want one refresh and no reuse", st)
+	}
+}
