@@ -125,8 +125,14 @@ func (r *rig) get(t *testing.T, ctx context.Context, base http.RoundTripper) int
 // mapped to the sum of a counter or "count=n" of a histogram.
 func (r *rig) metrics(t *testing.T) map[string]string {
 	t.Helper()
+	return collect(t, r.reader)
+}
+
+// collect returns the metrics of reader as rig.metrics does.
+func collect(t *testing.T, reader sdkmetric.Reader) map[string]string {
+	t.Helper()
 	var rm metricdata.ResourceMetrics
-	require.NoError(t, r.reader.Collect(context.Background(), &rm))
+	require.NoError(t, reader.Collect(context.Background(), &rm))
 	out := map[string]string{}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {

@@ -62,6 +62,7 @@ type Observer struct {
 	m      instruments
 	tracer trace.Tracer
 	common attribute.KeyValue // tokenkeeper.provider, if set
+	group  attribute.KeyValue // tokenkeeper.credential.group, if set (MultiOpen)
 
 	mu sync.Mutex // guards pending and recent
 	// pending holds the events of the renewal being delivered, until its
