@@ -54,7 +54,8 @@ type Config struct {
 // Observer records the events of one Source as metrics and spans. Give its
 // OnEvent method to SourceConfig.OnEvent. Use one Observer per Source: it
 // matches a renewal's events by their renewal number, which counts from 1
-// in each Source. Observers may share a MeterProvider.
+// in each Source (MultiOpen gives each credential of a multi.Manager its
+// own). Observers may share a MeterProvider.
 //
 // An Observer is safe for concurrent use by multiple goroutines.
 type Observer struct {
