@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptrace"
 	"time"
 )
 
@@ -27,7 +28,7 @@ type flight struct {
 	id        uint64
 	trigger   string
 	remaining time.Duration
-	ctx       context.Context // the caller that started it, for tracing only
+	ctx       context.Context // the caller that started it: its values only (callerValues)
 	begun     time.Time       // by the Client's clock
 	lockWait  time.Duration   // set by the flight's goroutine
 }
@@ -57,7 +58,8 @@ type renewer struct {
 }
 
 // start starts flight j, for trigger, on behalf of the caller of ctx
-// (whose values its events carry, never its cancellation). s.mu must be
+// (whose values its events and its token requests carry, never its
+// cancellation). s.mu must be
 // held and no flight may be running.
 func (s *Source) start(ctx context.Context, trigger string, j job) *flight {
 	now := s.c.now()
@@ -77,7 +79,7 @@ func (s *Source) start(ctx context.Context, trigger string, j job) *flight {
 // releases its waiters.
 func (s *Source) run(f *flight, j job) {
 	defer s.wg.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RefreshTimeout)
+	ctx, cancel := context.WithTimeout(callerValues(f.ctx), s.cfg.RefreshTimeout)
 	defer cancel()
 	work, stop := context.WithCancel(ctx)
 	defer stop()
@@ -112,6 +114,36 @@ func (s *Source) run(f *flight, j job) {
 	// but not yet for its waiters: they see every event it had.
 	s.deliver(f)
 	close(f.done)
+}
+
+// callerValues returns a context with the values of caller, the context of
+// the request that started a flight, for the flight's token request: a
+// tracing span there makes the request's own spans (otelhttp on the
+// Client's HTTP client) part of the caller's trace, and a Logger's handler
+// sees the same values. It has neither caller's deadline nor its
+// cancellation: the renewal is shared and may outlive its caller. Nor
+// does it carry an httptrace.ClientTrace, whose hooks belong to the
+// caller's own request, or the mark of an OnToken hook.
+func callerValues(caller context.Context) context.Context {
+	if caller == nil {
+		return context.Background()
+	}
+	return valuesOnly{context.WithoutCancel(caller)}
+}
+
+// valuesOnly is a context without cancellation whose values are those of
+// the caller it wraps, less the ones of callerValues' doc.
+type valuesOnly struct{ context.Context }
+
+func (c valuesOnly) Value(key any) any {
+	if _, hook := key.(hookKey); hook {
+		return nil
+	}
+	v := c.Context.Value(key)
+	if _, trace := v.(*httptrace.ClientTrace); trace {
+		return nil
+	}
+	return v
 }
 
 // unixNano returns t in unix nanoseconds, 0 for the zero time.

@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
@@ -577,4 +581,39 @@ func rnSoakAdvance(clock *oauthtest.Clock, r *rand.Rand, held *Token) {
 	} else {
 		clock.Advance(time.Duration(1+r.IntN(20)) * time.Second)
 	}
+}
+
+func TestTokenRequestCarriesCallerValuesNotItsCancellation(t *testing.T) {
+	clock := oauthtest.NewClock(mtT0)
+	ts := mtNewTokenServer(t, 3600)
+	seen, proceed := make(chan context.Context, 1), make(chan struct{})
+	hc := &http.Client{Transport: mtRoundTripFunc(func(r *http.Request) (*http.Response, error) {
+		seen <- r.Context()
+		select { // bounded: the test ends by mtWait
+		case <-proceed:
+		case <-time.After(mtWait):
+		}
+		return ts.ts.Client().Transport.RoundTrip(r)
+	})}
+	s := mtSource(t, mtClient(t, ts.url(), clock, hc), SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour)})
+	var traced atomic.Int32
+	caller, cancel := context.WithCancel(httptrace.WithClientTrace(mtCaller(t, "caller-1"),
+		&httptrace.ClientTrace{GetConn: func(string) { traced.Add(1) }}))
+	clock.Advance(56 * time.Minute) // stale: renewed in the background
+
+	tok, err := s.TokenContext(caller)
+	require.NoError(t, err)
+	assert.Equal(t, "at-0", tok.AccessToken)
+	cancel() // the caller is gone; the renewal goes on
+	rctx := mtRecv(t, seen, "the token request")
+	assert.Equal(t, "caller-1", rctx.Value(callerKey{}), "the caller's values reach the token request")
+	assert.NoError(t, rctx.Err())
+	assert.Nil(t, httptrace.ContextClientTrace(rctx), "the caller's httptrace hooks are its own request's")
+	close(proceed)
+	mtIdle(t, s)
+
+	tok, err = s.TokenContext(mtCtx(t))
+	require.NoError(t, err)
+	assert.Equal(t, "at-1", tok.AccessToken)
+	assert.Zero(t, traced.Load())
 }

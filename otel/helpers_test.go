@@ -2,11 +2,13 @@ package tkotel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,7 +42,9 @@ type rig struct {
 	ended  chan tokenkeeper.Event // renewal ends
 }
 
-func newRig(t *testing.T) *rig {
+// newRig returns a rig; each of opts may change the Client's and the
+// Source's configurations before they are used.
+func newRig(t *testing.T, opts ...func(*tokenkeeper.Config, *tokenkeeper.SourceConfig)) *rig {
 	t.Helper()
 	r := &rig{clock: oauthtest.NewClock(t0), reader: sdkmetric.NewManualReader(), spans: tracetest.NewSpanRecorder(), ended: make(chan tokenkeeper.Event, 64)}
 	srv, err := oauthtest.NewServer(oauthtest.Options{Preset: oauthtest.Daxium, Clock: r.clock})
@@ -62,16 +66,20 @@ func newRig(t *testing.T) *rig {
 	require.NoError(t, err)
 	cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
 	cfg.Clock, cfg.HTTPClient = r.clock, srv.Client()
-	c, err := tokenkeeper.New(cfg)
-	require.NoError(t, err)
 	tr := srv.Issue("", "")
 	first := &tokenkeeper.Token{AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken, TokenType: "Bearer", IssuedAt: t0, Expiry: t0.Add(time.Duration(tr.ExpiresIn) * time.Second)}
-	r.src, err = tokenkeeper.NewSource(c, tokenkeeper.SourceConfig{
+	scfg := tokenkeeper.SourceConfig{
 		Token:      first,
 		Login:      tokenkeeper.PasswordGrant(oauthtest.DefaultUser, oauthtest.DefaultPassword),
 		MinBackoff: time.Second, MaxBackoff: time.Second,
 		OnEvent: obs.OnEvent,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg, &scfg)
+	}
+	c, err := tokenkeeper.New(cfg)
+	require.NoError(t, err)
+	r.src, err = tokenkeeper.NewSource(c, scfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { r.src.Close() })
 	return r
@@ -117,8 +125,14 @@ func (r *rig) get(t *testing.T, ctx context.Context, base http.RoundTripper) int
 // mapped to the sum of a counter or "count=n" of a histogram.
 func (r *rig) metrics(t *testing.T) map[string]string {
 	t.Helper()
+	return collect(t, r.reader)
+}
+
+// collect returns the metrics of reader as rig.metrics does.
+func collect(t *testing.T, reader sdkmetric.Reader) map[string]string {
+	t.Helper()
 	var rm metricdata.ResourceMetrics
-	require.NoError(t, r.reader.Collect(context.Background(), &rm))
+	require.NoError(t, reader.Collect(context.Background(), &rm))
 	out := map[string]string{}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
@@ -198,4 +212,96 @@ func attrsOf(s sdktrace.ReadOnlySpan) map[string]string {
 // tracerProvider returns a provider recording to r's span recorder.
 func tracerProvider(r *rig) *sdktrace.TracerProvider {
 	return sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(r.spans))
+}
+
+// errStoreDown is the failure of the fake stores.
+var errStoreDown = errors.New("store down")
+
+// flakyStore is a MemoryStore whose Save fails on demand.
+type flakyStore struct {
+	tokenkeeper.MemoryStore
+	failSave atomic.Bool
+}
+
+func (s *flakyStore) Save(ctx context.Context, t *tokenkeeper.Token) error {
+	if s.failSave.Load() {
+		return errStoreDown
+	}
+	return s.MemoryStore.Save(ctx, t)
+}
+
+// sharedStore is a MemoryStore with the renewal lock of processes sharing
+// a credential: held by "another process" while held is set, failing
+// while lockErr is set. Each try is reported on tries.
+type sharedStore struct {
+	tokenkeeper.MemoryStore
+	held, lockErr atomic.Bool
+	tries         chan time.Time
+}
+
+func newSharedStore() *sharedStore { return &sharedStore{tries: make(chan time.Time, 64)} }
+
+// Lease reports no lease: the lock lasts until unlocked.
+func (s *sharedStore) Lease() time.Duration { return 0 }
+
+func (s *sharedStore) TryLock(context.Context) (func(context.Context) error, bool, error) {
+	select {
+	case s.tries <- time.Now():
+	default:
+	}
+	if s.lockErr.Load() {
+		return nil, false, errStoreDown
+	}
+	if !s.held.CompareAndSwap(false, true) {
+		return nil, false, nil
+	}
+	return func(context.Context) error { s.held.Store(false); return nil }, true, nil
+}
+
+// withStore gives the Source st as its Store.
+func withStore(st tokenkeeper.Store) func(*tokenkeeper.Config, *tokenkeeper.SourceConfig) {
+	return func(_ *tokenkeeper.Config, s *tokenkeeper.SourceConfig) { s.Store = st }
+}
+
+// lockWait takes the lock wait histogram out of m, whose sum is real
+// time, and returns its count and sum.
+func lockWait(t *testing.T, m map[string]string) (count int, sum float64) {
+	t.Helper()
+	const key = "tokenkeeper.lock.wait.duration{}"
+	v, ok := m[key]
+	if !ok {
+		return 0, 0
+	}
+	delete(m, key)
+	_, err := fmt.Sscanf(v, "count=%d sum=%g", &count, &sum)
+	require.NoError(t, err)
+	return count, sum
+}
+
+// recv waits for a value on ch.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitBound):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// drain empties ch.
+func drain[T any](ch chan T) {
+	for range len(ch) {
+		<-ch
+	}
+}
+
+// spanEvents returns the names of the events of s.
+func spanEvents(s sdktrace.ReadOnlySpan) []string {
+	var names []string
+	for _, e := range s.Events() {
+		names = append(names, e.Name)
+	}
+	return names
 }

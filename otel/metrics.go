@@ -133,9 +133,12 @@ func (o *Observer) recordRenewal(ctx context.Context, ev tokenkeeper.Event) {
 // attrs returns the attribute set of kvs with the common attributes,
 // leaving out the empty error.type of a success.
 func (o *Observer) attrs(kvs ...attribute.KeyValue) metric.MeasurementOption {
-	out := make([]attribute.KeyValue, 0, len(kvs)+1)
+	out := make([]attribute.KeyValue, 0, len(kvs)+2)
 	if o.common.Valid() {
 		out = append(out, o.common)
+	}
+	if o.group.Valid() {
+		out = append(out, o.group)
 	}
 	for _, kv := range kvs {
 		if kv.Key == attrErrorType && kv.Value.AsString() == "" {

@@ -54,7 +54,8 @@ type Config struct {
 // Observer records the events of one Source as metrics and spans. Give its
 // OnEvent method to SourceConfig.OnEvent. Use one Observer per Source: it
 // matches a renewal's events by their renewal number, which counts from 1
-// in each Source. Observers may share a MeterProvider.
+// in each Source (MultiOpen gives each credential of a multi.Manager its
+// own). Observers may share a MeterProvider.
 //
 // An Observer is safe for concurrent use by multiple goroutines.
 type Observer struct {
@@ -62,6 +63,7 @@ type Observer struct {
 	m      instruments
 	tracer trace.Tracer
 	common attribute.KeyValue // tokenkeeper.provider, if set
+	group  attribute.KeyValue // tokenkeeper.credential.group, if set (MultiOpen)
 
 	mu sync.Mutex // guards pending and recent
 	// pending holds the events of the renewal being delivered, until its

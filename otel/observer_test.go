@@ -1,6 +1,7 @@
 package tkotel
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.uber.org/goleak"
 
 	"github.com/tokenkeeper/tokenkeeper"
@@ -140,4 +143,29 @@ func TestErrorType(t *testing.T) {
 	} {
 		assert.Equal(t, want, errorType(err), "%v", err)
 	}
+}
+
+func TestTokenRequestHTTPSpanInCallersTrace(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	r := newRig(t, func(c *tokenkeeper.Config, _ *tokenkeeper.SourceConfig) {
+		// otelhttp on the Client's own HTTP client.
+		c.HTTPClient = &http.Client{Transport: otelhttp.NewTransport(c.HTTPClient.Transport, otelhttp.WithTracerProvider(tp))}
+	})
+	r.clock.Advance(56 * time.Minute)
+	ctx, caller := r.tracer.Start(testCtx(t), "caller")
+	ctx, cancel := context.WithCancel(ctx)
+	_, err := r.src.TokenContext(ctx)
+	require.NoError(t, err)
+	cancel() // the caller is gone: the renewal is not
+	require.NoError(t, r.waitEnd(t).Err)
+	caller.End()
+
+	posts := rec.Ended()
+	require.Len(t, posts, 1)
+	post, c := posts[0], r.span(t, "caller").SpanContext()
+	assert.Equal(t, "HTTP POST", post.Name())
+	assert.Equal(t, c.TraceID(), post.SpanContext().TraceID(), "the token request's HTTP span is in the caller's trace")
+	assert.Equal(t, c.SpanID(), post.Parent().SpanID())
+	assert.Equal(t, c.SpanID(), r.span(t, "tokenkeeper.renewal").Parent().SpanID())
 }
