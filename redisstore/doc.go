@@ -7,7 +7,7 @@
 // # Keys and values
 //
 // A Store for credential key uses two Redis keys: Prefix+key holds the token
-// (tokenkeeper.EncodeToken's JSON, or that JSON sealed by Options.Cipher),
+// (tokenkeeper.EncodeToken's JSON, or that JSON sealed with Options.Keys),
 // and Prefix+key+":lock" holds the refresh lock. The default Prefix is
 // "tokenkeeper:", so several credentials, and other applications, share one
 // Redis. The token key has no expiry; the lock key expires after
@@ -62,12 +62,19 @@
 //
 // # Encryption
 //
-// Refresh tokens are long-lived secrets. With Options.Cipher (NewAESGCM, or
-// any Cipher) the token is stored sealed, bound to its Redis key, so that
-// neither Redis, its backups nor its replicas see it in clear, and a value
-// copied under another key does not open. A value that does not open, or a
-// clear-text value while a Cipher is set, is an error wrapping
-// tokenkeeper.ErrCorruptStore; a Source reports it (EventStoreFailed), goes
-// on with the token it holds or its login grant, and overwrites the stored
-// value with its next token.
+// Refresh tokens are long-lived secrets. With Options.Keys (a
+// seal.KeyProvider: seal.StaticKeys, seal.EnvKeys or your KMS) the token is
+// stored sealed with AES-256-GCM in the format of package seal, the one
+// tokenkeeper's FileStore uses, bound to its Redis key, so that neither
+// Redis, its backups nor its replicas see it in clear, and a value copied
+// under another key does not open. The value names the key that sealed it:
+// a KeyProvider with a new current key still reads values sealed with an
+// older key it holds, and seals the next save with the new one.
+//
+// A value that does not open (a *seal.OpenError: wrong key, a key the
+// provider does not hold, tampered, moved from another key), a clear-text
+// value while Keys is set, or a value sealed by the Cipher of redisstore
+// v0.1 (ErrOldFormat), is an error wrapping tokenkeeper.ErrCorruptStore; a
+// Source reports it (EventStoreFailed), goes on with the token it holds or
+// its login grant, and overwrites the stored value with its next token.
 package redisstore

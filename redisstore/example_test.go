@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/tokenkeeper/tokenkeeper"
 	"github.com/tokenkeeper/tokenkeeper/redisstore"
+	"github.com/tokenkeeper/tokenkeeper/seal"
 )
 
 // A replica of a service sharing one Daxium Air credential with the
@@ -21,13 +22,14 @@ func Example() {
 	})
 	defer rdb.Close()
 
-	// 32 bytes from your secret manager: AES-256-GCM at rest.
-	aead, err := redisstore.NewAESGCM([]byte(os.Getenv("TOKEN_KEY")))
+	// AES-256-GCM at rest: TOKEN_KEYS="2025-06=<32 bytes, base64>,..."
+	// from your secret manager, the first key current.
+	keys, err := seal.EnvKeys("TOKEN_KEYS")
 	if err != nil {
 		log.Fatal(err)
 	}
 	store, err := redisstore.New(rdb, "daxium:prod", redisstore.Options{
-		Cipher: aead,
+		Keys: keys,
 		// Lease (default 10s): a refresh is cut at nine tenths of it.
 	})
 	if err != nil {

@@ -2,51 +2,47 @@ package redisstore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper"
+	"github.com/tokenkeeper/tokenkeeper/seal"
 )
 
 // FuzzDecode feeds stored values, clear and sealed, to the decoder of a
-// Store without a Cipher and of one with a Cipher. Whatever the value, it
+// Store without Keys and of one with Keys. Whatever the value, it
 // must not panic, every failure must wrap tokenkeeper.ErrCorruptStore, and
 // a token it accepts must be saved and loaded again unchanged. The input is
-// also sealed with the Store's key, so that the decoder behind a valid seal
+// also sealed with the Store's current key, so that the decoder behind a valid seal
 // is fuzzed too: it must then accept and refuse exactly what the clear
 // Store does.
 func FuzzDecode(f *testing.F) {
+	ctx := context.Background()
 	sealed, clear := fuzzStores(f)
-	other, err := NewAESGCM(bytes.Repeat([]byte{8}, 32))
-	if err != nil {
-		f.Fatal(err)
-	}
 	tok := testToken(time.Date(2025, 1, 2, 3, 4, 5, 123456789, time.UTC))
-	clearData, err := clear.encode(tok)
-	if err != nil {
-		f.Fatal(err)
+	encode := func(s *Store) []byte {
+		data, err := s.encode(ctx, tok)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return data
 	}
-	sealedData, err := sealed.encode(tok)
-	if err != nil {
-		f.Fatal(err)
-	}
-	otherKeyData, err := (&Store{key: "tokenkeeper:other", cipher: sealed.cipher}).encode(tok)
-	if err != nil {
-		f.Fatal(err)
-	}
-	otherCipherData, err := (&Store{key: sealed.key, cipher: other}).encode(tok)
-	if err != nil {
-		f.Fatal(err)
-	}
+	clearData := encode(clear)
+	sealedData := encode(sealed)
+	oldKeyData := encode(&Store{key: sealed.key, keys: testKeys(f, "k1")})
+	otherKeyData := encode(&Store{key: "tokenkeeper:other", keys: sealed.keys})
+	unknownKeyData := encode(&Store{key: sealed.key, keys: testKeys(f, "k3")})
+	prefix := []byte(seal.Prefix)
 	withExtras := []byte(`{"version":1,"access_token":"at","refresh_token":"rt","expiry":"2025-01-02T03:04:05+02:00",` +
 		`"extra":{"n":1.5,"big":123456789012345678901234567890,"s":"x","a":[1,{"b":null}],"t":true}}`)
 	refreshOnly := []byte(`{"version":1,"access_token":"","refresh_token":"rt-only"}`)
 	for _, valid := range []struct {
 		s    *Store
 		data []byte
-	}{{clear, clearData}, {sealed, sealedData}, {clear, withExtras}, {clear, refreshOnly}} {
-		if _, err := valid.s.decode(valid.data); err != nil {
+	}{{clear, clearData}, {sealed, sealedData}, {sealed, oldKeyData}, {clear, withExtras}, {clear, refreshOnly}} {
+		if _, err := valid.s.decode(ctx, valid.data); err != nil {
 			f.Fatalf("a valid seed does not decode: %v", err)
 		}
 	}
@@ -59,20 +55,25 @@ func FuzzDecode(f *testing.F) {
 		// Valid values.
 		clearData,
 		sealedData,
+		oldKeyData,
 		withExtras,
 		refreshOnly,
 		// Sealed, but not for this Store.
 		otherKeyData,
-		otherCipherData,
+		unknownKeyData,
+		// The format of redisstore v0.1.
+		append(bytes.Clone(oldPrefix), bytes.Repeat([]byte{0xa5}, 60)...),
+		oldPrefix,
 		// Truncated.
 		sealedData[:len(sealedData)-1],
-		sealedData[:len(sealedPrefix)+5],
-		sealedPrefix,
-		sealedPrefix[:len(sealedPrefix)-1],
+		sealedData[:len(prefix)+5],
+		prefix,
+		prefix[:len(prefix)-1],
 		clearData[:len(clearData)/2],
 		// Tampered.
 		flip(sealedData, len(sealedData)-1),
-		flip(sealedData, len(sealedPrefix)),
+		flip(sealedData, len(prefix)),
+		flip(sealedData, len(prefix)+2),
 		flip(sealedData, 3),
 		flip(clearData, len(clearData)/2),
 		bytes.Replace(clearData, []byte(`"version":1`), []byte(`"version":2`), 1),
@@ -87,7 +88,9 @@ func FuzzDecode(f *testing.F) {
 		[]byte("[]"),
 		[]byte("{not json"),
 		[]byte("\xff\xfe\x00"),
-		append(bytes.Clone(sealedPrefix), "{}"...),
+		append(bytes.Clone(prefix), "{}"...),
+		append(bytes.Clone(prefix), "k2:"...),
+		append(bytes.Clone(prefix), "k2:!!!!"...),
 	} {
 		f.Add(seed)
 	}
@@ -95,12 +98,12 @@ func FuzzDecode(f *testing.F) {
 		fromClear := checkDecode(t, clear, data)
 		checkDecode(t, sealed, data)
 
-		// The same bytes behind a valid seal: the Cipher is transparent.
-		box, err := sealed.cipher.Seal(data, []byte(sealed.key))
+		// The same bytes behind a valid seal: sealing is transparent.
+		box, err := seal.Seal(ctx, sealed.keys, data, sealed.key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fromSealed := checkDecode(t, sealed, append(bytes.Clone(sealedPrefix), box...))
+		fromSealed := checkDecode(t, sealed, box)
 		if (fromClear == nil) != (fromSealed == nil) {
 			t.Fatalf("clear decode gave %v and sealed decode %v; want both or neither", fromClear != nil, fromSealed != nil)
 		}
@@ -110,16 +113,12 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// fuzzStores returns a Store with an AES-GCM Cipher under a fixed test key
-// and one without, for the same Redis key. Neither has a Redis client: only
+// fuzzStores returns a Store with Keys (sealing with key k2, still holding
+// k1) and one without, for the same Redis key. Neither has a Redis client: only
 // encode and decode are used.
 func fuzzStores(tb testing.TB) (sealed, clear *Store) {
 	tb.Helper()
-	c, err := NewAESGCM(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &Store{key: "tokenkeeper:cred", cipher: c}, &Store{key: "tokenkeeper:cred"}
+	return &Store{key: "tokenkeeper:cred", keys: testKeys(tb, "k2", "k1")}, &Store{key: "tokenkeeper:cred"}
 }
 
 // checkDecode decodes data with s and checks the outcome: an error that
@@ -127,7 +126,8 @@ func fuzzStores(tb testing.TB) (sealed, clear *Store) {
 // decodes back to the same token. It returns the token, or nil.
 func checkDecode(t *testing.T, s *Store, data []byte) *tokenkeeper.Token {
 	t.Helper()
-	got, err := s.decode(data)
+	ctx := context.Background()
+	got, err := s.decode(ctx, data)
 	if err != nil {
 		if !errors.Is(err, tokenkeeper.ErrCorruptStore) {
 			t.Fatalf("decode error %q does not wrap ErrCorruptStore", err)
@@ -140,11 +140,11 @@ func checkDecode(t *testing.T, s *Store, data []byte) *tokenkeeper.Token {
 	if got == nil {
 		t.Fatal("decode returned neither a token nor an error")
 	}
-	stored, err := s.encode(got)
+	stored, err := s.encode(ctx, got)
 	if err != nil {
 		t.Fatalf("a decoded token cannot be stored again: %v", err)
 	}
-	again, err := s.decode(stored)
+	again, err := s.decode(ctx, stored)
 	if err != nil {
 		t.Fatalf("a token stored again does not decode: %v", err)
 	}

@@ -264,11 +264,27 @@ func TestReplicasShareOneRefresh(t *testing.T) {
 		t.Fatalf("warm-up made %d token calls; want 0 (the stored token is valid)", st.TokenCallsTotal)
 	}
 
-	var failed int64
-	var slowest, total time.Duration
+	failed, total, slowest := rotateOneRefreshEach(t, f, reps, requests, rotations, roundLimit)
+	st := f.srv.Stats()
+	t.Logf("%d replicas x %d concurrent requests x %d rotations: %d API calls, %d failed, token calls %v, refresh reuse %d, 401s %d; rotation round trip mean %v, slowest %v",
+		replicas, requests, rotations, st.APICalls, failed, st.TokenCalls, st.RefreshReuse, st.API401s,
+		(total / rotations).Round(time.Millisecond), slowest.Round(time.Millisecond))
+	if want := int(replicas * requests * (rotations + 1)); st.APICalls != want {
+		t.Errorf("API calls = %d; want %d", st.APICalls, want)
+	}
+	checkSharedRefreshes(t, f, reps, rotations)
+	checkAllHoldStored(t, reps, seeded)
+}
+
+// rotateOneRefreshEach expires the token rotations times, each time sends
+// requests concurrent requests through every replica, and checks that each
+// rotation makes one refresh_token call and fails no request. It returns
+// the failed requests and the total and slowest rotation times.
+func rotateOneRefreshEach(t *testing.T, f *fleet, reps []*replica, requests, rotations int, limit time.Duration) (failed int64, total, slowest time.Duration) {
+	t.Helper()
 	for i := 1; i <= rotations; i++ {
 		f.expire()
-		res := f.burst(reps, requests, roundLimit, nil)
+		res := f.burst(reps, requests, limit, nil)
 		if res.failed != 0 {
 			t.Errorf("rotation %d: %d requests failed; first: %v", i, res.failed, res.firstErr)
 		}
@@ -279,33 +295,38 @@ func TestReplicasShareOneRefresh(t *testing.T) {
 			t.Fatalf("after rotation %d: %d refresh_token calls; want %d", i, got, i)
 		}
 	}
+	return failed, total, slowest
+}
 
+// checkSharedRefreshes checks that rotations rotations made exactly one
+// refresh each, by one replica, the others taking its token from the
+// store, with no reuse, login, 401, fallback or failure.
+func checkSharedRefreshes(t *testing.T, f *fleet, reps []*replica, rotations int) {
+	t.Helper()
 	st := f.srv.Stats()
-	t.Logf("%d replicas x %d concurrent requests x %d rotations: %d API calls, %d failed, token calls %v, refresh reuse %d, 401s %d; rotation round trip mean %v, slowest %v",
-		replicas, requests, rotations, st.APICalls, failed, st.TokenCalls, st.RefreshReuse, st.API401s,
-		(total / rotations).Round(time.Millisecond), slowest.Round(time.Millisecond))
 	if st.TokenCallsTotal != rotations || st.TokenCalls["refresh_token"] != rotations {
 		t.Errorf("token calls = %v (total %d); want exactly %d refresh_token calls", st.TokenCalls, st.TokenCallsTotal, rotations)
 	}
 	if st.RefreshReuse != 0 || st.Logins != 0 || st.API401s != 0 {
 		t.Errorf("refresh reuse %d, logins %d, API 401s %d; want 0, 0, 0", st.RefreshReuse, st.Logins, st.API401s)
 	}
-	if want := int(replicas * requests * (rotations + 1)); st.APICalls != want {
-		t.Errorf("API calls = %d; want %d", st.APICalls, want)
-	}
 	if n := sum(reps, tokenkeeper.EventRefreshStarted, "refresh_token"); n != rotations {
 		t.Errorf("refresh_token refreshes started by the replicas = %d; want %d", n, rotations)
 	}
-	if n := sum(reps, tokenkeeper.EventSharedToken); n != (replicas-1)*rotations {
-		t.Errorf("tokens taken from the store = %d; want %d", n, (replicas-1)*rotations)
+	if n := sum(reps, tokenkeeper.EventSharedToken); n != (len(reps)-1)*rotations {
+		t.Errorf("tokens taken from the store = %d; want %d", n, (len(reps)-1)*rotations)
 	}
 	for _, r := range reps {
 		if n := r.events.count(tokenkeeper.EventLockFallback) + r.events.count(tokenkeeper.EventStoreFailed) + r.events.count(tokenkeeper.EventRefreshFailed); n != 0 {
 			t.Errorf("%s: %d fallback, store or refresh failures: %q", r.name, n, r.events.errors())
 		}
 	}
+}
 
-	// All replicas hold the stored token, the latest one.
+// checkAllHoldStored checks that every replica holds the stored token, and
+// that it is no longer the seeded one.
+func checkAllHoldStored(t *testing.T, reps []*replica, seeded *tokenkeeper.Token) {
+	t.Helper()
 	stored, err := reps[0].store.Load(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -348,36 +369,9 @@ func TestCrashedLockHolder(t *testing.T) {
 		_, err := holder.src.TokenContext(ctx)
 		holderDone <- err
 	}()
-	// A renewal's events reach OnEvent when it ends: the lock in Redis
-	// says that the holder is renewing.
 	admin := f.redis.client(t)
-	for i := 0; admin.Exists(context.Background(), holder.store.LockKey()).Val() == 0; i++ {
-		if i == 1000 {
-			t.Fatal("the holder did not take the lock within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	ttl := admin.PTTL(context.Background(), holder.store.LockKey()).Val()
-	if ttl <= 0 {
-		t.Fatalf("PTTL of the lock while the holder refreshes = %v; want > 0", ttl)
-	}
-	leaseEnd := time.Now().Add(ttl)
-
-	// The holder dies: its Redis connection goes first, so its unlock
-	// cannot run; then its process stops, cancelling the hung call.
-	holder.rdb.Close()
-	holder.src.Close()
-	select {
-	case err := <-holderDone:
-		if err == nil {
-			t.Fatal("the dead holder got a token")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the holder's request did not end within 10s of its Close")
-	}
-	if n := admin.Exists(context.Background(), holder.store.LockKey()).Val(); n != 1 {
-		t.Fatalf("the dead holder's lock exists = %d; want 1 (never released)", n)
-	}
+	leaseEnd := waitForLock(t, admin, holder.store.LockKey())
+	killHolder(t, admin, holder, holderDone)
 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -398,7 +392,53 @@ func TestCrashedLockHolder(t *testing.T) {
 	if recovered > 2*time.Second {
 		t.Errorf("the next replica got its token %v after the lease ran out; want well under 2s", recovered)
 	}
-	stored, err := next.store.Load(ctx)
+	checkNextTookOver(t, f, next, tok)
+}
+
+// waitForLock waits up to 10s for the lock at key to be taken, and returns
+// when its lease runs out. A renewal's events reach OnEvent when it ends:
+// the lock in Redis is what says that a holder is renewing.
+func waitForLock(t *testing.T, admin redis.UniversalClient, key string) time.Time {
+	t.Helper()
+	for i := 0; admin.Exists(context.Background(), key).Val() == 0; i++ {
+		if i == 1000 {
+			t.Fatal("the holder did not take the lock within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ttl := admin.PTTL(context.Background(), key).Val()
+	if ttl <= 0 {
+		t.Fatalf("PTTL of the lock while the holder refreshes = %v; want > 0", ttl)
+	}
+	return time.Now().Add(ttl)
+}
+
+// killHolder kills the replica holding the lock: its Redis connection goes
+// first, so its unlock cannot run; then its process stops, cancelling its
+// hung call, whose result comes on done. The lock must remain.
+func killHolder(t *testing.T, admin redis.UniversalClient, holder *replica, done <-chan error) {
+	t.Helper()
+	holder.rdb.Close()
+	holder.src.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the dead holder got a token")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the holder's request did not end within 10s of its Close")
+	}
+	if n := admin.Exists(context.Background(), holder.store.LockKey()).Val(); n != 1 {
+		t.Fatalf("the dead holder's lock exists = %d; want 1 (never released)", n)
+	}
+}
+
+// checkNextTookOver checks that next stored its token tok, refreshing with
+// the refresh token the dead holder never rotated, after waiting for the
+// lock rather than falling back.
+func checkNextTookOver(t *testing.T, f *fleet, next *replica, tok *tokenkeeper.Token) {
+	t.Helper()
+	stored, err := next.store.Load(context.Background())
 	if err != nil || stored == nil || stored.AccessToken != tok.AccessToken {
 		t.Errorf("the stored token is not the next replica's (err %v)", err)
 	}
@@ -439,6 +479,27 @@ func TestRedisDownOneReplicaLosesNothing(t *testing.T) {
 		}
 		slowest = max(slowest, res.elapsed)
 	}
+	checkLocalRefreshes(t, f, r, outage, slowest)
+
+	// Redis comes back, empty. The next rotation refreshes with the
+	// refresh token kept in memory and stores the result.
+	f.redisBack(reps)
+	f.expire()
+	if res := f.burst(reps, requests, 30*time.Second, nil); res.failed != 0 {
+		t.Errorf("rotation after the restart: %d requests failed; first: %v", res.failed, res.firstErr)
+	}
+	checkStoredIsCurrent(t, r)
+	if st := f.srv.Stats(); st.TokenCalls["refresh_token"] != outage+1 || st.RefreshReuse != 0 || st.Logins != 0 {
+		t.Errorf("after the restart: token calls %v, reuse %d, logins %d; want %d refresh_token calls, no reuse, no login",
+			st.TokenCalls, st.RefreshReuse, st.Logins, outage+1)
+	}
+}
+
+// checkLocalRefreshes checks that r, alone while Redis was down for outage
+// rotations, refreshed once per rotation, falling back to a local refresh
+// and failing to save each time.
+func checkLocalRefreshes(t *testing.T, f *fleet, r *replica, outage int, slowest time.Duration) {
+	t.Helper()
 	st := f.srv.Stats()
 	t.Logf("Redis down, %d rotations: token calls %v, reuse %d, logins %d; fallbacks %d, store failures %d; slowest rotation %v",
 		outage, st.TokenCalls, st.RefreshReuse, st.Logins, r.events.count(tokenkeeper.EventLockFallback),
@@ -453,14 +514,11 @@ func TestRedisDownOneReplicaLosesNothing(t *testing.T) {
 	if n := r.events.count(tokenkeeper.EventStoreFailed); n < outage {
 		t.Errorf("store failures = %d; want at least %d (every save)", n, outage)
 	}
+}
 
-	// Redis comes back, empty. The next rotation refreshes with the
-	// refresh token kept in memory and stores the result.
-	f.redisBack(reps)
-	f.expire()
-	if res := f.burst(reps, requests, 30*time.Second, nil); res.failed != 0 {
-		t.Errorf("rotation after the restart: %d requests failed; first: %v", res.failed, res.firstErr)
-	}
+// checkStoredIsCurrent checks that the store holds r's current token.
+func checkStoredIsCurrent(t *testing.T, r *replica) {
+	t.Helper()
 	cur, err := r.src.TokenContext(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -471,10 +529,6 @@ func TestRedisDownOneReplicaLosesNothing(t *testing.T) {
 	}
 	if stored.AccessToken != cur.AccessToken || stored.RefreshToken != cur.RefreshToken {
 		t.Errorf("the stored token is not the replica's current one")
-	}
-	if st := f.srv.Stats(); st.TokenCalls["refresh_token"] != outage+1 || st.RefreshReuse != 0 || st.Logins != 0 {
-		t.Errorf("after the restart: token calls %v, reuse %d, logins %d; want %d refresh_token calls, no reuse, no login",
-			st.TokenCalls, st.RefreshReuse, st.Logins, outage+1)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/tokenkeeper/tokenkeeper"
+	"github.com/tokenkeeper/tokenkeeper/seal"
 )
 
 // Defaults of Options.
@@ -39,10 +40,13 @@ type Options struct {
 	// Timeout bounds every Redis call, in addition to the caller's
 	// context. Zero means DefaultTimeout.
 	Timeout time.Duration
-	// Cipher, if set, seals the token before it is stored and opens it
-	// when it is loaded (see NewAESGCM). Nil stores the token as
-	// tokenkeeper.EncodeToken's JSON, in clear.
-	Cipher Cipher
+	// Keys, if set, encrypts the token at rest with AES-256-GCM (package
+	// seal, the format of tokenkeeper's FileStore), bound to the Redis key
+	// (Prefix included): a value copied under another key does not open.
+	// New values are sealed with the current key; values sealed with an
+	// older key the KeyProvider still holds are read. Nil stores the
+	// token as tokenkeeper.EncodeToken's JSON, in clear.
+	Keys seal.KeyProvider
 }
 
 // Store keeps one credential's token in Redis and holds its refresh lock.
@@ -57,7 +61,7 @@ type Store struct {
 	lockKey string
 	lease   time.Duration
 	timeout time.Duration
-	cipher  Cipher
+	keys    seal.KeyProvider
 }
 
 var (
@@ -112,7 +116,7 @@ func New(client redis.UniversalClient, key string, opts Options) (*Store, error)
 		lockKey: opts.Prefix + key + ":lock",
 		lease:   opts.Lease,
 		timeout: opts.Timeout,
-		cipher:  opts.Cipher,
+		keys:    opts.Keys,
 	}, nil
 }
 
@@ -143,30 +147,32 @@ func (s *Store) LockKey() string { return s.lockKey }
 
 // Load returns the stored token, or (nil, nil) when none is stored. A
 // value that cannot be opened or decoded is an error wrapping
-// tokenkeeper.ErrCorruptStore; a Redis failure, or no answer within
-// Timeout, is an error too.
+// tokenkeeper.ErrCorruptStore (with a *seal.OpenError when a sealed value
+// does not open, with ErrOldFormat for a value of redisstore v0.1). A
+// failure of the KeyProvider, a Redis failure, or no answer from Redis
+// within Timeout is an error that does not wrap it.
 func (s *Store) Load(ctx context.Context) (*tokenkeeper.Token, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	getCtx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	data, err := s.client.Get(ctx, s.key).Bytes()
+	data, err := s.client.Get(getCtx, s.key).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: load %s: %w", s.key, err)
 	}
-	t, err := s.decode(data)
+	t, err := s.decode(ctx, data)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: load %s: %w", s.key, err)
 	}
 	return t, nil
 }
 
-// Save stores t, sealed if the Store has a Cipher, replacing what was
+// Save stores t, sealed if the Store has Keys, replacing what was
 // stored. It returns an error when Redis fails or does not answer within
 // Timeout; the value may then have been written or not.
 func (s *Store) Save(ctx context.Context, t *tokenkeeper.Token) error {
-	data, err := s.encode(t)
+	data, err := s.encode(ctx, t)
 	if err != nil {
 		return fmt.Errorf("redisstore: save %s: %w", s.key, err)
 	}

@@ -1,10 +1,10 @@
 package redisstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,7 +124,7 @@ func TestSaveLoad(t *testing.T) {
 	}
 	sameToken(t, got, want)
 
-	// At rest, without a Cipher, the value is the core's own encoding.
+	// At rest, without Keys, the value is the core's own encoding.
 	raw, err := c.Get(ctx, "tokenkeeper:cred").Bytes()
 	if err != nil {
 		t.Fatalf("GET: %v", err)
@@ -174,12 +174,20 @@ func TestNamespacing(t *testing.T) {
 	}
 	sameToken(t, got, ta)
 
-	// Locks are independent too.
+	checkLocksIndependent(t, a, b, otherApp)
+	checkKeysLeft(t, c, "tokenkeeper:a", "tokenkeeper:b")
+}
+
+// checkLocksIndependent checks that others can each take their lock while
+// a holds its own.
+func checkLocksIndependent(t *testing.T, a *Store, others ...*Store) {
+	t.Helper()
+	ctx := context.Background()
 	unlockA, ok, err := a.TryLock(ctx)
 	if !ok || err != nil {
 		t.Fatalf("a.TryLock = %v, %v; want true, nil", ok, err)
 	}
-	for _, s := range []*Store{b, otherApp} {
+	for _, s := range others {
 		unlock, ok, err := s.TryLock(ctx)
 		if !ok || err != nil {
 			t.Fatalf("%s: TryLock while %s is locked = %v, %v; want true, nil", s.Key(), a.Key(), ok, err)
@@ -191,95 +199,18 @@ func TestNamespacing(t *testing.T) {
 	if err := unlockA(ctx); err != nil {
 		t.Errorf("a: unlock: %v", err)
 	}
-
-	keys, err := c.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Join(keys, ",") != "tokenkeeper:a,tokenkeeper:b" && strings.Join(keys, ",") != "tokenkeeper:b,tokenkeeper:a" {
-		t.Errorf("keys left in Redis = %q; want the two token keys only", keys)
-	}
 }
 
-func TestEncryptionAtRest(t *testing.T) {
-	checkLeaks(t)
-	rs := startRedis(t)
-	c := rs.client(t)
-	ctx := context.Background()
-	key := bytes.Repeat([]byte{7}, 32)
-	aead, err := NewAESGCM(key)
+// checkKeysLeft checks that Redis holds exactly the keys want.
+func checkKeysLeft(t *testing.T, c redis.UniversalClient, want ...string) {
+	t.Helper()
+	keys, err := c.Keys(context.Background(), "*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newStore(t, c, "cred", Options{Cipher: aead})
-	want := testToken(time.Now())
-	if err := s.Save(ctx, want); err != nil {
-		t.Fatalf("Save: %v", err)
-	}
-	got, err := s.Load(ctx)
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
-	sameToken(t, got, want)
-
-	raw, err := c.Get(ctx, s.Key()).Bytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, secret := range []string{want.AccessToken, want.RefreshToken, want.IDToken, "secret", "access_token", want.Scope} {
-		if bytes.Contains(raw, []byte(secret)) {
-			t.Errorf("the stored value contains %q", secret)
-		}
-	}
-	if !bytes.HasPrefix(raw, sealedPrefix) {
-		t.Errorf("the stored value does not start with %q", sealedPrefix)
-	}
-	// Two saves of one token differ: the nonce is random.
-	if err := s.Save(ctx, want); err != nil {
-		t.Fatal(err)
-	}
-	if raw2 := c.Get(ctx, s.Key()).Val(); raw2 == string(raw) {
-		t.Errorf("two saves of one token stored the same bytes; want a fresh nonce each time")
-	}
-
-	otherKey, _ := NewAESGCM(bytes.Repeat([]byte{8}, 32))
-	tests := []struct {
-		name  string
-		store *Store
-	}{
-		{"wrong key", newStore(t, c, "cred", Options{Cipher: otherKey})},
-		{"no cipher", newStore(t, c, "cred", Options{})},
-	}
-	for _, tt := range tests {
-		got, err := tt.store.Load(ctx)
-		if got != nil || !errors.Is(err, tokenkeeper.ErrCorruptStore) {
-			t.Errorf("%s: Load = %v, %v; want nil and an error wrapping ErrCorruptStore", tt.name, got, err)
-			continue
-		}
-		if msg := err.Error(); strings.Contains(msg, "secret") {
-			t.Errorf("%s: error %q shows a secret", tt.name, msg)
-		}
-		t.Logf("%s: %v", tt.name, err)
-	}
-
-	// A sealed value moved under another key does not open: the key is
-	// authenticated with it.
-	if err := c.Copy(ctx, s.Key(), "tokenkeeper:other", 0, false).Err(); err != nil {
-		t.Fatal(err)
-	}
-	moved := newStore(t, c, "other", Options{Cipher: aead})
-	if _, err := moved.Load(ctx); !errors.Is(err, tokenkeeper.ErrCorruptStore) {
-		t.Errorf("Load of a value copied from another key: error %v; want ErrCorruptStore", err)
-	}
-
-	// A clear value is refused by a Store with a Cipher, not trusted.
-	clear := newStore(t, c, "clear", Options{})
-	if err := clear.Save(ctx, want); err != nil {
-		t.Fatal(err)
-	}
-	sealedReader := newStore(t, c, "clear", Options{Cipher: aead})
-	if _, err := sealedReader.Load(ctx); !errors.Is(err, tokenkeeper.ErrCorruptStore) {
-		t.Errorf("Load of a clear value with a Cipher: error %v; want ErrCorruptStore", err)
+	slices.Sort(keys)
+	if !slices.Equal(keys, want) {
+		t.Errorf("keys left in Redis = %q; want %q", keys, want)
 	}
 }
 
