@@ -101,39 +101,48 @@ func (auth0) authorize(s *Server, w http.ResponseWriter, r *http.Request) {
 		back(url.Values{"error": {code}, "error_description": {desc}})
 	}
 
+	if code, desc := s.authorizeProblem(q); code != "" {
+		fail(code, desc)
+		return
+	}
+	user := s.firstUser
+	if _, ok := s.opts.Users[q.Get("login_hint")]; ok {
+		user = q.Get("login_hint")
+	}
+	code := newToken(prefixCode)
+	s.mu.Lock()
+	s.codes[code] = &authCode{
+		clientID:    s.opts.ClientID,
+		redirectURI: redirect,
+		challenge:   q.Get("code_challenge"),
+		user:        user,
+		scope:       q.Get("scope"),
+		nonce:       q.Get("nonce"),
+		expires:     s.now().Add(codeLifetime),
+	}
+	s.mu.Unlock()
+	back(url.Values{"code": {code}})
+}
+
+// authorizeProblem returns the error code and description an authorization
+// request q gets, or "" when it is good.
+func (s *Server) authorizeProblem(q url.Values) (code, desc string) {
 	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
 	switch aud := q.Get("audience"); {
 	case q.Get("response_type") != "code":
-		fail("unsupported_response_type", "response_type must be code")
+		return "unsupported_response_type", "response_type must be code"
 	case aud != "" && aud != s.opts.Audience:
-		fail("access_denied", "Service not found: "+aud)
+		return "access_denied", "Service not found: " + aud
 	case challenge == "" && s.opts.PublicClient:
-		fail("invalid_request", "code_challenge is required for public clients")
+		return "invalid_request", "code_challenge is required for public clients"
 	case challenge == "" && method != "":
-		fail("invalid_request", "code_challenge_method without code_challenge")
+		return "invalid_request", "code_challenge_method without code_challenge"
 	case challenge != "" && method != "S256":
-		fail("invalid_request", "code_challenge_method must be S256")
+		return "invalid_request", "code_challenge_method must be S256"
 	case challenge != "" && !validPKCE(challenge, 43, 43):
-		fail("invalid_request", "code_challenge is not a base64url SHA-256")
-	default:
-		user := s.firstUser
-		if _, ok := s.opts.Users[q.Get("login_hint")]; ok {
-			user = q.Get("login_hint")
-		}
-		code := newToken(prefixCode)
-		s.mu.Lock()
-		s.codes[code] = &authCode{
-			clientID:    s.opts.ClientID,
-			redirectURI: redirect,
-			challenge:   challenge,
-			user:        user,
-			scope:       q.Get("scope"),
-			nonce:       q.Get("nonce"),
-			expires:     s.now().Add(codeLifetime),
-		}
-		s.mu.Unlock()
-		back(url.Values{"code": {code}})
+		return "invalid_request", "code_challenge is not a base64url SHA-256"
 	}
+	return "", ""
 }
 
 // redirectAllowed checks raw against Options.RedirectURIs, or, without

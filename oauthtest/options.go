@@ -124,51 +124,8 @@ type Options struct {
 
 // normalize validates o and returns a copy with the defaults filled in.
 func (o Options) normalize() (Options, error) {
-	if o.Preset < Daxium || o.Preset > Auth0 {
-		return o, fmt.Errorf("oauthtest: Options.Preset %v is not Daxium, Transiteo or Auth0", o.Preset)
-	}
-	auth0Only := []struct {
-		set  bool
-		name string
-	}{
-		{o.PublicClient, "PublicClient"},
-		{o.Rotation, "Rotation"},
-		{o.ReuseDetection, "ReuseDetection"},
-		{o.Audience != "", "Audience"},
-		{len(o.RedirectURIs) > 0, "RedirectURIs"},
-	}
-	for _, f := range auth0Only {
-		if f.set && o.Preset != Auth0 {
-			return o, fmt.Errorf("oauthtest: Options.%s is for Auth0 only, not %v", f.name, o.Preset)
-		}
-	}
-	if o.RefreshToken != "" && o.Preset != Transiteo {
-		return o, fmt.Errorf("oauthtest: Options.RefreshToken is for Transiteo only, not %v", o.Preset)
-	}
-	if o.ReuseDetection && !o.Rotation {
-		return o, errors.New("oauthtest: Options.ReuseDetection needs Rotation")
-	}
-	switch {
-	case o.TokenLifetime < 0 || (o.TokenLifetime > 0 && o.TokenLifetime < time.Second):
-		return o, fmt.Errorf("oauthtest: Options.TokenLifetime %v is under one second", o.TokenLifetime)
-	case o.RefreshTokenLifetime < 0:
-		return o, fmt.Errorf("oauthtest: Options.RefreshTokenLifetime %v is negative", o.RefreshTokenLifetime)
-	case o.LoginLimit < 0:
-		return o, fmt.Errorf("oauthtest: Options.LoginLimit %d is negative", o.LoginLimit)
-	case o.LoginWindow < 0:
-		return o, fmt.Errorf("oauthtest: Options.LoginWindow %v is negative", o.LoginWindow)
-	}
-	for _, raw := range o.RedirectURIs {
-		if u, err := url.Parse(raw); err != nil || !u.IsAbs() || u.Host == "" || u.Fragment != "" {
-			return o, fmt.Errorf("oauthtest: Options.RedirectURIs: %q is not an absolute URL without fragment", raw)
-		}
-	}
-
-	if o.ClientID == "" {
-		o.ClientID = DefaultClientID
-	}
-	if o.ClientSecret == "" {
-		o.ClientSecret = DefaultClientSecret
+	if err := o.check(); err != nil {
+		return o, err
 	}
 	users := make(map[string]string, len(o.Users))
 	for name, pw := range o.Users {
@@ -182,22 +139,83 @@ func (o Options) normalize() (Options, error) {
 	}
 	o.Users = users
 	o.RedirectURIs = append([]string(nil), o.RedirectURIs...)
-	if o.TokenLifetime == 0 {
-		o.TokenLifetime = DefaultTokenLifetime
-	}
-	if o.Audience == "" {
-		o.Audience = DefaultAudience
-	}
+	setString(&o.ClientID, DefaultClientID)
+	setString(&o.ClientSecret, DefaultClientSecret)
+	setString(&o.Audience, DefaultAudience)
+	setDuration(&o.TokenLifetime, DefaultTokenLifetime)
+	setDuration(&o.LoginWindow, DefaultLoginWindow)
 	if o.LoginLimit == 0 {
 		o.LoginLimit = DefaultLoginLimit
-	}
-	if o.LoginWindow == 0 {
-		o.LoginWindow = DefaultLoginWindow
 	}
 	if o.Preset == Transiteo && o.RefreshToken == "" {
 		o.RefreshToken = newToken(prefixRefresh)
 	}
 	return o, nil
+}
+
+func setString(s *string, v string) {
+	if *s == "" {
+		*s = v
+	}
+}
+
+func setDuration(d *time.Duration, v time.Duration) {
+	if *d == 0 {
+		*d = v
+	}
+}
+
+// check reports the first problem of o: an option of another preset, or a
+// value out of range.
+func (o Options) check() error {
+	if o.Preset < Daxium || o.Preset > Auth0 {
+		return fmt.Errorf("oauthtest: Options.Preset %v is not Daxium, Transiteo or Auth0", o.Preset)
+	}
+	if err := o.checkPreset(); err != nil {
+		return err
+	}
+	switch {
+	case o.TokenLifetime < 0 || (o.TokenLifetime > 0 && o.TokenLifetime < time.Second):
+		return fmt.Errorf("oauthtest: Options.TokenLifetime %v is under one second", o.TokenLifetime)
+	case o.RefreshTokenLifetime < 0:
+		return fmt.Errorf("oauthtest: Options.RefreshTokenLifetime %v is negative", o.RefreshTokenLifetime)
+	case o.LoginLimit < 0:
+		return fmt.Errorf("oauthtest: Options.LoginLimit %d is negative", o.LoginLimit)
+	case o.LoginWindow < 0:
+		return fmt.Errorf("oauthtest: Options.LoginWindow %v is negative", o.LoginWindow)
+	}
+	for _, raw := range o.RedirectURIs {
+		if u, err := url.Parse(raw); err != nil || !u.IsAbs() || u.Host == "" || u.Fragment != "" {
+			return fmt.Errorf("oauthtest: Options.RedirectURIs: %q is not an absolute URL without fragment", raw)
+		}
+	}
+	return nil
+}
+
+// checkPreset reports an option set for a preset that does not have it.
+func (o Options) checkPreset() error {
+	auth0Only := []struct {
+		set  bool
+		name string
+	}{
+		{o.PublicClient, "PublicClient"},
+		{o.Rotation, "Rotation"},
+		{o.ReuseDetection, "ReuseDetection"},
+		{o.Audience != "", "Audience"},
+		{len(o.RedirectURIs) > 0, "RedirectURIs"},
+	}
+	for _, f := range auth0Only {
+		if f.set && o.Preset != Auth0 {
+			return fmt.Errorf("oauthtest: Options.%s is for Auth0 only, not %v", f.name, o.Preset)
+		}
+	}
+	if o.RefreshToken != "" && o.Preset != Transiteo {
+		return fmt.Errorf("oauthtest: Options.RefreshToken is for Transiteo only, not %v", o.Preset)
+	}
+	if o.ReuseDetection && !o.Rotation {
+		return errors.New("oauthtest: Options.ReuseDetection needs Rotation")
+	}
+	return nil
 }
 
 // firstUser is the user that logins without a username act as.
