@@ -30,6 +30,8 @@
 //   - Store keeps a token across restarts and replicas.
 //   - Package multi holds many credentials at once, one Source per
 //     tenant, user and request parameters, behind one *http.Client.
+//   - Package oidc validates id_tokens against the provider's keys; the
+//     nonce it checks is the one AuthCodeURL sent (AuthCodeFlow.Nonce).
 //
 // Secrets (passwords, client secrets, access, refresh and id tokens) never
 // appear in Error, in any fmt verb, in slog output or in JSON. Nothing is

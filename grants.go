@@ -211,6 +211,10 @@ type AuthCodeRequest struct {
 	// State is echoed back by the provider. If empty, a random one is
 	// generated.
 	State string
+	// Nonce is the OpenID Connect nonce, signed by the provider into the
+	// id_token; check it with the oidc package. If empty, a random one
+	// is generated.
+	Nonce string
 	// Audience is Auth0's API identifier; optional.
 	Audience string
 	// DisablePKCE turns off PKCE. By default an S256 challenge (RFC 7636)
@@ -223,22 +227,24 @@ type AuthCodeRequest struct {
 // AuthCodeFlow is one authorization code flow in progress: the URL to send
 // the user to, and what is needed to check the callback and exchange the
 // code. Keep it (server-side) until the callback arrives. Its Format method
-// hides State and Verifier. Its methods only read it: it is safe for
+// hides State, Nonce and Verifier. Its methods only read it: it is safe for
 // concurrent use once built.
 type AuthCodeFlow struct {
 	// URL is the authorization URL to redirect the user to.
 	URL string
 	// State is the state sent, to compare with the callback's.
 	State string
+	// Nonce is the nonce sent, which the id_token must carry.
+	Nonce string
 	// Verifier is the PKCE code verifier; empty if PKCE is disabled.
 	Verifier string
 	// RedirectURI is the redirect URI sent.
 	RedirectURI string
 }
 
-// Format prints the flow without its state and verifier.
+// Format prints the flow without its state, nonce and verifier.
 func (f AuthCodeFlow) Format(s fmt.State, verb rune) {
-	fmt.Fprintf(s, "tokenkeeper.AuthCodeFlow{RedirectURI:%q State:%s Verifier:%s}", f.RedirectURI, redacted(f.State), redacted(f.Verifier))
+	fmt.Fprintf(s, "tokenkeeper.AuthCodeFlow{RedirectURI:%q State:%s Nonce:%s Verifier:%s}", f.RedirectURI, redacted(f.State), redacted(f.Nonce), redacted(f.Verifier))
 }
 
 // MarshalJSON fails: the verifier is a secret that must not reach a log,
@@ -249,16 +255,19 @@ func (f AuthCodeFlow) MarshalJSON() ([]byte, error) {
 }
 
 // AuthCodeURL starts an authorization code flow: it returns the URL with
-// response_type=code, client_id, redirect_uri, scope, state, audience, the
-// extra parameters and, unless disabled, an S256 PKCE challenge. The
+// response_type=code, client_id, redirect_uri, scope, state, nonce,
+// audience, the extra parameters and, unless disabled, an S256 PKCE challenge. The
 // Client must have an AuthURL.
 func (c *Client) AuthCodeURL(r AuthCodeRequest) (*AuthCodeFlow, error) {
 	if c.authURL == nil {
 		return nil, errors.New("tokenkeeper: AuthCodeURL: Config.AuthURL is empty")
 	}
-	flow := &AuthCodeFlow{State: r.State, RedirectURI: r.RedirectURI}
+	flow := &AuthCodeFlow{State: r.State, Nonce: r.Nonce, RedirectURI: r.RedirectURI}
 	if flow.State == "" {
 		flow.State = randomString(24)
+	}
+	if flow.Nonce == "" {
+		flow.Nonce = randomString(24)
 	}
 	q := c.authURL.Query()
 	for k, vs := range r.Params {
@@ -270,6 +279,7 @@ func (c *Client) AuthCodeURL(r AuthCodeRequest) (*AuthCodeFlow, error) {
 	setIf(q, "scope", r.Scope)
 	setIf(q, "audience", r.Audience)
 	q.Set("state", flow.State)
+	q.Set("nonce", flow.Nonce)
 	if !r.DisablePKCE {
 		flow.Verifier = oauth2.GenerateVerifier()
 		q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(flow.Verifier))

@@ -48,12 +48,14 @@ func TestAuthCodeURL(t *testing.T) {
 			RedirectURI: "http://127.0.0.1:4242/callback",
 			Scope:       "openid offline_access",
 			State:       "state-1",
+			Nonce:       "nonce-1",
 			Audience:    "https://api.example.com/",
 			Params: url.Values{
 				"prompt":        {"login"},
 				"response_type": {"token"},
 				"client_id":     {"evil"},
 				"state":         {"evil"},
+				"nonce":         {"evil"},
 			},
 		})
 		require.NoError(t, err)
@@ -72,11 +74,13 @@ func TestAuthCodeURL(t *testing.T) {
 			"redirect_uri":          {"http://127.0.0.1:4242/callback"},
 			"scope":                 {"openid offline_access"},
 			"state":                 {"state-1"},
+			"nonce":                 {"nonce-1"},
 			"audience":              {"https://api.example.com/"},
 			"code_challenge":        {challengeOf(flow.Verifier)},
 			"code_challenge_method": {"S256"},
 		}, q, "authorization URL query")
 		assert.Equal(t, "state-1", flow.State)
+		assert.Equal(t, "nonce-1", flow.Nonce)
 		assert.Equal(t, "http://127.0.0.1:4242/callback", flow.RedirectURI)
 	})
 	t.Run("generated state and minimal query", func(t *testing.T) {
@@ -88,6 +92,9 @@ func TestAuthCodeURL(t *testing.T) {
 		require.NoError(t, err)
 		assert.Regexp(t, `^[A-Za-z0-9_-]{32,}$`, f1.State, "generated state")
 		assert.NotEqual(t, f1.State, f2.State, "two flows share a state")
+		assert.Regexp(t, `^[A-Za-z0-9_-]{32,}$`, f1.Nonce, "generated nonce")
+		assert.NotEqual(t, f1.Nonce, f2.Nonce, "two flows share a nonce")
+		assert.NotEqual(t, f1.State, f1.Nonce, "the nonce is the state")
 		assert.NotEqual(t, f1.Verifier, f2.Verifier, "two flows share a verifier")
 		u, err := url.Parse(f1.URL)
 		require.NoError(t, err)
@@ -95,6 +102,7 @@ func TestAuthCodeURL(t *testing.T) {
 			"response_type":         {"code"},
 			"client_id":             {"spa-id"},
 			"state":                 {f1.State},
+			"nonce":                 {f1.Nonce},
 			"code_challenge":        {challengeOf(f1.Verifier)},
 			"code_challenge_method": {"S256"},
 		}, u.Query(), "empty optional fields are left out")
@@ -102,7 +110,7 @@ func TestAuthCodeURL(t *testing.T) {
 	t.Run("PKCE disabled", func(t *testing.T) {
 		t.Parallel()
 		c := newAuthClient(t, "https://tenant.auth0.com/authorize")
-		flow, err := c.AuthCodeURL(AuthCodeRequest{RedirectURI: "https://app.example.com/cb", State: "s", DisablePKCE: true})
+		flow, err := c.AuthCodeURL(AuthCodeRequest{RedirectURI: "https://app.example.com/cb", State: "s", Nonce: "n", DisablePKCE: true})
 		require.NoError(t, err)
 		assert.Empty(t, flow.Verifier)
 		u, err := url.Parse(flow.URL)
@@ -112,6 +120,7 @@ func TestAuthCodeURL(t *testing.T) {
 			"client_id":     {"spa-id"},
 			"redirect_uri":  {"https://app.example.com/cb"},
 			"state":         {"s"},
+			"nonce":         {"n"},
 		}, u.Query())
 		g, err := flow.Callback(url.Values{"state": {"s"}, "code": {"code"}})
 		require.NoError(t, err)
@@ -280,12 +289,12 @@ func TestGrantFormat(t *testing.T) {
 	}
 }
 
-// An AuthCodeFlow prints without its state and verifier, and refuses to be
+// An AuthCodeFlow prints without its state, nonce and verifier, and refuses to be
 // written as JSON rather than write a text that cannot be read back.
 func TestAuthCodeFlowFormat(t *testing.T) {
 	t.Parallel()
-	flow := AuthCodeFlow{URL: "https://a/authorize?state=s", State: "s", Verifier: "v", RedirectURI: "https://app/cb"}
-	want := `tokenkeeper.AuthCodeFlow{RedirectURI:"https://app/cb" State:REDACTED Verifier:REDACTED}`
+	flow := AuthCodeFlow{URL: "https://a/authorize?state=s", State: "s", Nonce: "n", Verifier: "v", RedirectURI: "https://app/cb"}
+	want := `tokenkeeper.AuthCodeFlow{RedirectURI:"https://app/cb" State:REDACTED Nonce:REDACTED Verifier:REDACTED}`
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 		assert.Equal(t, want, fmt.Sprintf(verb, flow), "Sprintf(%q, flow)", verb)
 	}

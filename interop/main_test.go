@@ -74,7 +74,6 @@ var flows = []string{
 
 // gaps are what a library does not offer: rows of the table, not tests.
 var gaps = map[[2]string]string{
-	{flowExchange, tk}: "no token exchange grant yet",
 	{flowExchange, xo}: "no token exchange grant",
 }
 
