@@ -91,44 +91,7 @@ func TestScenarios(t *testing.T) {
 	}
 	var rows []row
 	for range sp.repeats {
-		rows = append(rows, stormRun(t, implFloor, scenStormBase, sp.stormN, time.Hour))
-		for _, left := range []struct {
-			scenario string
-			left     time.Duration
-		}{{scenStorm5s, stormLeft}, {scenStormExp, -time.Second}} {
-			for _, impl := range []string{implXOAuth2, implTokenkeeper} {
-				r := stormRun(t, impl, left.scenario, sp.stormN, left.left)
-				rows = append(rows, r)
-				if impl == implTokenkeeper {
-					r.want(t, r.tokenCalls == 1, "token calls = %d; want 1", r.tokenCalls)
-					r.want(t, r.failed == 0, "failed requests = %d; want 0", r.failed)
-				}
-			}
-		}
-		for _, impl := range []string{implFloor, implXOAuth2, implTokenkeeper} {
-			r := earlyRun(t, impl, sp.rate, sp.early)
-			rows = append(rows, r)
-			if impl == implTokenkeeper {
-				r.want(t, r.tokenCalls == 1, "token calls = %d; want 1", r.tokenCalls)
-				r.want(t, r.failed == 0, "failed requests = %d; want 0", r.failed)
-			}
-		}
-		for _, impl := range []string{implXOAuth2, implTokenkeeper} {
-			r := outageRun(t, impl, sp.rate, sp.outage, sp.outageLoad)
-			rows = append(rows, r)
-			if impl == implTokenkeeper {
-				r.want(t, r.failed == 0, "failed requests = %d; want 0", r.failed)
-				r.want(t, r.tokenCalls >= 1 && r.tokenCalls <= 10, "token calls = %d; want 1 to 10", r.tokenCalls)
-			}
-		}
-		for _, impl := range []string{implXOAuth2, implTokenkeeper} {
-			r := revokedRun(t, impl, sp.revokeN)
-			rows = append(rows, r)
-			if impl == implTokenkeeper {
-				r.want(t, r.ok == r.requests, "recovered requests = %d of %d; want all", r.ok, r.requests)
-				r.want(t, r.tokenCalls == 1, "token calls = %d; want 1", r.tokenCalls)
-			}
-		}
+		rows = append(rows, scenarioRound(t, sp)...)
 	}
 	table := formatTable(*scenarioMode, sp, rows)
 	t.Log("\n" + table)
@@ -137,6 +100,51 @@ func TestScenarios(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// scenarioRound runs every scenario once, for every implementation, and
+// checks tokenkeeper's counts.
+func scenarioRound(t *testing.T, sp scenarioParams) []row {
+	var rows []row
+	rows = append(rows, stormRun(t, implFloor, scenStormBase, sp.stormN, time.Hour))
+	for _, left := range []struct {
+		scenario string
+		left     time.Duration
+	}{{scenStorm5s, stormLeft}, {scenStormExp, -time.Second}} {
+		for _, impl := range []string{implXOAuth2, implTokenkeeper} {
+			r := stormRun(t, impl, left.scenario, sp.stormN, left.left)
+			rows = append(rows, r)
+			if impl == implTokenkeeper {
+				r.want(t, r.tokenCalls == 1, "token calls = %d; want 1", r.tokenCalls)
+				r.want(t, r.failed == 0, "failed requests = %d; want 0", r.failed)
+			}
+		}
+	}
+	for _, impl := range []string{implFloor, implXOAuth2, implTokenkeeper} {
+		r := earlyRun(t, impl, sp.rate, sp.early)
+		rows = append(rows, r)
+		if impl == implTokenkeeper {
+			r.want(t, r.tokenCalls == 1, "token calls = %d; want 1", r.tokenCalls)
+			r.want(t, r.failed == 0, "failed requests = %d; want 0", r.failed)
+		}
+	}
+	for _, impl := range []string{implXOAuth2, implTokenkeeper} {
+		r := outageRun(t, impl, sp.rate, sp.outage, sp.outageLoad)
+		rows = append(rows, r)
+		if impl == implTokenkeeper {
+			r.want(t, r.failed == 0, "failed requests = %d; want 0", r.failed)
+			r.want(t, r.tokenCalls >= 1 && r.tokenCalls <= 10, "token calls = %d; want 1 to 10", r.tokenCalls)
+		}
+	}
+	for _, impl := range []string{implXOAuth2, implTokenkeeper} {
+		r := revokedRun(t, impl, sp.revokeN)
+		rows = append(rows, r)
+		if impl == implTokenkeeper {
+			r.want(t, r.ok == r.requests, "recovered requests = %d of %d; want all", r.ok, r.requests)
+			r.want(t, r.tokenCalls == 1, "token calls = %d; want 1", r.tokenCalls)
+		}
+	}
+	return rows
 }
 
 // env is the plumbing of one run: a fresh provider, the base transport of

@@ -122,6 +122,14 @@ func keepValid(t *testing.T, c *cell, p *provider, rs *resourceServer, basic boo
 	if failures != 0 || len(tokens) < expiries+1 {
 		t.Errorf("failures = %d, distinct access tokens = %d; want 0, at least %d", failures, len(tokens), expiries+1)
 	}
+	checkClientAuth(t, p, basic)
+}
+
+// checkClientAuth checks that every client credentials request
+// authenticated the service client as asked: HTTP Basic, or the secret in
+// the body.
+func checkClientAuth(t *testing.T, p *provider, basic bool) {
+	t.Helper()
 	for i, e := range p.wire.exchanges("client_credentials") {
 		if e.Basic != basic || e.SecretInBody == basic || e.ClientID != serviceID {
 			t.Errorf("token request %d: Basic %v, secret in body %v, client %q; want Basic %v, secret in body %v, client %q",

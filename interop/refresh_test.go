@@ -46,30 +46,8 @@ func TestRefreshRotation(t *testing.T) {
 			return err
 		})
 
-		refreshes := p.wire.exchanges("refresh_token")
-		persisted := hook.after(seed.RefreshToken)
-		if len(refreshes) < rotations || len(persisted) < rotations {
-			t.Fatalf("refreshes on the wire = %d, seen by OnToken = %d; want at least %d each", len(refreshes), len(persisted), rotations)
-		}
-		last := seed.RefreshToken // the hook need not see the seed, which the application gave
-		for i, e := range refreshes[:rotations] {
-			if e.Status != 200 || e.RefreshToken != last {
-				t.Errorf("refresh %d: status %d, presented the refresh token OnToken saw last: %v; want 200, true", i+1, e.Status, e.RefreshToken == last)
-			}
-			if persisted[i] != e.Answer.RefreshToken || e.Answer.RefreshToken == e.RefreshToken {
-				t.Errorf("refresh %d: OnToken saw the rotated refresh token: %v, rotated: %v; want true, true", i+1,
-					persisted[i] == e.Answer.RefreshToken, e.Answer.RefreshToken != e.RefreshToken)
-			}
-			last = persisted[i]
-		}
-		stored, err := store.Load(testContext(t, time.Second))
-		if err != nil {
-			t.Fatalf("FileStore.Load: %v", err)
-		}
-		newest := p.wire.exchanges("refresh_token")
-		if want := newest[len(newest)-1].Answer.RefreshToken; stored == nil || stored.RefreshToken != want {
-			t.Errorf("the FileStore holds the newest refresh token: false; want true")
-		}
+		checkRotationChain(t, p, seed.RefreshToken, hook.after(seed.RefreshToken))
+		checkStoreHoldsNewest(t, p, store)
 	})
 	t.Run("x-oauth2", func(t *testing.T) {
 		t.Parallel()
@@ -262,4 +240,40 @@ func presented(p *provider, refreshToken string) int {
 		}
 	}
 	return n
+}
+
+// checkRotationChain checks that each refresh on the wire presented the
+// refresh token OnToken saw last (the seed first), and that OnToken saw
+// each rotated one.
+func checkRotationChain(t *testing.T, p *provider, seed string, persisted []string) {
+	t.Helper()
+	refreshes := p.wire.exchanges("refresh_token")
+	if len(refreshes) < rotations || len(persisted) < rotations {
+		t.Fatalf("refreshes on the wire = %d, seen by OnToken = %d; want at least %d each", len(refreshes), len(persisted), rotations)
+	}
+	last := seed // the hook need not see the seed, which the application gave
+	for i, e := range refreshes[:rotations] {
+		if e.Status != 200 || e.RefreshToken != last {
+			t.Errorf("refresh %d: status %d, presented the refresh token OnToken saw last: %v; want 200, true", i+1, e.Status, e.RefreshToken == last)
+		}
+		if persisted[i] != e.Answer.RefreshToken || e.Answer.RefreshToken == e.RefreshToken {
+			t.Errorf("refresh %d: OnToken saw the rotated refresh token: %v, rotated: %v; want true, true", i+1,
+				persisted[i] == e.Answer.RefreshToken, e.Answer.RefreshToken != e.RefreshToken)
+		}
+		last = persisted[i]
+	}
+}
+
+// checkStoreHoldsNewest checks that store holds the refresh token of the
+// newest refresh on the wire.
+func checkStoreHoldsNewest(t *testing.T, p *provider, store *tokenkeeper.FileStore) {
+	t.Helper()
+	stored, err := store.Load(testContext(t, time.Second))
+	if err != nil {
+		t.Fatalf("FileStore.Load: %v", err)
+	}
+	newest := p.wire.exchanges("refresh_token")
+	if want := newest[len(newest)-1].Answer.RefreshToken; stored == nil || stored.RefreshToken != want {
+		t.Errorf("the FileStore holds the newest refresh token: false; want true")
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tokenkeeper/tokenkeeper"
 	"github.com/tokenkeeper/tokenkeeper/multi"
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
@@ -57,6 +59,14 @@ func TestStorePerCredentialKey(t *testing.T) {
 		}
 		tokens[user] = tok.AccessToken
 	}
+	checkPerUserKeys(ctx, t, rdb, stores, tokens)
+}
+
+// checkPerUserKeys checks that each user's Store has a Redis key and lock
+// of its own, holding the token that user was served, and that no Redis
+// key names a user or tenant.
+func checkPerUserKeys(ctx context.Context, t *testing.T, rdb redis.UniversalClient, stores map[string]*Store, tokens map[string]string) {
+	t.Helper()
 	alice, bob := stores["alice@example.com"], stores["bob@example.com"]
 	if alice.Key() == bob.Key() || alice.LockKey() == bob.LockKey() {
 		t.Fatalf("the two users share a Redis key: %q, %q", alice.Key(), alice.LockKey())
