@@ -103,6 +103,7 @@ type entry struct {
 	used       int64  // last use, ns from Manager.epoch; guarded by Manager.mu
 
 	ready chan struct{} // closed once src and tr, or err, are set
+	open  atomic.Bool   // set (after src, tr and err) just before ready is closed
 	src   *tokenkeeper.Source
 	tr    *tokenkeeper.Transport
 	err   error
@@ -222,15 +223,19 @@ func (m *Manager) acquire(ctx context.Context, k Key) (*entry, error) {
 	}
 	e, found := m.live[k]
 	var prev chan struct{}
-	if found {
+	switch {
+	case found && m.lru.next == e:
+		// Already the most recently used: nothing to move.
+	case found:
 		e.unlink()
-	} else {
+		m.lru.pushFront(e)
+	default:
 		e = &entry{key: k, ready: make(chan struct{})}
 		m.live[k] = e
 		prev = m.closing[k]
+		m.lru.pushFront(e)
 	}
 	e.used = m.coarse
-	m.lru.pushFront(e)
 	e.refs.Add(1)
 	var victims []*entry
 	if len(m.live) > m.max {
@@ -241,9 +246,7 @@ func (m *Manager) acquire(ctx context.Context, k Key) (*entry, error) {
 	if !found {
 		m.start(ctx, e, prev)
 	}
-	select {
-	case <-e.ready:
-	default:
+	if !e.open.Load() {
 		select {
 		case <-e.ready:
 		case <-ctx.Done():
@@ -340,6 +343,7 @@ func (m *Manager) start(ctx context.Context, e *entry, prev chan struct{}) {
 		if e.tr == nil {
 			m.drop(e) // the next use tries again
 		}
+		e.open.Store(true)
 		close(e.ready)
 	}()
 	if prev != nil {
