@@ -112,7 +112,11 @@ type entry struct {
 	// closed by whoever brings refs to zero once evicted is set.
 	refs    atomic.Int32
 	evicted atomic.Bool
-	claimed atomic.Bool   // the close has been claimed
+	claimed atomic.Bool // the close has been claimed
+	// logout, set when the credential is removed (not evicted), is the
+	// context its Source logs out with: revoked at the provider where it
+	// can be, its Store cleared.
+	logout  context.Context
 	gone    chan struct{} // set at eviction; closed once src is closed
 	closeEr error         // src.Close's error, set before gone is closed
 }
@@ -320,7 +324,10 @@ func (m *Manager) finish(e *entry) {
 	go func() {
 		defer m.wg.Done()
 		<-e.ready // closed: the opener holds a reference until then
-		if e.src != nil {
+		switch {
+		case e.src != nil && e.logout != nil:
+			e.closeEr = logout(e.logout, e.src)
+		case e.src != nil:
 			e.closeEr = e.src.Close()
 		}
 		m.mu.Lock()
@@ -394,11 +401,13 @@ func (m *Manager) memoryStore(k Key) *tokenkeeper.MemoryStore {
 	return s
 }
 
-// Remove closes k's credential and forgets it: the Manager's memory store
-// of k is dropped, so that k's next use calls Open and logs in. A Store
-// that Open gave keeps its token: delete it there. Remove waits for the
-// Source to close (see tokenkeeper.Source.Close) while ctx allows, and
-// returns Close's error.
+// Remove logs k's credential out and forgets it: its Source's tokens are
+// revoked at the provider where it has a revocation endpoint
+// (tokenkeeper.Config.RevocationURL; see tokenkeeper.Source.Logout), its
+// Store is cleared, and the Manager's memory store of k is dropped, so
+// that k's next use calls Open and logs in. Remove waits for the logout
+// while ctx allows, and returns its error (a provider without revocation
+// endpoint is none).
 func (m *Manager) Remove(ctx context.Context, k Key) error {
 	return m.remove(ctx, func(x Key) bool { return x == k })
 }
@@ -421,6 +430,7 @@ func (m *Manager) remove(ctx context.Context, match func(Key) bool) error {
 	}
 	for k, e := range m.live {
 		if match(k) {
+			e.logout = context.WithoutCancel(ctx)
 			victims = append(victims, m.removeLocked(e))
 		}
 	}
@@ -437,6 +447,31 @@ func (m *Manager) remove(ctx context.Context, match func(Key) bool) error {
 	}
 	return errors.Join(errs...)
 }
+
+// logout ends src's session for a removed credential. A provider without
+// a revocation endpoint is no error here: forgetting the credential is
+// then all a logout can do.
+func logout(ctx context.Context, src *tokenkeeper.Source) error {
+	ctx, cancel := context.WithTimeout(ctx, logoutTimeout)
+	defer cancel()
+	err := src.Logout(ctx)
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var kept []error
+		for _, e := range j.Unwrap() {
+			if !errors.Is(e, errors.ErrUnsupported) {
+				kept = append(kept, e)
+			}
+		}
+		return errors.Join(kept...)
+	}
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil
+	}
+	return err
+}
+
+// logoutTimeout bounds the revocation of a removed credential.
+const logoutTimeout = 30 * time.Second
 
 // Close closes every credential and waits for them, and for the requests
 // still using them, to end. It returns the errors of the Sources' Close

@@ -403,3 +403,55 @@ func BenchmarkLookup(b *testing.B) {
 		i++
 	}
 }
+
+// TestManagerRemoveRevokes: removing a credential (a user's logout) revokes
+// its tokens at a provider that has a revocation endpoint and clears its
+// Store; without one, it only forgets it, with no error.
+func TestManagerRemoveRevokes(t *testing.T) {
+	clock := oauthtest.NewClock(t0)
+	srv, err := oauthtest.NewServer(oauthtest.Options{Preset: oauthtest.Auth0, Clock: clock, Rotation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	cfg := tokenkeeper.Auth0("tenant.example.com", oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
+	cfg.Clock, cfg.HTTPClient = clock, srv.Client()
+	c, err := tokenkeeper.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued := srv.Issue("", "openid offline_access")
+	seed := &tokenkeeper.Token{AccessToken: issued.AccessToken, RefreshToken: issued.RefreshToken, IssuedAt: clock.Now(),
+		Expiry: clock.Now().Add(time.Duration(issued.ExpiresIn) * time.Second)}
+	store := &tokenkeeper.MemoryStore{}
+	m := newManager(t, Config{Clock: clock, Open: func(context.Context, Key) (*tokenkeeper.Client, tokenkeeper.SourceConfig, error) {
+		return c, tokenkeeper.SourceConfig{Token: seed, Store: store}, nil
+	}})
+	ctx := testCtx(t)
+	k := Key{Tenant: "t", Subject: "u"}
+	if _, err := m.Token(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Remove(ctx, k); err != nil {
+		t.Fatalf("Remove = %v", err)
+	}
+	if n := srv.Stats().Revocations; n != 2 {
+		t.Errorf("revocations = %d; want 2 (refresh and access token)", n)
+	}
+	if _, err := c.Token(ctx, tokenkeeper.RefreshTokenGrant(seed.RefreshToken)); err == nil {
+		t.Error("the removed credential's refresh token still works at the provider")
+	}
+	if left, _ := store.Load(ctx); left != nil && (left.AccessToken != "" || left.RefreshToken != "") {
+		t.Errorf("the Store still holds a credential: %v", left)
+	}
+
+	// A provider without revocation endpoint: Remove forgets, no error.
+	l := &countingLogin{clock: oauthtest.NewClock(t0)}
+	m2 := newManager(t, Config{Open: l.open, Clock: l.clock})
+	if _, err := m2.Token(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.Remove(ctx, k); err != nil {
+		t.Errorf("Remove without a revocation endpoint = %v; want nil", err)
+	}
+}
