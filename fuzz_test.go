@@ -862,6 +862,9 @@ func FuzzDecodeToken(f *testing.F) {
 			}
 			return
 		}
+		if tok == nil {
+			return // an empty token: no token stored
+		}
 		if tok.AccessToken == "" && tok.RefreshToken == "" {
 			t.Fatal("a token with neither access nor refresh token was accepted")
 		}

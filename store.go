@@ -96,6 +96,10 @@ func (m *MemoryStore) Save(_ context.Context, t *Token) error {
 	if t == nil {
 		return errors.New("tokenkeeper: MemoryStore.Save: nil token")
 	}
+	if t.AccessToken == "" && t.RefreshToken == "" {
+		m.tok.Store(nil) // an empty token, as Source.Logout saves: none stored
+		return nil
+	}
 	m.tok.Store(t.clone())
 	return nil
 }
@@ -450,8 +454,10 @@ func EncodeToken(t *Token) ([]byte, error) {
 	return data, nil
 }
 
-// DecodeToken parses what EncodeToken wrote. Anything else is an error
-// wrapping ErrCorruptStore, with no part of the data in its message.
+// DecodeToken parses what EncodeToken wrote. A record of a token with
+// neither an access nor a refresh token (what Source.Logout leaves in a
+// Store) decodes to nil: no token. Anything else is an error wrapping
+// ErrCorruptStore, with no part of the data in its message.
 func DecodeToken(data []byte) (*Token, error) {
 	// Numbers among the extras stay json.Number, as in a token decoded
 	// from a response, so that a round trip changes nothing.
@@ -465,7 +471,8 @@ func DecodeToken(data []byte) (*Token, error) {
 		return nil, fmt.Errorf("%w: unknown version %d", ErrCorruptStore, st.Version)
 	}
 	if st.AccessToken == "" && st.RefreshToken == "" {
-		return nil, fmt.Errorf("%w: neither access nor refresh token", ErrCorruptStore)
+		// An empty token, as Source.Logout leaves: no token stored.
+		return nil, nil
 	}
 	t := &Token{
 		AccessToken:  st.AccessToken,

@@ -103,7 +103,6 @@ func TestDecodeTokenCorrupt(t *testing.T) {
 		"trailing data":  `{"version":1,"access_token":"secret-at"} {"x":1}`,
 		"wrong version":  `{"version":2,"access_token":"secret-at"}`,
 		"no version":     `{"access_token":"secret-at"}`,
-		"no token":       `{"version":1,"token_type":"Bearer"}`,
 		"bad type":       `{"version":1,"access_token":42}`,
 		"bad expiry":     `{"version":1,"access_token":"secret-at","expiry":"tomorrow"}`,
 		"html":           "<html>secret-at</html>",
@@ -883,4 +882,31 @@ func mtChildSay(tok *Token, err error) {
 		return
 	}
 	fmt.Printf("child: ok %s\n", mtHash(tok.AccessToken))
+}
+
+// TestEmptyTokenIsNoToken: the record of an empty token, which
+// Source.Logout saves to clear a Store, reads back as no token, in a file
+// and in memory alike.
+func TestEmptyTokenIsNoToken(t *testing.T) {
+	ctx := context.Background()
+	data, err := EncodeToken(&Token{TokenType: "Bearer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := DecodeToken(data); tok != nil || err != nil {
+		t.Errorf("DecodeToken of an empty token = %v, %v; want nil, nil", tok, err)
+	}
+	fs, err := NewFileStore(filepath.Join(t.TempDir(), "token.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m MemoryStore
+	for _, s := range []Store{fs, &m} {
+		if err := s.Save(ctx, &Token{}); err != nil {
+			t.Fatalf("%T.Save(empty) = %v", s, err)
+		}
+		if tok, err := s.Load(ctx); tok != nil || err != nil {
+			t.Errorf("%T.Load after saving an empty token = %v, %v; want nil, nil", s, tok, err)
+		}
+	}
 }
