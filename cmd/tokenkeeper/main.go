@@ -78,8 +78,11 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"fetch":  {fetchUsage, runFetch},
-	"header": {headerUsage, runHeader},
+	"fetch":   {fetchUsage, runFetch},
+	"header":  {headerUsage, runHeader},
+	"request": {requestUsage, runRequest},
+	"logout":  {logoutUsage, runLogout},
+	"revoke":  {logoutUsage, runLogout},
 }
 
 // env is what a command writes to, and its common flags.

@@ -112,6 +112,14 @@ func (c *cli) command(ctx context.Context, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// cacheFile returns the content of profile name's cache file.
+func (c *cli) cacheFile(name string) string {
+	c.t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.dir, "tokens", name+".json"))
+	require.NoError(c.t, err)
+	return string(b)
+}
+
 func newServer(t *testing.T, opts oauthtest.Options) *oauthtest.Server {
 	t.Helper()
 	srv, err := oauthtest.NewServer(opts)
@@ -163,4 +171,15 @@ func TestHelp(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(r.stderr, "\n"), r.stderr)
 	r = c.run("fetch", "-p", "dax", "extra")
 	assert.Equal(t, exitUsage, r.code)
+}
+
+// auth0 is an Auth0 profile on srv with client credentials.
+func auth0(c *cli, srv *oauthtest.Server) *profile {
+	c.setenv("A0_SECRET=" + oauthtest.DefaultClientSecret)
+	return &profile{
+		Preset: "auth0", ClientID: oauthtest.DefaultClientID,
+		Secret:   secretRef{Env: "A0_SECRET"},
+		Audience: oauthtest.DefaultAudience,
+		BaseURL:  srv.URL(), APIURL: srv.APIURL(),
+	}
 }
