@@ -6,8 +6,7 @@
 //
 //	tokenkeeper <command> [flags]
 //
-// The commands are fetch, header, info, request, login, logout (or revoke)
-// and test; "tokenkeeper <command> -h" describes each, with examples.
+// The commands are fetch, header, info, request and logout (or revoke); "tokenkeeper <command> -h" describes each, with examples.
 //
 // Profiles live in config.json in the command's folder: tokenkeeper in
 // the user's config folder (os.UserConfigDir), or $TOKENKEEPER_CONFIG_DIR.
@@ -52,11 +51,9 @@ Usage:
 Commands:
   fetch     print an access token (refreshing or logging in as needed)
   header    print the credential header the profile's API expects
-  info      decode the profile's token: JWT header and claims, expiry, scope
+  info      decode the profile's token (JSON): JWT header and claims, expiry, scope
   request   call a URL with the profile's credential
-  login     log in interactively (device flow or browser with PKCE)
   logout    revoke the tokens at the provider and clear the cache (alias: revoke)
-  test      check that a profile works end to end
 
 Every command takes -p PROFILE (default $TOKENKEEPER_PROFILE, else "default")
 and -config-dir DIR (default $TOKENKEEPER_CONFIG_DIR, else tokenkeeper in the
@@ -80,6 +77,7 @@ type command struct {
 var commands = map[string]command{
 	"fetch":   {fetchUsage, runFetch},
 	"header":  {headerUsage, runHeader},
+	"info":    {infoUsage, runInfo},
 	"request": {requestUsage, runRequest},
 	"logout":  {logoutUsage, runLogout},
 	"revoke":  {logoutUsage, runLogout},
