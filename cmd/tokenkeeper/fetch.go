@@ -82,7 +82,7 @@ type loginHintError struct {
 }
 
 func (e *loginHintError) Error() string {
-	return e.err.Error() + ` (run "tokenkeeper login -p ` + e.profile + `")`
+	return e.err.Error() + " (profile " + e.profile + ")"
 }
 func (e *loginHintError) Unwrap() error { return e.err }
 

@@ -15,8 +15,8 @@
 //
 // Exit codes: 0 success; 1 the provider (or the API, or id_token
 // verification) refused; 2 usage or configuration error; 3 any other
-// failure (network, provider down, cache); 4 a new login is needed
-// (run tokenkeeper login).
+// failure (network, provider down, cache); 4 a new login is needed (the
+// profile has no login of its own, or the provider refused the cached one).
 package main
 
 import (
@@ -65,7 +65,7 @@ Exit codes:
   1  refused by the provider, the API, or id_token verification
   2  usage or configuration error (unknown profile, missing secret)
   3  other failure (network, provider down, token cache)
-  4  a new login is needed: run "tokenkeeper login"
+  4  a new login is needed (the profile has no non-interactive login)
 `
 
 // command is one subcommand.
