@@ -97,8 +97,8 @@ const fetchUsage = `  tokenkeeper fetch [-p profile] [-refresh] [-json]
 
 Prints a valid access token of the profile: the cached one, refreshed, or
 a new one from the profile's login (password, client credentials,
-Transiteo's refresh token). A profile with an interactive login only
-needs "tokenkeeper login" first. The token is a secret: it is printed
+Transiteo's refresh token). A profile without such a login exits with
+code 4 once its cached token can no longer be refreshed. The token is a secret: it is printed
 because it is what fetch is asked for.
 
 Examples:

@@ -17,7 +17,7 @@ has its cache cleared, with a note on stderr.
 
 Examples:
   tokenkeeper logout -p auth0
-  tokenkeeper revoke -p auth0 && tokenkeeper login -p auth0`
+  tokenkeeper revoke -p auth0 && tokenkeeper fetch -p auth0`
 
 func runLogout(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("logout", logoutUsage)
