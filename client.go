@@ -2,6 +2,7 @@ package tokenkeeper
 
 import (
 	"context"
+	"crypto"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -51,6 +52,16 @@ const (
 	// AuthNone is a public client: client_id in the body and no secret
 	// (Transiteo, Auth0 native apps). A ClientSecret is then an error.
 	AuthNone
+	// AuthPrivateKeyJWT authenticates with a JWT signed by the client's
+	// private key (private_key_jwt: RFC 7523, section 2.2; OpenID Connect
+	// Core, section 9): Config.ClientKey signs a new assertion for every
+	// request, or Config.ClientAssertion supplies one. A ClientSecret is
+	// then an error.
+	AuthPrivateKeyJWT
+	// AuthClientSecretJWT authenticates with a JWT signed with the client
+	// secret by HMAC (client_secret_jwt, OpenID Connect Core, section 9);
+	// the secret itself never crosses the network.
+	AuthClientSecretJWT
 )
 
 // name returns the style's name.
@@ -62,6 +73,10 @@ func (s AuthStyle) name() string {
 		return "basic"
 	case AuthNone:
 		return "none"
+	case AuthPrivateKeyJWT:
+		return "private_key_jwt"
+	case AuthClientSecretJWT:
+		return "client_secret_jwt"
 	}
 	return fmt.Sprintf("AuthStyle(%d)", int(s))
 }
@@ -103,6 +118,31 @@ type Config struct {
 	// AuthStyle is how the client authenticates; the zero value is
 	// AuthInBody.
 	AuthStyle AuthStyle
+	// ClientKey signs the client assertions of AuthPrivateKeyJWT: an
+	// *rsa.PrivateKey, *ecdsa.PrivateKey (P-256), ed25519.PrivateKey, or
+	// any crypto.Signer with such a public key (a key in a KMS or an HSM).
+	// Each token request gets a new assertion: iss and sub the ClientID,
+	// aud the AssertionAudience, a random jti, iat now and exp a minute
+	// later.
+	ClientKey crypto.Signer
+	// ClientKeyID, if set, is sent as the kid of the assertions' header,
+	// the key's ID as registered with the provider.
+	ClientKeyID string
+	// AssertionAlg is the JWS algorithm of the client assertions. Empty
+	// means the key's default: RS256 for RSA (RS384, RS512, PS256, PS384
+	// and PS512 are accepted too), ES256 for P-256, EdDSA for Ed25519,
+	// and HS256 (or HS384, HS512) for AuthClientSecretJWT.
+	AssertionAlg string
+	// AssertionAudience is the aud of the client assertions: the
+	// provider's issuer when it asks for it. Empty means TokenURL, which
+	// every provider accepts (RFC 7523, section 3).
+	AssertionAudience string
+	// ClientAssertion, with AuthPrivateKeyJWT and instead of ClientKey,
+	// returns the client assertion of each token request: for a signer
+	// that lives elsewhere (a signing service, a workload identity token
+	// file). It is called with the request's context, from many
+	// goroutines at once, and its result is sent as is.
+	ClientAssertion func(ctx context.Context) (string, error)
 
 	// Credential says how a Transport presents the token to an API. The
 	// zero value sends "Authorization: Bearer <access_token>".
@@ -157,7 +197,11 @@ type Client struct {
 	userAgent  string
 	hc         *http.Client
 	clock      Clock
-	logger     *slog.Logger
+	// signer signs client assertions; assertionFunc replaces it when set.
+	signer        *jwtSigner
+	assertionFunc func(context.Context) (string, error)
+	assertionAud  string
+	logger        *slog.Logger
 	// clientCodes are the codes that mean the client was rejected.
 	clientCodes map[string]bool
 }
@@ -166,6 +210,8 @@ type Client struct {
 // reported here, not at the first request.
 func New(cfg Config) (*Client, error) {
 	authURL, errs := cfg.check()
+	signer, assertErrs := cfg.assertionSigner()
+	errs = append(errs, assertErrs...)
 	if len(errs) > 0 {
 		// One line a problem, each with the prefix.
 		for i, err := range errs {
@@ -186,6 +232,13 @@ func New(cfg Config) (*Client, error) {
 		userAgent:  cfg.UserAgent,
 		clock:      cfg.Clock,
 		logger:     cfg.Logger,
+
+		signer:        signer,
+		assertionFunc: cfg.ClientAssertion,
+		assertionAud:  cfg.AssertionAudience,
+	}
+	if c.assertionAud == "" {
+		c.assertionAud = cfg.TokenURL
 	}
 	// Token requests never follow redirects: a 3xx would re-post the
 	// form, credentials included, to wherever it points. The caller's
@@ -257,6 +310,8 @@ func checkAuthStyle(style AuthStyle, secret string) error {
 		if secret != "" {
 			return errors.New("a ClientSecret is set with AuthStyle AuthNone (public client)")
 		}
+	case AuthPrivateKeyJWT, AuthClientSecretJWT:
+		// assertionSigner checks them.
 	default:
 		return fmt.Errorf("unknown AuthStyle %d", int(style))
 	}
@@ -397,6 +452,14 @@ func (c *Client) newRequest(ctx context.Context, endpoint string, form url.Value
 		}
 	case AuthNone:
 		form.Set("client_id", c.clientID)
+	case AuthPrivateKeyJWT, AuthClientSecretJWT:
+		a, err := c.clientAssertion(ctx)
+		if err != nil {
+			return nil, err
+		}
+		form.Set("client_id", c.clientID)
+		form.Set("client_assertion_type", assertionTypeJWT)
+		form.Set("client_assertion", a)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -489,7 +552,7 @@ func redirectError(resp *http.Response, body []byte) *Error {
 var publicParams = map[string]bool{
 	"grant_type": true, "client_id": true, "username": true, "scope": true,
 	"redirect_uri": true, "audience": true, "resource": true,
-	"subject_token_type": true, "actor_token_type": true, "requested_token_type": true,
+	"subject_token_type": true, "client_assertion_type": true, "actor_token_type": true, "requested_token_type": true,
 }
 
 // standardCodes are error codes that never need redacting: rewriting one

@@ -18,7 +18,8 @@ import (
 
 // Grant is a way to obtain a token (RFC 6749, sections 4 and 6). Build one
 // with PasswordGrant, RefreshTokenGrant, AuthorizationCodeGrant,
-// ClientCredentialsGrant or ExtensionGrant; the set is closed, and Client
+// ClientCredentialsGrant, TokenExchangeGrant, JWTBearerGrant or
+// ExtensionGrant; the set is closed, and Client
 // adds client authentication itself. A Grant prints (with every fmt verb,
 // slog and encoding/json) its grant type and its public parameters only:
 // passwords, codes, verifiers, tokens and any other parameter are shown as
@@ -135,6 +136,20 @@ func AuthorizationCodeGrant(code, redirectURI, verifier string, opts ...GrantOpt
 // section 4.4). Auth0 wants the API's identifier: Param("audience", ...).
 func ClientCredentialsGrant(opts ...GrantOption) Grant {
 	return newGrant("client_credentials", nil, opts)
+}
+
+// JWTBearerGrant presents assertion, a JWT signed by an issuer the
+// provider trusts, as the authorization grant (RFC 7523, section 2.1): a
+// service account acting as a user, or a workload identity token. The
+// assertion is short-lived: for a Source, sign or read a new one in
+// SourceConfig.LoginFunc and call Client.Token with this grant there.
+// Client authentication, if the Client has one, is added as for any grant.
+func JWTBearerGrant(assertion string, opts ...GrantOption) Grant {
+	var err error
+	if assertion == "" {
+		err = errors.New("the assertion is empty")
+	}
+	return newGrant(grantTypeJWT, err, opts, "assertion", assertion)
 }
 
 // ExtensionGrant is any other grant type (RFC 6749, section 4.5), such as

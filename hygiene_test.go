@@ -10,6 +10,8 @@ package tokenkeeper
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -655,6 +657,75 @@ func hygAuth0(t *testing.T, rec *hygRecorder) {
 	rec.err("Auth0 unsupported extension grant", err)
 }
 
+// hygAssertions drives private_key_jwt, client_secret_jwt and the JWT
+// bearer grant, refused and accepted: the assertions the recorder sees on
+// the wire, and the private key, must not come out.
+func hygAssertions(t *testing.T, rec *hygRecorder) {
+	clock := oauthtest.NewClock(hygEpoch)
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	_, wrongKey, _ := ed25519.GenerateKey(rand.Reader)
+	for _, k := range []ed25519.PrivateKey{key, wrongKey} {
+		rec.secret(fmt.Sprint(k), "private key")
+		rec.secret(fmt.Sprintf("%x", []byte(k)), "private key")
+		rec.secret(base64.RawURLEncoding.EncodeToString(k.Seed()), "private key")
+	}
+	srv, err := oauthtest.NewServer(oauthtest.Options{Preset: oauthtest.Auth0, ClientKey: key.Public(), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	ctx := mtImpatient(t)
+	cfg := func(k ed25519.PrivateKey) Config {
+		c := Auth0("tenant.example.com", oauthtest.DefaultClientID, "").WithBaseURL(srv.URL())
+		c.AuthStyle, c.ClientKey = AuthPrivateKeyJWT, k
+		return c
+	}
+	cc := ClientCredentialsGrant(Param("audience", oauthtest.DefaultAudience))
+	good := hygNewClient(t, rec, cfg(key), clock)
+	src := hygNewSource(t, rec, good, SourceConfig{Login: cc})
+	hygMustGet(t, src.HTTPClient(rec.wire(t)), srv.APIURL(), "private_key_jwt Source")
+	wrong := hygNewClient(t, rec, cfg(wrongKey), clock)
+	_, err = wrong.Token(ctx, cc)
+	rec.err("private_key_jwt with a wrong key", err)
+	bad := hygNewSource(t, rec, wrong, SourceConfig{Login: cc})
+	hygMustFail(t, rec, bad.HTTPClient(rec.wire(t)), srv.APIURL(), "private_key_jwt Source with a wrong key")
+
+	var last string
+	replay := hygNewClient(t, rec, Config{TokenURL: srv.TokenURL(), ClientID: oauthtest.DefaultClientID, AuthStyle: AuthPrivateKeyJWT,
+		ClientAssertion: func(ctx context.Context) (string, error) {
+			if last == "" {
+				a, err := good.clientAssertion(ctx)
+				last = a
+				return a, err
+			}
+			return last, nil
+		}}, clock)
+	for range 2 {
+		_, err = replay.Token(ctx, cc)
+	}
+	rec.err("private_key_jwt with a replayed assertion", err)
+
+	public := hygNewClient(t, rec, Config{TokenURL: srv.TokenURL(), ClientID: oauthtest.DefaultClientID, AuthStyle: AuthNone}, clock)
+	_, err = public.Token(ctx, JWTBearerGrant(last))
+	rec.err("JWT bearer grant with a used assertion", err)
+	rec.value("JWTBearerGrant", JWTBearerGrant(last))
+
+	secretSrv, err := oauthtest.NewServer(oauthtest.Options{Preset: oauthtest.Auth0, ClientSecret: hygAuth0Secret, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(secretSrv.Close)
+	for _, secret := range []string{hygAuth0Secret, hygAuth0Wrong} {
+		jwtCfg := Config{TokenURL: secretSrv.TokenURL(), ClientID: oauthtest.DefaultClientID, ClientSecret: secret, AuthStyle: AuthClientSecretJWT}
+		_, err = hygNewClient(t, rec, jwtCfg, clock).Token(ctx, cc)
+		if secret == hygAuth0Secret && err != nil {
+			t.Fatalf("client_secret_jwt: %v", err)
+		} else if secret != hygAuth0Secret {
+			rec.err("client_secret_jwt with a wrong secret", err)
+		}
+	}
+}
+
 // hygNetwork drives failures that never reach a provider: a token
 // endpoint that is down, and a FileStore.
 func hygNetwork(t *testing.T, rec *hygRecorder) {
@@ -695,6 +766,7 @@ func TestHygieneEndToEnd(t *testing.T) {
 		hygDaxium(t, rec)
 		hygTransiteo(t, rec)
 		hygAuth0(t, rec)
+		hygAssertions(t, rec)
 		hygNetwork(t, rec)
 	})
 	if t.Failed() {

@@ -179,7 +179,7 @@ func validPKCE(v string, minLen, maxLen int) bool {
 func (a auth0) grant(s *Server, r *http.Request, form url.Values) reply {
 	gt := form.Get("grant_type")
 	switch gt {
-	case "authorization_code", "refresh_token", "client_credentials", grantDevice, grantExchange:
+	case "authorization_code", "refresh_token", "client_credentials", grantDevice, grantExchange, grantJWTBearer:
 	case "":
 		return s.fail(http.StatusBadRequest, problem{oauth: "invalid_request", desc: "Missing required parameter: grant_type"})
 	default:
@@ -187,6 +187,9 @@ func (a auth0) grant(s *Server, r *http.Request, form url.Values) reply {
 	}
 	if rep, ok := a.authenticate(s, r, form); !ok {
 		return rep
+	}
+	if gt == grantJWTBearer {
+		return s.jwtBearer(form)
 	}
 	switch gt {
 	case "authorization_code":
@@ -201,9 +204,19 @@ func (a auth0) grant(s *Server, r *http.Request, form url.Values) reply {
 	return a.clientCredentials(s, form)
 }
 
-// authenticate checks the client: a secret in the body or by HTTP Basic
-// for a confidential client, never both; no secret at all for a public one.
-func (auth0) authenticate(s *Server, r *http.Request, form url.Values) (reply, bool) {
+// authenticate checks the client: by a client assertion (assertion.go), or
+// by secret.
+func (a auth0) authenticate(s *Server, r *http.Request, form url.Values) (reply, bool) {
+	if rep, done, ok := s.authenticateJWT(r, form); done {
+		return rep, ok
+	}
+	return a.authenticateSecret(s, r, form)
+}
+
+// authenticateSecret checks the client: a secret in the body or by HTTP
+// Basic for a confidential client, never both; no secret at all for a
+// public one.
+func (auth0) authenticateSecret(s *Server, r *http.Request, form url.Values) (reply, bool) {
 	id, bodySecret := form.Get("client_id"), form.Has("client_secret")
 	secret := form.Get("client_secret")
 	basicID, basicSecret, basic := r.BasicAuth()

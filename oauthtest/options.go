@@ -1,6 +1,7 @@
 package oauthtest
 
 import (
+	"crypto"
 	"errors"
 	"fmt"
 	"net/url"
@@ -66,6 +67,18 @@ type Options struct {
 	// PublicClient makes the Auth0 client a native/public one: no secret is
 	// accepted, and /authorize requires PKCE. Auth0 only.
 	PublicClient bool
+	// ClientKey registers the client's public key (*rsa.PublicKey,
+	// *ecdsa.PublicKey on P-256, or ed25519.PublicKey): the client then
+	// authenticates with private_key_jwt only (RFC 7523), and a client
+	// secret is refused. Without it a confidential client may also
+	// authenticate with client_secret_jwt (an HS256, HS384 or HS512
+	// assertion signed with ClientSecret). Assertions must have iss and
+	// sub the client ID, aud the token endpoint or the issuer, an exp
+	// at most 10 minutes after their iat, and a jti never seen before;
+	// else the request gets 401 invalid_client. The same key signs the
+	// assertions of the JWT bearer grant (RFC 7523, section 2.1), whose
+	// sub is a user of Users or the client itself. Auth0 only.
+	ClientKey crypto.PublicKey
 
 	// Users maps usernames to passwords for the Daxium password grant. The
 	// Auth0 /authorize endpoint logs in as the user named by its login_hint
@@ -199,6 +212,7 @@ func (o Options) checkPreset() error {
 		name string
 	}{
 		{o.PublicClient, "PublicClient"},
+		{o.ClientKey != nil, "ClientKey"},
 		{o.Rotation, "Rotation"},
 		{o.ReuseDetection, "ReuseDetection"},
 		{o.Audience != "", "Audience"},
@@ -211,6 +225,9 @@ func (o Options) checkPreset() error {
 	}
 	if o.RefreshToken != "" && o.Preset != Transiteo {
 		return fmt.Errorf("oauthtest: Options.RefreshToken is for Transiteo only, not %v", o.Preset)
+	}
+	if o.ClientKey != nil && (o.PublicClient || !supportedKey(o.ClientKey)) {
+		return errors.New("oauthtest: Options.ClientKey must be an RSA, P-256 or Ed25519 public key, for a confidential client")
 	}
 	if o.ReuseDetection && !o.Rotation {
 		return errors.New("oauthtest: Options.ReuseDetection needs Rotation")

@@ -64,6 +64,7 @@ type Server struct {
 	refresh  map[string]*refreshRecord
 	codes    map[string]*authCode
 	logins   map[string][]time.Time
+	jtis     map[string]time.Time // assertion jti -> its exp, to refuse replays
 	faults   []fault
 	latency  time.Duration
 	loseNext bool
@@ -90,6 +91,7 @@ func NewServer(opts Options) (*Server, error) {
 		refresh:   make(map[string]*refreshRecord),
 		codes:     make(map[string]*authCode),
 		logins:    make(map[string][]time.Time),
+		jtis:      make(map[string]time.Time),
 		stats:     Stats{TokenCalls: make(map[string]int)},
 		proto:     newProtocol(),
 	}

@@ -23,6 +23,9 @@ type Stats struct {
 	APICalls, API401s int
 	// Revocations counts authenticated calls to the revocation endpoint.
 	Revocations int
+	// AssertionRefusals counts client assertions refused: a bad
+	// signature, audience or lifetime, or a replayed jti.
+	AssertionRefusals int
 }
 
 // Stats returns a copy of the counters.
