@@ -6,7 +6,7 @@
 //
 //	tokenkeeper <command> [flags]
 //
-// The commands are fetch, header, info, request and logout (or revoke); "tokenkeeper <command> -h" describes each, with examples.
+// The commands are fetch, header, info, request, login and logout (or revoke); "tokenkeeper <command> -h" describes each, with examples.
 //
 // Profiles live in config.json in the command's folder: tokenkeeper in
 // the user's config folder (os.UserConfigDir), or $TOKENKEEPER_CONFIG_DIR.
@@ -53,6 +53,7 @@ Commands:
   header    print the credential header the profile's API expects
   info      decode the profile's token (JSON): JWT header and claims, expiry, scope
   request   call a URL with the profile's credential
+  login     log in interactively (device flow) and cache the token
   logout    revoke the tokens at the provider and clear the cache (alias: revoke)
 
 Every command takes -p PROFILE (default $TOKENKEEPER_PROFILE, else "default")
@@ -79,6 +80,7 @@ var commands = map[string]command{
 	"header":  {headerUsage, runHeader},
 	"info":    {infoUsage, runInfo},
 	"request": {requestUsage, runRequest},
+	"login":   {loginUsage, runLogin},
 	"logout":  {logoutUsage, runLogout},
 	"revoke":  {logoutUsage, runLogout},
 }
@@ -196,10 +198,5 @@ func colorOK(w io.Writer) bool {
 	if _, ok := os.LookupEnv("NO_COLOR"); ok {
 		return false
 	}
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return isTerminal(w)
 }
