@@ -6,7 +6,7 @@
 //
 //	tokenkeeper <command> [flags]
 //
-// The commands are fetch, header, info, request, login and logout (or revoke); "tokenkeeper <command> -h" describes each, with examples.
+// The commands are fetch, header, info, request, login, test and logout (or revoke); "tokenkeeper <command> -h" describes each, with examples.
 //
 // Profiles live in config.json in the command's folder: tokenkeeper in
 // the user's config folder (os.UserConfigDir), or $TOKENKEEPER_CONFIG_DIR.
@@ -54,6 +54,7 @@ Commands:
   info      decode the profile's token (JSON): JWT header and claims, expiry, scope
   request   call a URL with the profile's credential
   login     log in interactively (device flow) and cache the token
+  test      say whether the profile works end to end, and why not
   logout    revoke the tokens at the provider and clear the cache (alias: revoke)
 
 Every command takes -p PROFILE (default $TOKENKEEPER_PROFILE, else "default")
@@ -81,6 +82,7 @@ var commands = map[string]command{
 	"info":    {infoUsage, runInfo},
 	"request": {requestUsage, runRequest},
 	"login":   {loginUsage, runLogin},
+	"test":    {testUsage, runTest},
 	"logout":  {logoutUsage, runLogout},
 	"revoke":  {logoutUsage, runLogout},
 }
