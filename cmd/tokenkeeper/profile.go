@@ -55,6 +55,12 @@ type profile struct {
 	BaseURL string `json:"base_url,omitempty"`
 	// APIURL is an API endpoint the test command calls.
 	APIURL string `json:"api_url,omitempty"`
+	// JWKSURL is where info -verify gets the issuer's keys; empty means
+	// the jwks_uri of the issuer's discovery document.
+	JWKSURL string `json:"jwks_url,omitempty"`
+	// IDTokenAlgs are the id_token signature algorithms info -verify
+	// accepts; empty means discovery's, else RS256, PS256 and ES256.
+	IDTokenAlgs []string `json:"id_token_algs,omitempty"`
 }
 
 // secretRef names where a secret is read: an environment variable or a
