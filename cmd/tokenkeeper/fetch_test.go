@@ -109,3 +109,41 @@ func TestHeader(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Contains(t, r.stdout, `"name": "Authorization"`)
 }
+
+func TestFetchIssuerProfile(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, oauthtest.Options{Preset: oauthtest.Auth0})
+	c := newCLI(t, nil)
+	c.setenv("A0_SECRET=" + oauthtest.DefaultClientSecret)
+	writeProfiles(t, c, map[string]*profile{"oidc": {
+		Issuer: srv.Issuer(), ClientID: oauthtest.DefaultClientID,
+		Secret: secretRef{Env: "A0_SECRET"}, Audience: oauthtest.DefaultAudience,
+		APIURL: srv.APIURL(),
+	}})
+	r := c.run("test", "-p", "oidc")
+	require.Equal(t, exitOK, r.code, r.stderr+r.stdout)
+	assert.Contains(t, r.stdout, "login client_credentials")
+	assert.Equal(t, 1, srv.Stats().TokenCalls["client_credentials"])
+
+	seed(t, c, "oidc", srv, "openid", false)
+	r = c.run("info", "-p", "oidc", "-verify")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"id_token_verified": true`)
+}
+
+func TestFetchExpiredLogin(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, oauthtest.Options{Preset: oauthtest.Auth0})
+	c := newCLI(t, nil)
+	writeProfiles(t, c, map[string]*profile{"a0": auth0Login(c, srv)})
+	tr := seed(t, c, "a0", srv, "openid offline_access", true)
+	srv.RevokeRefreshToken(tr.RefreshToken)
+
+	r := c.run("fetch", "-p", "a0")
+	assert.Equal(t, exitLogin, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "(profile a0)")
+	assert.Equal(t, 1, strings.Count(r.stderr, "\n"), r.stderr)
+	assert.Empty(t, r.stdout)
+	assert.NotContains(t, r.stderr, tr.RefreshToken)
+	assert.Equal(t, 1, srv.Stats().TokenCalls["refresh_token"])
+}
