@@ -65,16 +65,18 @@ const (
 	flowWrongSecret = "wrong client secret: typed error, not retried"
 	flowExchange    = "token exchange (RFC 8693)"
 	flowDevice      = "device authorization grant (RFC 8628)"
+	flowCommand     = "command line: a profile by discovery, test, fetch and header"
 )
 
 var flows = []string{
 	flowCCBasic, flowCCPost, flowCodeConf, flowCodePublic, flowRotation,
-	flowConcurrent, flowRevoked, flowReplay, flowWrongSecret, flowExchange, flowDevice,
+	flowConcurrent, flowRevoked, flowReplay, flowWrongSecret, flowExchange, flowDevice, flowCommand,
 }
 
 // gaps are what a library does not offer: rows of the table, not tests.
 var gaps = map[[2]string]string{
 	{flowExchange, xo}: "no token exchange grant",
+	{flowCommand, xo}:  "no command-line tool",
 }
 
 // outcome is one cell of the table.
