@@ -10,7 +10,7 @@ import (
 	"github.com/tokenkeeper/tokenkeeper"
 )
 
-const loginUsage = `  tokenkeeper login [-p profile] [-timeout duration]
+const loginUsage = `  tokenkeeper login [-p profile] [-code] [-timeout duration]
 
 Logs in with the device authorization grant (RFC 8628): prints the code
 to enter and the page where to enter it on stderr, then waits, with a
@@ -21,8 +21,16 @@ offline_access to get a refresh token). A denial exits with code 1.
 -timeout bounds the setup (discovery); the wait itself lasts until the
 codes expire (the provider says when) or Ctrl-C.
 
+With -code, logs in with the authorization code flow and PKCE (RFC 7636)
+instead: the provider sends the browser back to a loopback address
+(127.0.0.1, a free port, path /callback; RFC 8252), where the command
+takes the code, checks the state and exchanges the code. It prints the
+page to open on stderr, and opens it with $BROWSER when that is set. The
+wait lasts at most 5 minutes.
+
 Examples:
   tokenkeeper login -p auth0
+  tokenkeeper login -p auth0 -code
   tokenkeeper login -p auth0 && tokenkeeper fetch -p auth0`
 
 // countdownStep is how often the countdown is redrawn on a terminal, and
@@ -34,12 +42,16 @@ const (
 
 func runLogin(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("login", loginUsage)
+	code := fs.Bool("code", false, "log in with the authorization code flow and PKCE on a loopback redirect")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	s, err := e.openWithin(ctx)
 	if err != nil {
 		return err
+	}
+	if *code {
+		return e.loginCode(ctx, s)
 	}
 	done := make(chan struct{})
 	finished := make(chan struct{})

@@ -97,3 +97,43 @@ func TestLoginDeviceDenied(t *testing.T) {
 	r = c.run("fetch", "-p", "a0")
 	assert.Equal(t, exitLogin, r.code, "nothing cached: %s", r.stderr)
 }
+
+// TestLoginCode: login -code prints the authorization page; a browser that
+// follows it (here an HTTP client, which the fake logs in at once) comes
+// back to the command's loopback redirect, which exchanges the code with
+// PKCE and caches the token; fetch then serves it without a token call.
+func TestLoginCode(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, oauthtest.Options{Preset: oauthtest.Auth0})
+	c := newCLI(t, nil)
+	writeProfiles(t, c, map[string]*profile{"a0": auth0Login(c, srv)})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := c.command(ctx, "login", "-p", "a0", "-code")
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	var errb strings.Builder
+	sc := bufio.NewScanner(io.TeeReader(stderr, &errb))
+	visited := false
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !visited && strings.HasPrefix(line, "http") {
+			visited = true
+			assert.Contains(t, line, "code_challenge_method=S256")
+			resp, err := srv.Client().Get(line) // the provider redirects to the loopback callback
+			require.NoError(t, err)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			assert.Equal(t, 200, resp.StatusCode, string(body))
+		}
+	}
+	require.NoError(t, cmd.Wait(), errb.String())
+	assert.True(t, visited, "the page to open is shown: %s", errb.String())
+	assert.Equal(t, 1, srv.Stats().TokenCalls["authorization_code"])
+
+	r := c.run("fetch", "-p", "a0")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.NotEmpty(t, strings.TrimSpace(r.stdout))
+	assert.Equal(t, 1, srv.Stats().TokenCallsTotal, "fetch used the cached token")
+}
