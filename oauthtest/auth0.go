@@ -177,6 +177,14 @@ func validPKCE(v string, minLen, maxLen int) bool {
 }
 
 func (a auth0) grant(s *Server, r *http.Request, form url.Values) reply {
+	jkt, rep, ok := s.checkDPoP(r)
+	if !ok {
+		return rep
+	}
+	return s.bindDPoP(a.grantBearer(s, r, form), jkt)
+}
+
+func (a auth0) grantBearer(s *Server, r *http.Request, form url.Values) reply {
 	gt := form.Get("grant_type")
 	switch gt {
 	case "authorization_code", "refresh_token", "client_credentials", grantDevice, grantExchange, grantJWTBearer:

@@ -1,6 +1,7 @@
 package oauthtest
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -58,20 +59,21 @@ type Server struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	mu       sync.Mutex
-	access   map[string]*grantRecord
-	idTokens map[string]*grantRecord
-	refresh  map[string]*refreshRecord
-	codes    map[string]*authCode
-	logins   map[string][]time.Time
-	jtis     map[string]time.Time // assertion jti -> its exp, to refuse replays
-	faults   []fault
-	latency  time.Duration
-	loseNext bool
-	inFlight int
-	stats    Stats
-	entered  chan<- struct{} // tests: signalled when a token call starts
-	proto    *protocol       // signing keys, device codes (protocol.go)
+	mu        sync.Mutex
+	access    map[string]*grantRecord
+	idTokens  map[string]*grantRecord
+	refresh   map[string]*refreshRecord
+	codes     map[string]*authCode
+	logins    map[string][]time.Time
+	jtis      map[string]time.Time // assertion and DPoP jti -> its exp, to refuse replays
+	dpopNonce string               // the DPoP nonce demanded (dpop.go)
+	faults    []fault
+	latency   time.Duration
+	loseNext  bool
+	inFlight  int
+	stats     Stats
+	entered   chan<- struct{} // tests: signalled when a token call starts
+	proto     *protocol       // signing keys, device codes (protocol.go)
 }
 
 // NewServer starts a fake provider configured by opts on a loopback
@@ -94,6 +96,7 @@ func NewServer(opts Options) (*Server, error) {
 		jtis:      make(map[string]time.Time),
 		stats:     Stats{TokenCalls: make(map[string]int)},
 		proto:     newProtocol(),
+		dpopNonce: rand.Text(),
 	}
 	mux := http.NewServeMux()
 	switch o.Preset {
