@@ -466,7 +466,7 @@ type tokenReply struct {
 func (c *Client) send(ctx context.Context, grantType string, form url.Values) (tokenReply, error) {
 	req, err := c.newRequest(ctx, c.tokenURL, form)
 	if err == nil && c.dpop != nil {
-		err = c.signDPoP(req)
+		err = c.signDPoP(req, "")
 	}
 	if err != nil {
 		return tokenReply{}, fmt.Errorf("tokenkeeper: building token request: %w", err)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 )
 
@@ -91,11 +92,15 @@ type dpopClaims struct {
 
 // proof returns the DPoP proof of a request with method to u, signed at
 // iat (Unix seconds), with the nonce last given by u's origin.
-func (p *dpopProver) proof(method string, u *url.URL, iat int64) (string, error) {
+// With ath (resource requests), the proof carries the access token's hash.
+func (p *dpopProver) proof(method string, u *url.URL, iat int64, ath string) (string, error) {
+	if method == "" {
+		method = http.MethodGet
+	}
 	htu := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
 	return p.signer.sign(dpopClaims{
 		Jti: randomString(16), Htm: method, Htu: htu.String(), Iat: iat,
-		Nonce: p.nonce(u),
+		Nonce: p.nonce(u), Ath: ath,
 	}, dpopProofType)
 }
 
@@ -133,8 +138,9 @@ func (p *dpopProver) keepNonce(u *url.URL, h http.Header) bool {
 const maxDPoPOrigins = 64
 
 // signDPoP sets the DPoP header of req.
-func (c *Client) signDPoP(req *http.Request) error {
-	proof, err := c.dpop.proof(req.Method, req.URL, c.now().Unix())
+// With ath, the proof is a resource request's.
+func (c *Client) signDPoP(req *http.Request, ath string) error {
+	proof, err := c.dpop.proof(req.Method, req.URL, c.now().Unix(), ath)
 	if err != nil {
 		return fmt.Errorf("tokenkeeper: signing the DPoP proof: %w", err)
 	}
@@ -152,4 +158,53 @@ func wantsNonce(resp *http.Response, body []byte) bool {
 		Error string `json:"error"`
 	}
 	return json.Unmarshal(body, &e) == nil && e.Error == "use_dpop_nonce"
+}
+
+// dpopATH returns the ath of t's access token (RFC 9449, section 4.2)
+// when t is DPoP-bound and c has the proof key, else "".
+func (c *Client) dpopATH(t *Token) string {
+	if c.dpop == nil || c.credential.IDToken || c.credential.Raw || !strings.EqualFold(t.TokenType, "DPoP") {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(t.AccessToken))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// sendDPoP sends r, the request req with the credential of st, with a
+// DPoP proof. A 401 asking for a new nonce (use_dpop_nonce) is retried
+// once with it, when the body of req can be replayed.
+func (s *Source) sendDPoP(base http.RoundTripper, req, r *http.Request, st *state) (*http.Response, error) {
+	if err := s.c.signDPoP(r, st.ath); err != nil {
+		closeBody(r)
+		return nil, err
+	}
+	resp, err := base.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	if !s.c.dpop.keepNonce(req.URL, resp.Header) || resp.StatusCode != http.StatusUnauthorized || !nonceChallenge(resp) {
+		return resp, nil
+	}
+	body := req.Body
+	if body != nil && body != http.NoBody {
+		if req.GetBody == nil {
+			return resp, nil
+		}
+		if body, err = req.GetBody(); err != nil {
+			return resp, nil
+		}
+	}
+	drainClose(resp.Body)
+	r = s.authorize(req, st, body)
+	if err := s.c.signDPoP(r, st.ath); err != nil {
+		closeBody(r)
+		return nil, err
+	}
+	return base.RoundTrip(r)
+}
+
+// nonceChallenge reports whether a resource server's 401 asks for a DPoP
+// nonce (RFC 9449, section 9).
+func nonceChallenge(resp *http.Response) bool {
+	return strings.Contains(resp.Header.Get("WWW-Authenticate"), "use_dpop_nonce")
 }

@@ -164,3 +164,79 @@ func TestDPoPKeyRefused(t *testing.T) {
 	_, err = New(Config{TokenURL: "http://127.0.0.1:1/token", ClientID: "c", DPoPKey: p384})
 	require.ErrorContains(t, err, "DPoPKey")
 }
+
+// dpSource returns a Source logging in with client credentials through a
+// DPoP client of srv, and an HTTP client through its Transport.
+func dpSource(t *testing.T, srv *oauthtest.Server, clock *oauthtest.Clock, key crypto.Signer, tok *Token) (*Source, *http.Client) {
+	t.Helper()
+	c := asClient(t, srv, clock, Config{ClientSecret: oauthtest.DefaultClientSecret, DPoPKey: key})
+	s := mtSource(t, c, SourceConfig{Login: asLogin, Token: tok})
+	return s, s.HTTPClient(srv.Client().Transport)
+}
+
+// dpCall sends method to the API with body (replayable or not) and
+// returns the status and response body.
+func dpCall(t *testing.T, hc *http.Client, method, u string, body io.Reader) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(mtCtx(t), method, u, body)
+	require.NoError(t, err)
+	resp, err := hc.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+func TestDPoPTransport(t *testing.T) {
+	t.Parallel()
+	clock, srv := dpAuth0(t, false)
+	_, hc := dpSource(t, srv, clock, asEC, nil)
+	status, _ := dpCall(t, hc, http.MethodGet, srv.APIURL()+"?q=1#f", nil)
+	assert.Equal(t, http.StatusOK, status)
+	status, body := dpCall(t, hc, http.MethodPost, srv.APIURL(), strings.NewReader("hello"))
+	assert.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, "hello")
+	st := srv.Stats()
+	assert.Equal(t, 2, st.APICalls)
+	assert.Zero(t, st.API401s)
+}
+
+func TestDPoPTransportNonce(t *testing.T) {
+	t.Parallel()
+	clock, srv := dpAuth0(t, true)
+	_, hc := dpSource(t, srv, clock, asEC, nil)
+	status, _ := dpCall(t, hc, http.MethodGet, srv.APIURL(), nil)
+	assert.Equal(t, http.StatusOK, status, "the token endpoint's nonce serves its origin's API too")
+	assert.Equal(t, 1, srv.Stats().APICalls)
+
+	srv.RotateDPoPNonce()
+	status, body := dpCall(t, hc, http.MethodPut, srv.APIURL(), strings.NewReader("again"))
+	assert.Equal(t, http.StatusOK, status, "a use_dpop_nonce 401 is retried with the new nonce")
+	assert.Contains(t, body, "again")
+	st := srv.Stats()
+	assert.Equal(t, 3, st.APICalls)
+	assert.Equal(t, 1, st.API401s)
+	assert.Equal(t, 2, st.TokenCallsTotal, "a nonce challenge renews no token")
+
+	srv.RotateDPoPNonce()
+	status, _ = dpCall(t, hc, http.MethodPost, srv.APIURL(), io.MultiReader(strings.NewReader("once")))
+	assert.Equal(t, http.StatusUnauthorized, status, "a body that cannot be replayed is not")
+	assert.Equal(t, 2, srv.Stats().TokenCallsTotal)
+	status, _ = dpCall(t, hc, http.MethodGet, srv.APIURL(), nil)
+	assert.Equal(t, http.StatusOK, status, "the next request carries the new nonce")
+}
+
+func TestDPoPTransportOtherKey(t *testing.T) {
+	t.Parallel()
+	clock, srv := dpAuth0(t, false)
+	c := asClient(t, srv, clock, Config{ClientSecret: oauthtest.DefaultClientSecret, DPoPKey: asEC})
+	tok, err := c.Token(mtCtx(t), asLogin)
+	require.NoError(t, err)
+	_, hc := dpSource(t, srv, clock, asOtherEC, tok)
+	status, _ := dpCall(t, hc, http.MethodGet, srv.APIURL(), nil)
+	assert.Equal(t, http.StatusOK, status, "the 401 of a token bound to another key renews it")
+	st := srv.Stats()
+	assert.Equal(t, 1, st.API401s)
+	assert.Equal(t, 2, st.Logins)
+}

@@ -332,12 +332,15 @@ func (auth0) clientCredentials(s *Server, form url.Values) reply {
 }
 
 func (auth0) credential(s *Server, r *http.Request) (*grantRecord, *reply) {
+	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "DPoP") {
+		return s.dpopCredential(r)
+	}
 	token, ok := bearer(r)
 	if ok {
 		s.mu.Lock()
 		rec, valid := s.validLocked(s.access, token)
 		s.mu.Unlock()
-		if valid {
+		if valid && rec.jkt == "" {
 			return rec, nil
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -36,6 +37,7 @@ type dpopProofClaims struct {
 	Htu   string `json:"htu"`
 	Iat   *int64 `json:"iat"`
 	Nonce string `json:"nonce"`
+	Ath   string `json:"ath"`
 }
 
 // checkDPoP checks the DPoP proof of a token request. It returns the JWK
@@ -212,4 +214,47 @@ func (s *Server) RotateDPoPNonce() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dpopNonce = rand.Text()
+}
+
+// dpopCredential checks a request to the API with a DPoP-bound token
+// (Authorization: DPoP): its proof (as at the token endpoint), the proof's
+// ath (the token's hash), that the token is bound to the proof's key, and
+// the nonce with Options.DPoPNonce.
+func (s *Server) dpopCredential(r *http.Request) (*grantRecord, *reply) {
+	_, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	proofs := r.Header.Values("DPoP")
+	if len(proofs) != 1 {
+		return nil, dpopRefusal("invalid_dpop_proof", "exactly one DPoP proof is required")
+	}
+	jkt, c, err := verifyDPoP(proofs[0])
+	if err != nil {
+		return nil, dpopRefusal("invalid_dpop_proof", err.Error())
+	}
+	if why := s.dpopClaimsProblem(r, c); why != "" {
+		return nil, dpopRefusal("invalid_dpop_proof", why)
+	}
+	if c.Ath != s256(token) {
+		return nil, dpopRefusal("invalid_dpop_proof", "the DPoP proof's ath is not the access token's hash")
+	}
+	if s.opts.DPoPNonce && c.Nonce != s.DPoPNonce() {
+		rep := dpopRefusal("use_dpop_nonce", "Resource server requires nonce in DPoP proof")
+		rep.header.Set("DPoP-Nonce", s.DPoPNonce())
+		return nil, rep
+	}
+	s.mu.Lock()
+	rec, valid := s.validLocked(s.access, token)
+	s.mu.Unlock()
+	if !valid || rec.jkt != jkt {
+		return nil, dpopRefusal("invalid_token", "invalid, expired or revoked access token, or not bound to the proof's key")
+	}
+	return rec, nil
+}
+
+// dpopRefusal is a 401 of the API to a DPoP request (RFC 9449, section 7.1).
+func dpopRefusal(code, desc string) *reply {
+	return &reply{
+		status: http.StatusUnauthorized,
+		header: http.Header{"Www-Authenticate": {`DPoP algs="ES256 RS256 EdDSA", error="` + code + `", error_description=` + strconv.Quote(desc)}},
+		body:   oauthError(code, desc),
+	}
 }
