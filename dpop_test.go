@@ -240,3 +240,20 @@ func TestDPoPTransportOtherKey(t *testing.T) {
 	assert.Equal(t, 1, st.API401s)
 	assert.Equal(t, 2, st.Logins)
 }
+
+func TestDPoPBoundTokenRefusedAsBearer(t *testing.T) {
+	t.Parallel()
+	clock, srv := dpAuth0(t, false)
+	c := asClient(t, srv, clock, Config{ClientSecret: oauthtest.DefaultClientSecret, DPoPKey: asEC})
+	tok, err := c.Token(mtCtx(t), asLogin)
+	require.NoError(t, err)
+	for _, scheme := range []string{"Bearer ", "DPoP "} {
+		req, err := http.NewRequestWithContext(mtCtx(t), http.MethodGet, srv.APIURL(), nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", scheme+tok.AccessToken)
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s without a proof", scheme)
+	}
+}
