@@ -59,21 +59,22 @@ type Server struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	mu        sync.Mutex
-	access    map[string]*grantRecord
-	idTokens  map[string]*grantRecord
-	refresh   map[string]*refreshRecord
-	codes     map[string]*authCode
-	logins    map[string][]time.Time
-	jtis      map[string]time.Time // assertion and DPoP jti -> its exp, to refuse replays
-	dpopNonce string               // the DPoP nonce demanded (dpop.go)
-	faults    []fault
-	latency   time.Duration
-	loseNext  bool
-	inFlight  int
-	stats     Stats
-	entered   chan<- struct{} // tests: signalled when a token call starts
-	proto     *protocol       // signing keys, device codes (protocol.go)
+	mu       sync.Mutex
+	access   map[string]*grantRecord
+	idTokens map[string]*grantRecord
+	refresh  map[string]*refreshRecord
+	codes    map[string]*authCode
+	logins   map[string][]time.Time
+	jtis     map[string]time.Time // assertion jti (assertions, DPoP proofs) -> its exp, to refuse replays
+	faults   []fault
+	latency  time.Duration
+	loseNext bool
+	inFlight int
+	stats    Stats
+	entered  chan<- struct{} // tests: signalled when a token call starts
+	proto    *protocol       // signing keys, device codes (protocol.go)
+
+	dpopNonce string // the DPoP nonce demanded, under mu (dpop.go)
 }
 
 // NewServer starts a fake provider configured by opts on a loopback
