@@ -44,6 +44,7 @@ type jwtSigner struct {
 	kid    string
 	key    crypto.Signer // nil for HMAC
 	secret []byte        // HMAC key, for client_secret_jwt
+	jwk    []byte        // public JWK sent in the header (DPoP proofs), or nil
 }
 
 // newJWTSigner checks that alg fits key (or, with key nil, the HMAC
@@ -137,10 +138,11 @@ func digest(alg string) crypto.Hash {
 // sign returns the compact JWS of claims, with header typ (if any).
 func (s *jwtSigner) sign(claims any, typ string) (string, error) {
 	header := struct {
-		Alg string `json:"alg"`
-		Typ string `json:"typ,omitempty"`
-		Kid string `json:"kid,omitempty"`
-	}{s.alg, typ, s.kid}
+		Alg string          `json:"alg"`
+		Typ string          `json:"typ,omitempty"`
+		Kid string          `json:"kid,omitempty"`
+		JWK json.RawMessage `json:"jwk,omitempty"`
+	}{s.alg, typ, s.kid, s.jwk}
 	h, err := json.Marshal(header)
 	if err != nil {
 		return "", err

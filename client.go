@@ -144,6 +144,15 @@ type Config struct {
 	// goroutines at once, and its result is sent as is.
 	ClientAssertion func(ctx context.Context) (string, error)
 
+	// DPoPKey, if set, makes every token request carry a DPoP proof
+	// (RFC 9449) signed with it, so the provider binds the tokens it
+	// issues to the key: an *ecdsa.PrivateKey on P-256 (ES256, the
+	// usual choice), an *rsa.PrivateKey (RS256), an ed25519.PrivateKey
+	// (EdDSA), or a crypto.Signer with such a public key. A token
+	// endpoint's use_dpop_nonce refusal is retried once with the nonce it
+	// gave, which later proofs carry too.
+	DPoPKey crypto.Signer
+
 	// Credential says how a Transport presents the token to an API. The
 	// zero value sends "Authorization: Bearer <access_token>".
 	Credential Credential
@@ -201,6 +210,7 @@ type Client struct {
 	signer        *jwtSigner
 	assertionFunc func(context.Context) (string, error)
 	assertionAud  string
+	dpop          *dpopProver // nil without a DPoPKey
 	logger        *slog.Logger
 	// clientCodes are the codes that mean the client was rejected.
 	clientCodes map[string]bool
@@ -212,6 +222,13 @@ func New(cfg Config) (*Client, error) {
 	authURL, errs := cfg.check()
 	signer, assertErrs := cfg.assertionSigner()
 	errs = append(errs, assertErrs...)
+	var dpop *dpopProver
+	if cfg.DPoPKey != nil {
+		var err error
+		if dpop, err = newDPoPProver(cfg.DPoPKey); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		// One line a problem, each with the prefix.
 		for i, err := range errs {
@@ -236,6 +253,7 @@ func New(cfg Config) (*Client, error) {
 		signer:        signer,
 		assertionFunc: cfg.ClientAssertion,
 		assertionAud:  cfg.AssertionAudience,
+		dpop:          dpop,
 	}
 	if c.assertionAud == "" {
 		c.assertionAud = cfg.TokenURL
@@ -422,22 +440,48 @@ func (c *Client) refresh(ctx context.Context, refreshToken string) (*Token, erro
 
 // do sends one token request with form (grant parameters only; client
 // authentication is added here).
+// With a DPoPKey, a refusal asking for a new DPoP nonce is retried once.
 func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*Token, error) {
+	for attempt := 0; ; attempt++ {
+		r, err := c.send(ctx, grantType, form)
+		if err != nil {
+			return nil, err
+		}
+		if c.dpop != nil && c.dpop.keepNonce(r.resp.Request.URL, r.resp.Header) && attempt == 0 && wantsNonce(r.resp, r.body) {
+			continue
+		}
+		return c.decode(r.resp, r.body, r.readErr, form)
+	}
+}
+
+// tokenReply is a token endpoint's response, its body read (up to readErr)
+// and closed.
+type tokenReply struct {
+	resp    *http.Response
+	body    []byte
+	readErr error
+}
+
+// send posts one token request and reads its response.
+func (c *Client) send(ctx context.Context, grantType string, form url.Values) (tokenReply, error) {
 	req, err := c.newRequest(ctx, c.tokenURL, form)
+	if err == nil && c.dpop != nil {
+		err = c.signDPoP(req, "")
+	}
 	if err != nil {
-		return nil, fmt.Errorf("tokenkeeper: building token request: %w", err)
+		return tokenReply{}, fmt.Errorf("tokenkeeper: building token request: %w", err)
 	}
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		err = redactURLError(err)
 		c.log(ctx, "tokenkeeper: token request failed", slog.String("grant_type", grantType), slog.Duration("elapsed", time.Since(start)), slog.String("error", err.Error()))
-		return nil, fmt.Errorf("tokenkeeper: %s grant: %w", grantType, err)
+		return tokenReply{}, fmt.Errorf("tokenkeeper: %s grant: %w", grantType, err)
 	}
 	body, readErr := readCapped(resp.Body)
 	resp.Body.Close()
 	c.log(ctx, "tokenkeeper: token response", slog.String("grant_type", grantType), slog.Int("status", resp.StatusCode), slog.Duration("elapsed", time.Since(start)))
-	return c.decode(resp, body, readErr, form)
+	return tokenReply{resp, body, readErr}, nil
 }
 
 // newRequest builds the POST of form to endpoint (the token endpoint, or

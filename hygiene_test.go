@@ -10,7 +10,10 @@ package tokenkeeper
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -19,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -255,6 +259,9 @@ func (w *hygWire) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		req = req.Clone(req.Context())
 		req.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	if p := req.Header.Get("DPoP"); p != "" {
+		w.rec.secret(p, "DPoP proof")
 	}
 	if _, pass, ok := req.BasicAuth(); ok {
 		w.rec.secret(pass, "basic password")
@@ -726,6 +733,47 @@ func hygAssertions(t *testing.T, rec *hygRecorder) {
 	}
 }
 
+// hygDPoP drives DPoP token requests, accepted after a nonce retry and
+// refused (a key that does not sign what it claims, a stale proof): the
+// proofs the recorder sees on the wire, and the private key, must not come
+// out.
+func hygDPoP(t *testing.T, rec *hygRecorder) {
+	clock := oauthtest.NewClock(hygEpoch)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := key.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.secret(fmt.Sprintf("%x", d), "DPoP private key")
+	rec.secret(base64.RawURLEncoding.EncodeToString(d), "DPoP private key")
+	rec.secret(new(big.Int).SetBytes(d).String(), "DPoP private key")
+	srv, err := oauthtest.NewServer(oauthtest.Options{Preset: oauthtest.Auth0, ClientSecret: hygAuth0Secret, Clock: clock, DPoP: true, DPoPNonce: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	ctx := mtImpatient(t)
+	cc := ClientCredentialsGrant(Param("audience", oauthtest.DefaultAudience))
+	cfg := Config{TokenURL: srv.TokenURL(), ClientID: oauthtest.DefaultClientID, ClientSecret: hygAuth0Secret, DPoPKey: key}
+	if _, err := hygNewClient(t, rec, cfg, clock).Token(ctx, cc); err != nil {
+		t.Fatalf("DPoP token request: %v", err)
+	}
+	liar := cfg
+	liar.DPoPKey = hygDPoPLiar{key}
+	_, err = hygNewClient(t, rec, liar, clock).Token(ctx, cc)
+	rec.err("DPoP proof with a wrong key", err)
+	_, err = hygNewClient(t, rec, cfg, oauthtest.NewClock(hygEpoch.Add(-time.Hour))).Token(ctx, cc)
+	rec.err("DPoP proof with a stale iat", err)
+}
+
+// hygDPoPLiar signs with its key and claims another.
+type hygDPoPLiar struct{ *ecdsa.PrivateKey }
+
+func (hygDPoPLiar) Public() crypto.PublicKey { return asOtherEC.Public() }
+
 // hygNetwork drives failures that never reach a provider: a token
 // endpoint that is down, and a FileStore.
 func hygNetwork(t *testing.T, rec *hygRecorder) {
@@ -767,6 +815,7 @@ func TestHygieneEndToEnd(t *testing.T) {
 		hygTransiteo(t, rec)
 		hygAuth0(t, rec)
 		hygAssertions(t, rec)
+		hygDPoP(t, rec)
 		hygNetwork(t, rec)
 	})
 	if t.Failed() {

@@ -132,6 +132,9 @@ type state struct {
 	header http.Header
 	// stale is ages.stale, or the zero time: the hot path's first test.
 	stale time.Time
+	// ath is the DPoP ath of a DPoP-bound token the Client has the key
+	// of, or "": a Transport then signs a proof for each request.
+	ath string
 }
 
 // Source hands out a valid token for one credential and keeps it fresh:
@@ -706,5 +709,6 @@ func (s *Source) newState(t *Token, grant string) *state {
 	st.ages, st.stale = &a, a.stale
 	st.hdr = []string{v}
 	st.header = s.c.requestHeader(nil, st.hdr)
+	st.ath = s.c.dpopATH(t)
 	return st
 }

@@ -74,8 +74,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
-	resp, err := t.base().RoundTrip(src.authorize(req, st, req.Body))
-	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+	resp, err := src.send(t.base(), req, st, req.Body)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || st.ath != "" && nonceChallenge(resp) {
+		// A DPoP nonce challenge still standing is no reason to renew.
 		return resp, err
 	}
 	ctx := req.Context()
@@ -106,7 +107,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	src.noteForced(next)
 	drainClose(resp.Body)
 	src.emitContext(ctx, nil, Event{Kind: EventUnauthorized, Recovered: true})
-	return t.base().RoundTrip(src.authorize(req, next, body))
+	return src.send(t.base(), req, next, body)
+}
+
+// send sends req with the credential of st and body through base, with a
+// DPoP proof when st's token is DPoP-bound.
+func (s *Source) send(base http.RoundTripper, req *http.Request, st *state, body io.ReadCloser) (*http.Response, error) {
+	r := s.authorize(req, st, body)
+	if st.ath == "" {
+		return base.RoundTrip(r)
+	}
+	return s.sendDPoP(base, req, r, st)
 }
 
 // authorize returns a shallow copy of req with its own header map holding

@@ -177,6 +177,14 @@ func validPKCE(v string, minLen, maxLen int) bool {
 }
 
 func (a auth0) grant(s *Server, r *http.Request, form url.Values) reply {
+	jkt, rep, ok := s.checkDPoP(r)
+	if !ok {
+		return rep
+	}
+	return s.bindDPoP(a.grantBearer(s, r, form), jkt)
+}
+
+func (a auth0) grantBearer(s *Server, r *http.Request, form url.Values) reply {
 	gt := form.Get("grant_type")
 	switch gt {
 	case "authorization_code", "refresh_token", "client_credentials", grantDevice, grantExchange, grantJWTBearer:
@@ -324,12 +332,15 @@ func (auth0) clientCredentials(s *Server, form url.Values) reply {
 }
 
 func (auth0) credential(s *Server, r *http.Request) (*grantRecord, *reply) {
+	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "DPoP") {
+		return s.dpopCredential(r)
+	}
 	token, ok := bearer(r)
 	if ok {
 		s.mu.Lock()
 		rec, valid := s.validLocked(s.access, token)
 		s.mu.Unlock()
-		if valid {
+		if valid && rec.jkt == "" {
 			return rec, nil
 		}
 	}

@@ -79,6 +79,17 @@ type Options struct {
 	// assertions of the JWT bearer grant (RFC 7523, section 2.1), whose
 	// sub is a user of Users or the client itself. Auth0 only.
 	ClientKey crypto.PublicKey
+	// DPoP requires a DPoP proof (RFC 9449) on every token request; a
+	// request without one, or with a bad one (signature, typ, htm, htu,
+	// an iat more than a minute old, a jti seen before), gets 400
+	// invalid_dpop_proof. Without it a proof is still checked when sent.
+	// The tokens of a proven request have token_type DPoP and are bound
+	// to the proof's key (its cnf.jkt). Auth0 only.
+	DPoP bool
+	// DPoPNonce makes the token endpoint demand the nonce of
+	// Server.DPoPNonce in DPoP proofs: a proof without it gets 400
+	// use_dpop_nonce and the nonce in the DPoP-Nonce header. Auth0 only.
+	DPoPNonce bool
 
 	// Users maps usernames to passwords for the Daxium password grant. The
 	// Auth0 /authorize endpoint logs in as the user named by its login_hint

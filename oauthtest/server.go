@@ -1,6 +1,7 @@
 package oauthtest
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -64,7 +65,7 @@ type Server struct {
 	refresh  map[string]*refreshRecord
 	codes    map[string]*authCode
 	logins   map[string][]time.Time
-	jtis     map[string]time.Time // assertion jti -> its exp, to refuse replays
+	jtis     map[string]time.Time // assertion jti (assertions, DPoP proofs) -> its exp, to refuse replays
 	faults   []fault
 	latency  time.Duration
 	loseNext bool
@@ -72,6 +73,8 @@ type Server struct {
 	stats    Stats
 	entered  chan<- struct{} // tests: signalled when a token call starts
 	proto    *protocol       // signing keys, device codes (protocol.go)
+
+	dpopNonce string // the DPoP nonce demanded, under mu (dpop.go)
 }
 
 // NewServer starts a fake provider configured by opts on a loopback
@@ -94,6 +97,7 @@ func NewServer(opts Options) (*Server, error) {
 		jtis:      make(map[string]time.Time),
 		stats:     Stats{TokenCalls: make(map[string]int)},
 		proto:     newProtocol(),
+		dpopNonce: rand.Text(),
 	}
 	mux := http.NewServeMux()
 	switch o.Preset {

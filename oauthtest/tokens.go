@@ -41,6 +41,7 @@ type grantRecord struct {
 	scope   string
 	expires time.Time
 	revoked bool
+	jkt     string // thumbprint of the key a DPoP-bound token is bound to
 }
 
 // family links the refresh tokens descended from one login.
