@@ -115,11 +115,7 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
-	s, err := e.open(ctx)
-	if err != nil {
-		return err
-	}
-	t, err := s.token(ctx, *renew)
+	_, t, err := e.openToken(ctx, *renew)
 	if err != nil {
 		return err
 	}
@@ -186,11 +182,7 @@ func runHeader(ctx context.Context, e *env, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
-	s, err := e.open(ctx)
-	if err != nil {
-		return err
-	}
-	t, err := s.token(ctx, false)
+	s, t, err := e.openToken(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -233,4 +225,18 @@ func credentialHeader(c tokenkeeper.Credential, t *tokenkeeper.Token) (name, val
 		scheme = "Bearer"
 	}
 	return name, scheme + " " + value, nil
+}
+
+// openToken opens e's profile and gets its token, renewed first when
+// renew is set: what fetch, header and info start with.
+func (e *env) openToken(ctx context.Context, renew bool) (*session, *tokenkeeper.Token, error) {
+	s, err := e.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := s.token(ctx, renew)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, t, nil
 }

@@ -42,11 +42,7 @@ func runInfo(ctx context.Context, e *env, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
-	s, err := e.open(ctx)
-	if err != nil {
-		return err
-	}
-	t, err := s.token(ctx, false)
+	s, t, err := e.openToken(ctx, false)
 	if err != nil {
 		return err
 	}
