@@ -375,11 +375,12 @@ func (s *Source) await(ctx context.Context, refused *state) (st *state, err erro
 	defer func() { s.waited(ctx, waited, err) }()
 	futile := 0
 	for {
+		before := s.c.now() // before step starts a flight the caller may wait on
 		st, w, err := s.step(ctx, refused)
 		if st != nil || err != nil {
 			return st, err
 		}
-		waited.note(s, w.f)
+		waited.note(before, w.f)
 		joined := false
 		select {
 		case <-w.ch:
@@ -407,10 +408,11 @@ type waitRecord struct {
 	renewal uint64    // the last flight it waited on
 }
 
-// note records that the caller is about to wait, on f if not nil.
-func (w *waitRecord) note(s *Source, f *flight) {
+// note records that the caller, which took its decision at now, is
+// about to wait, on f if not nil.
+func (w *waitRecord) note(now time.Time, f *flight) {
 	if w.begun.IsZero() {
-		w.begun = s.c.now()
+		w.begun = now
 	}
 	if f != nil {
 		w.renewal = f.id
