@@ -20,7 +20,7 @@ type heldLock struct {
 	// taken, when it carries a newer refresh token than ours.
 	base   *Token
 	unlock func(context.Context) error // nil when the lock could not be used
-	renew  func(context.Context) error // non-nil when the lease can be renewed (LeaseRenewer)
+	renew  func(context.Context) error // non-nil when the lease can be renewed (TryLockRenewable)
 	at     time.Time                   // no later than when the lock was taken
 	full   time.Duration               // the lock's lease; 0 means until unlocked
 	lease  time.Duration               // what the renewal may use of the lease without renewing it
@@ -98,10 +98,10 @@ func (s *Source) pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// tryLock takes lk's lock once, with a renewable lease when lk is a
-// LeaseRenewer.
+// tryLock takes lk's lock once, with a renewable lease when lk has
+// TryLockRenewable.
 func tryLock(ctx context.Context, lk Locker) (unlock, renew func(context.Context) error, ok bool, err error) {
-	if lr, can := lk.(LeaseRenewer); can {
+	if lr, can := lk.(leaseRenewer); can {
 		return lr.TryLockRenewable(ctx)
 	}
 	unlock, ok, err = lk.TryLock(ctx)

@@ -31,10 +31,26 @@ type Store interface {
 }
 
 // Locker is implemented by stores that several processes share (the Redis
-// store). A Source whose Store is a Locker takes the lock around every
-// renewal, re-reads the stored token once it holds it, and uses that token
-// instead of renewing when another process already did. Implementations
-// must be safe for concurrent use.
+// store, the file store). A Source whose Store is a Locker takes the lock
+// around every renewal, re-reads the stored token once it holds it, and
+// uses that token instead of renewing when another process already did.
+//
+// A Locker whose lock holder can renew its lease (the Redis store) also
+// has a method
+//
+//	TryLockRenewable(ctx context.Context) (unlock, renew func(context.Context) error, ok bool, err error)
+//
+// which is TryLock that also returns renew: renew extends the lock to a
+// full Lease from now if this holder still owns it, and returns an error
+// otherwise. A Source holding such a lock does not cut its renewal at
+// nine tenths of the lease: it renews the lease every third of it while
+// its token request is in flight, and when a renewal of the lease fails
+// (or ends too late) it cancels the request and does not use its outcome,
+// reporting the failure as an EventStoreFailed and a transient renewal
+// failure. So a token endpoint slower than the lease never lets another
+// holder in: the lock is strictly exclusive.
+//
+// Implementations must be safe for concurrent use.
 type Locker interface {
 	// TryLock tries once to take the renewal lock. It returns ok false,
 	// with a nil error, when another holder has it. unlock releases the
@@ -42,30 +58,19 @@ type Locker interface {
 	TryLock(ctx context.Context) (unlock func(context.Context) error, ok bool, err error)
 	// Lease returns how long a taken lock lasts before it frees itself,
 	// so that a holder that crashed cannot block the others for ever; 0
-	// means until unlocked. A Source holding a lock with a lease cuts its
-	// renewal (token call and the wait for it) at nine tenths of the
-	// lease, so that normally no other process takes the lock meanwhile.
-	// A token request cut at that point may still have reached the
-	// provider: the next holder may then meet a rotated-away refresh
-	// token and fall back to a login. A token that did arrive is saved
-	// even past that bound. A LeaseRenewer's lease is renewed instead,
-	// which makes the lock strictly exclusive.
+	// means until unlocked. A Source holding a lock with a lease that it
+	// cannot renew cuts its renewal (token call and the wait for it) at
+	// nine tenths of the lease, so that normally no other process takes
+	// the lock meanwhile. A token request cut at that point may still
+	// have reached the provider: the next holder may then meet a
+	// rotated-away refresh token and fall back to a login. A token that
+	// did arrive is saved even past that bound.
 	Lease() time.Duration
 }
 
-// LeaseRenewer is a Locker whose lock holder can renew its lease (the
-// Redis store). A Source holding such a lock does not cut its renewal at
-// nine tenths of the lease: it renews the lease every third of it while
-// its token request is in flight, and when a renewal of the lease fails
-// (or ends too late) it cancels the request and does not use its outcome,
-// reporting the failure as an EventStoreFailed and a transient renewal
-// failure. So a token endpoint slower than the lease never lets another
-// holder in. Implementations must be safe for concurrent use.
-type LeaseRenewer interface {
+// leaseRenewer is a Locker with TryLockRenewable (see Locker).
+type leaseRenewer interface {
 	Locker
-	// TryLockRenewable is TryLock, and also returns renew, which extends
-	// the lock to a full Lease from now if this holder still owns it,
-	// and returns an error otherwise.
 	TryLockRenewable(ctx context.Context) (unlock, renew func(context.Context) error, ok bool, err error)
 }
 

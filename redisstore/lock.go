@@ -53,7 +53,7 @@ func (s *Store) TryLock(ctx context.Context) (unlock func(context.Context) error
 // lock to a full Lease from now if this holder still owns it (a compare-
 // and-expire script), and returns ErrLockLost otherwise, or an error when
 // Redis fails. A tokenkeeper.Source calls it while its token request is in
-// flight (tokenkeeper.LeaseRenewer), so that a token endpoint slower than
+// flight (see tokenkeeper.Locker), so that a token endpoint slower than
 // the lease never lets another replica in.
 func (s *Store) TryLockRenewable(ctx context.Context) (unlock, renew func(context.Context) error, ok bool, err error) {
 	owner := rand.Text()

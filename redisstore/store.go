@@ -68,7 +68,10 @@ var (
 	_ tokenkeeper.Store  = (*Store)(nil)
 	_ tokenkeeper.Locker = (*Store)(nil)
 
-	_ tokenkeeper.LeaseRenewer = (*Store)(nil)
+	// The Source renews the lease of a Locker with this method.
+	_ interface {
+		TryLockRenewable(ctx context.Context) (unlock, renew func(context.Context) error, ok bool, err error)
+	} = (*Store)(nil)
 )
 
 // New returns a Store for the credential named key (any non-empty string,
