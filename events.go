@@ -14,26 +14,22 @@ const (
 	// EventRefreshStarted: a token request began (refresh token or login
 	// grant). Delivered to OnEvent when the renewal ends, it carries the
 	// request's outcome as well: Elapsed is how long it took, Err its
-	// failure, if any.
+	// failure, if any. Login says when it is a first login or a re-login.
 	EventRefreshStarted EventKind = "refresh started"
 	// EventRefreshSucceeded: a renewal ended and a new token is in use.
 	// Elapsed is how long the renewal took, Stale and LockWait are set.
+	// Grant is the grant that brought the token: "shared" when another
+	// process holding the shared lock renewed and the token was taken
+	// from the Store.
 	EventRefreshSucceeded EventKind = "refresh succeeded"
 	// EventRefreshFailed: a renewal failed; Err says why, Delay when the
 	// next attempt may start. Elapsed, Stale and LockWait are set.
 	EventRefreshFailed EventKind = "refresh failed"
-	// EventLogin: the login grant was used for a first token or a
-	// re-login (Err: why the refresh token was rejected).
-	EventLogin EventKind = "login"
-	// EventStoreFailed: Store.Save or Load (or a shared lock's unlock)
-	// failed; the token in memory is kept and used.
+	// EventStoreFailed: an operation of the Store failed, as Op says;
+	// the token in memory is kept and used. When the shared lock could
+	// not be taken (Op "lock": the store is unreachable), the renewal
+	// went ahead in this process only.
 	EventStoreFailed EventKind = "store failed"
-	// EventSharedToken: another process holding the shared lock renewed;
-	// its token was taken from the Store.
-	EventSharedToken EventKind = "token taken from shared store"
-	// EventLockFallback: the shared lock could not be used (the store is
-	// unreachable); the renewal went ahead in this process only.
-	EventLockFallback EventKind = "shared lock unavailable, refreshing locally"
 	// EventUnauthorized: an API answered 401 to a request of the
 	// Transport; Recovered tells whether it was replayed with a new
 	// token, Err why not.
@@ -43,6 +39,19 @@ const (
 	// long it waited, Err why it got no token, Renewal the last renewal
 	// it waited on (0 when it waited only for a backoff to pass).
 	EventWaited EventKind = "caller waited"
+)
+
+// The values of Event.Login and Event.Op.
+const (
+	loginInitial = "initial"
+	loginRelogin = "relogin"
+
+	opLoad   = "load"
+	opSave   = "save"
+	opLock   = "lock"
+	opUnlock = "unlock"
+	opLease  = "lease"
+	opCheck  = "check"
 )
 
 // The triggers of a renewal, in Event.Trigger.
@@ -75,6 +84,17 @@ type Event struct {
 	Recovered bool
 	// Err is the failure, if any.
 	Err error
+	// Login, on EventRefreshStarted, is "initial" when the login grant
+	// gets a first token and "relogin" when it replaces a refresh token
+	// the provider rejected (the failed refresh's EventRefreshStarted
+	// says why); empty for a refresh, and for a login grant that is how
+	// the Source renews (client credentials).
+	Login string
+	// Op, on EventStoreFailed, names the operation that failed: "load",
+	// "save", "lock" (taking the shared lock), "unlock", "lease"
+	// (renewing the held lock's lease) or "check" (a finding that did not
+	// fail a load: a token file others may read).
+	Op string
 
 	// Renewal numbers the renewal the event belongs to, from 1 in each
 	// Source; on EventWaited, the last renewal the caller waited on. 0 for
@@ -132,12 +152,13 @@ func (s *Source) emitContext(ctx context.Context, f *flight, ev Event) {
 	s.cfg.OnEvent(ev)
 }
 
-// attempt reports the start of a token request with grant in flight f, and
+// attempt reports the start of a token request with grant in flight f
+// (login as in Event.Login), and
 // returns the func that completes its event with the request's duration
 // and failure once it ends (OnEvent gets the event when f ends).
-func (s *Source) attempt(f *flight, grant string) (done func(error)) {
+func (s *Source) attempt(f *flight, grant, login string) (done func(error)) {
 	start := s.c.now()
-	s.emit(f, Event{Kind: EventRefreshStarted, Grant: grant})
+	s.emit(f, Event{Kind: EventRefreshStarted, Grant: grant, Login: login})
 	i := len(f.events) - 1 // -1 without OnEvent
 	return func(err error) {
 		if i >= 0 {
@@ -175,10 +196,14 @@ func (s *Source) log(ctx context.Context, ev Event) {
 		attrs = append(attrs, slog.Int("failures", ev.Failures), slog.Duration("retry_in", ev.Delay), slog.Duration("elapsed", ev.Elapsed))
 	case EventWaited:
 		attrs = append(attrs, slog.Duration("elapsed", ev.Elapsed))
-	case EventStoreFailed, EventLockFallback:
+	case EventStoreFailed:
 		level = slog.LevelWarn
-	case EventLogin:
-		level = slog.LevelInfo
+		attrs = append(attrs, slog.String("op", ev.Op))
+	case EventRefreshStarted:
+		if ev.Login != "" {
+			level = slog.LevelInfo
+			attrs = append(attrs, slog.String("login", ev.Login))
+		}
 	case EventUnauthorized:
 		level = slog.LevelInfo
 		attrs = append(attrs, slog.Bool("recovered", ev.Recovered))

@@ -189,16 +189,23 @@ func (h *faultHarness) drain() {
 // waitFor waits, at most faultSignal, for an event of kind and returns it.
 func (h *faultHarness) waitFor(kind EventKind) Event {
 	h.t.Helper()
+	return h.waitWhere(string(kind), func(ev Event) bool { return ev.Kind == kind })
+}
+
+// waitWhere returns the next event keep accepts (what names it in a
+// failure).
+func (h *faultHarness) waitWhere(what string, keep func(Event) bool) Event {
+	h.t.Helper()
 	timer := time.NewTimer(faultSignal)
 	defer timer.Stop()
 	for {
 		select {
 		case ev := <-h.events:
-			if ev.Kind == kind {
+			if keep(ev) {
 				return ev
 			}
 		case <-timer.C:
-			h.t.Fatalf("no %q event within %v", kind, faultSignal)
+			h.t.Fatalf("no %q event within %v", what, faultSignal)
 			return Event{}
 		}
 	}
@@ -610,9 +617,9 @@ func faultLostRotationInvalid(t *testing.T, h *faultHarness, row faultRow) {
 	h.toExpiry()
 	h.drain()
 	h.mustSucceed(h.call(faultCallTime), "request after the lost rotation")
-	login := h.waitFor(EventLogin)
-	if login.Err == nil {
-		t.Errorf("EventLogin without the refresh failure that caused it")
+	login := h.waitWhere("login", mtIsLogin)
+	if login.Login != "relogin" {
+		t.Errorf("login event = %+v; want a re-login, after the refresh failure that caused it", login)
 	}
 }
 

@@ -367,6 +367,26 @@ func (r *mtEvents) count(k EventKind) int {
 	return n
 }
 
+// where returns the events keep accepts, oldest first.
+func (r *mtEvents) where(keep func(Event) bool) []Event {
+	var out []Event
+	for _, ev := range r.all() {
+		if keep(ev) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// mtIsLogin tells the token request of a first login or a re-login.
+func mtIsLogin(ev Event) bool { return ev.Kind == EventRefreshStarted && ev.Login != "" }
+
+// mtIsShared tells a renewal that took the token another process renewed.
+func mtIsShared(ev Event) bool { return ev.Kind == EventRefreshSucceeded && ev.Grant == "shared" }
+
+// mtIsLockFallback tells a shared lock that could not be taken.
+func mtIsLockFallback(ev Event) bool { return ev.Kind == EventStoreFailed && ev.Op == "lock" }
+
 func (r *mtEvents) last(k EventKind) (Event, bool) {
 	evs := r.all()
 	for i := len(evs) - 1; i >= 0; i-- {

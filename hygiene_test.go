@@ -830,7 +830,7 @@ func TestHygieneEndToEnd(t *testing.T) {
 	if nSecrets < 40 || nOutputs < 500 || nEvents < 30 {
 		t.Fatalf("recorded %d secrets, %d outputs, %d events; the flows did not run as intended", nSecrets, nOutputs, nEvents)
 	}
-	for _, want := range []string{`"msg":"tokenkeeper: token response"`, `"msg":"tokenkeeper: refresh failed"`, `"msg":"tokenkeeper: login"`} {
+	for _, want := range []string{`"msg":"tokenkeeper: token response"`, `"msg":"tokenkeeper: refresh failed"`, `"login":"relogin"`} {
 		if !strings.Contains(rec.jsonLog.String(), want) {
 			t.Errorf("JSON log has no %s", want)
 		}

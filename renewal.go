@@ -225,12 +225,12 @@ func (s *Source) loadFirst(f *flight, ctx, work context.Context) (base *Token, d
 	case lerr != nil && errors.Is(lerr, ErrCorruptStore):
 		// Nothing can be recovered from it: as if empty, and
 		// overwritten by the next token.
-		s.emit(f, Event{Kind: EventStoreFailed, Err: lerr})
+		s.emit(f, Event{Kind: EventStoreFailed, Op: opLoad, Err: lerr})
 		s.r.loaded, s.r.loadErr = true, lerr
 	case lerr != nil:
 		// The Store may hold a newer token than the seed: the seed's
 		// refresh token is not presented, nor saved over it.
-		s.emit(f, Event{Kind: EventStoreFailed, Err: lerr})
+		s.emit(f, Event{Kind: EventStoreFailed, Op: opLoad, Err: lerr})
 		if s.r.seed != nil && s.usable(s.r.seed) {
 			_, err := s.publish(f, ctx, s.r.seed, "seed", false)
 			s.r.loaded = false // the Store is still to be read
@@ -273,7 +273,7 @@ func (s *Source) redeem(f *flight, ctx, work context.Context, base *Token) error
 		rejected, base = s.r.deadErr, nil
 	}
 	if base != nil && base.RefreshToken != "" {
-		done := s.attempt(f, "refresh_token")
+		done := s.attempt(f, "refresh_token", "")
 		// A response without a refresh token keeps this one (no
 		// rotation: Transiteo).
 		t, err := s.c.refresh(ctx, base.RefreshToken)
@@ -318,10 +318,14 @@ func (s *Source) login(f *flight, ctx context.Context, rejected error) error {
 	if s.cfg.LoginFunc == nil {
 		grant = s.cfg.Login.grantType()
 	}
-	done := s.attempt(f, grant)
-	if rejected != nil || s.cur.Load() == nil {
-		s.emit(f, Event{Kind: EventLogin, Grant: grant, Err: rejected})
+	login := ""
+	switch {
+	case rejected != nil:
+		login = loginRelogin
+	case s.cur.Load() == nil:
+		login = loginInitial
 	}
+	done := s.attempt(f, grant, login)
 	t, err := s.callLogin(ctx)
 	done(err)
 	if err == nil {
@@ -409,7 +413,7 @@ func (s *Source) save(f *flight, ctx context.Context, t *Token, grant string) er
 	err := s.cfg.Store.Save(sctx, t)
 	if err != nil {
 		s.r.unsaved = t
-		s.emit(f, Event{Kind: EventStoreFailed, Grant: grant, Err: err})
+		s.emit(f, Event{Kind: EventStoreFailed, Op: opSave, Grant: grant, Err: err})
 		return err
 	}
 	s.r.unsaved = nil

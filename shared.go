@@ -44,13 +44,13 @@ func (s *Source) lockShared(f *flight, ctx context.Context, lk Locker, old *Toke
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			s.emit(f, Event{Kind: EventLockFallback, Err: err})
+			s.emit(f, Event{Kind: EventStoreFailed, Op: opLock, Err: err})
 			return h, nil
 		}
 		t, lerr := s.cfg.Store.Load(ctx)
 		s.storeWarning(f)
 		if lerr != nil {
-			s.emit(f, Event{Kind: EventStoreFailed, Err: lerr})
+			s.emit(f, Event{Kind: EventStoreFailed, Op: opLoad, Err: lerr})
 			t = nil
 		}
 		if s.replaces(t, old) {
@@ -58,7 +58,6 @@ func (s *Source) lockShared(f *flight, ctx context.Context, lk Locker, old *Toke
 				h.unlock = unlock
 				h.release(ctx)
 			}
-			s.emit(f, Event{Kind: EventSharedToken})
 			_, err := s.publish(f, ctx, t, "shared", false)
 			h.adopted = true
 			return h, err
@@ -183,7 +182,7 @@ func (h *heldLock) explain(ctx, bounded context.Context, err error) error {
 	}
 	var lost *leaseLostError
 	if errors.As(context.Cause(bounded), &lost) {
-		h.s.emit(h.f, Event{Kind: EventStoreFailed, Err: lost})
+		h.s.emit(h.f, Event{Kind: EventStoreFailed, Op: opLease, Err: lost})
 		return &refreshTimeoutError{timeout: h.full, what: lost.Error(), err: err}
 	}
 	if bounded.Err() == context.DeadlineExceeded {
@@ -198,7 +197,7 @@ func (h *heldLock) explain(ctx, bounded context.Context, err error) error {
 func (s *Source) storeWarning(f *flight) {
 	if w, ok := s.cfg.Store.(interface{ takeWarning() error }); ok {
 		if err := w.takeWarning(); err != nil {
-			s.emit(f, Event{Kind: EventStoreFailed, Err: err})
+			s.emit(f, Event{Kind: EventStoreFailed, Op: opCheck, Err: err})
 		}
 	}
 }
@@ -211,7 +210,7 @@ func (h *heldLock) release(ctx context.Context) {
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
 	defer cancel()
 	if err := h.unlock(uctx); err != nil {
-		h.s.emit(h.f, Event{Kind: EventStoreFailed, Err: err})
+		h.s.emit(h.f, Event{Kind: EventStoreFailed, Op: opUnlock, Err: err})
 	}
 	h.unlock = nil
 }

@@ -678,9 +678,7 @@ func TestSourceLostRotationRelogsInOnce(t *testing.T) {
 	if st.Logins != 1 || st.TokenCalls["password"] != 1 || st.TokenCalls["refresh_token"] != 2 {
 		t.Errorf("stats = %+v; want 2 refreshes (lost, rejected) and exactly 1 login", st)
 	}
-	if ev, ok := events.last(EventLogin); !ok || ev.Grant != "password" || !errors.Is(ev.Err, ErrUnauthorized) {
-		t.Errorf("login event = %+v; want grant password, caused by the 401", ev)
-	}
+	checkRelogin(t, events, "password", ErrUnauthorized)
 	// Normal again.
 	clock.Advance(time.Hour)
 	tok2, err := s.TokenContext(ctx)
@@ -796,8 +794,8 @@ func TestSourceLoginFunc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev, ok := events.last(EventLogin); !ok || ev.Grant != "func" || ev.Err != nil {
-		t.Errorf("login event = %+v; want grant func", ev)
+	if logins := events.where(mtIsLogin); len(logins) != 1 || logins[0].Grant != "func" || logins[0].Login != "initial" || logins[0].Err != nil {
+		t.Errorf("login events = %+v; want one initial login with grant func", logins)
 	}
 	srv.RevokeRefreshToken(tok.RefreshToken)
 	clock.Advance(time.Hour)
@@ -1303,7 +1301,6 @@ func TestSourceObservabilityNoSecrets(t *testing.T) {
 		{EventRefreshStarted, "tokenkeeper: refresh started"},
 		{EventRefreshSucceeded, "tokenkeeper: refresh succeeded"},
 		{EventRefreshFailed, "tokenkeeper: refresh failed"},
-		{EventLogin, "tokenkeeper: login"},
 		{EventUnauthorized, "tokenkeeper: 401 from API"},
 	} {
 		logged := strings.Count(out, `"msg":"`+want.msg+`"`)
@@ -1331,14 +1328,15 @@ func TestSourceEmitLevels(t *testing.T) {
 	for _, k := range mtEventKinds {
 		s.emit(nil, Event{Kind: k, Grant: "g", Err: errors.New("e")})
 	}
+	s.emit(nil, Event{Kind: EventRefreshStarted, Grant: "password", Login: loginRelogin})
+	s.emit(nil, Event{Kind: EventStoreFailed, Op: opLock, Err: errors.New("down")})
 	out := buf.String()
 	for _, want := range []string{
 		`"level":"DEBUG","msg":"tokenkeeper: refresh started","grant_type":"g","error":"e"`,
 		`"level":"WARN","msg":"tokenkeeper: store failed"`,
-		`"level":"WARN","msg":"tokenkeeper: shared lock unavailable, refreshing locally"`,
-		`"level":"INFO","msg":"tokenkeeper: login"`,
+		`"level":"WARN","msg":"tokenkeeper: store failed","op":"lock","error":"down"`,
+		`"level":"INFO","msg":"tokenkeeper: refresh started","grant_type":"password","login":"relogin"`,
 		`"level":"INFO","msg":"tokenkeeper: 401 from API","grant_type":"g","recovered":false`,
-		`"level":"DEBUG","msg":"tokenkeeper: token taken from shared store"`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s in\n%s", want, out)
@@ -1346,9 +1344,26 @@ func TestSourceEmitLevels(t *testing.T) {
 	}
 }
 
+// checkRelogin checks that the last token request was one re-login with
+// grant, after a refresh refused with refused.
+func checkRelogin(t *testing.T, events *mtEvents, grant string, refused error) {
+	t.Helper()
+	logins := events.where(mtIsLogin)
+	if len(logins) != 1 || logins[0].Grant != grant || logins[0].Login != "relogin" {
+		t.Errorf("login events = %+v; want one re-login with grant %s", logins, grant)
+	}
+	if ev, ok := events.last(EventRefreshStarted); !ok || ev.Grant != grant {
+		t.Errorf("last token request = %+v; want the login", ev)
+	}
+	refreshes := events.where(func(ev Event) bool { return ev.Kind == EventRefreshStarted && ev.Grant == "refresh_token" })
+	if n := len(refreshes); n == 0 || !errors.Is(refreshes[n-1].Err, refused) {
+		t.Errorf("refresh events = %+v; want the last one refused with %v", refreshes, refused)
+	}
+}
+
 // mtEventKinds are all the kinds of Event.
-var mtEventKinds = []EventKind{EventRefreshStarted, EventRefreshSucceeded, EventRefreshFailed, EventLogin,
-	EventStoreFailed, EventSharedToken, EventLockFallback, EventUnauthorized}
+var mtEventKinds = []EventKind{EventRefreshStarted, EventRefreshSucceeded, EventRefreshFailed,
+	EventStoreFailed, EventUnauthorized, EventWaited}
 
 func TestEventKindNames(t *testing.T) {
 	// Every kind has its own name.
@@ -1533,8 +1548,8 @@ func TestSourceSharedStoreRotation(t *testing.T) {
 	if st := srv.Stats(); st.TokenCalls["refresh_token"] != 4 || st.RefreshReuse != 0 {
 		t.Errorf("stats = %+v; want 4 refreshes for 8 expiries, no reuse", st)
 	}
-	if evA.count(EventSharedToken)+evB.count(EventSharedToken) != 4 {
-		t.Errorf("EventSharedToken = %d + %d; want 4", evA.count(EventSharedToken), evB.count(EventSharedToken))
+	if a, b := len(evA.where(mtIsShared)), len(evB.where(mtIsShared)); a+b != 4 {
+		t.Errorf("renewals that took the shared token = %d + %d; want 4", a, b)
 	}
 	if store.held {
 		t.Error("the lock is still held")
@@ -1621,8 +1636,8 @@ func TestSourceSharedStoreFailures(t *testing.T) {
 		if _, err := s.TokenContext(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if ev, ok := events.last(EventLockFallback); !ok || !errors.Is(ev.Err, errStoreDown) {
-			t.Errorf("event = %+v; want EventLockFallback", ev)
+		if evs := events.where(mtIsLockFallback); len(evs) != 1 || !errors.Is(evs[0].Err, errStoreDown) {
+			t.Errorf("lock events = %+v; want one EventStoreFailed with Op lock", evs)
 		}
 	})
 	t.Run("unlock and load fail", func(t *testing.T) {
@@ -1656,7 +1671,7 @@ func TestSourceSharedStoreFailures(t *testing.T) {
 		if err != nil || tok.AccessToken != "at-shared" {
 			t.Fatalf("TokenContext = %v, %v; want the shared token", tok, err)
 		}
-		if events.count(EventStoreFailed) != 1 || events.count(EventSharedToken) != 1 {
+		if events.count(EventStoreFailed) != 1 || len(events.where(mtIsShared)) != 1 {
 			t.Errorf("events = %+v", events.all())
 		}
 	})

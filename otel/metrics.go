@@ -92,25 +92,37 @@ func (o *Observer) record(ev tokenkeeper.Event) {
 		set := o.attrs(attrGrant.String(ev.Grant), outcome(ev.Err), attrErrorType.String(errorType(ev.Err)))
 		m.requests.Add(ctx, 1, set)
 		m.requestDuration.Record(ctx, seconds(ev.Elapsed), set)
+		o.recordLogin(ctx, ev)
 	case tokenkeeper.EventRefreshSucceeded, tokenkeeper.EventRefreshFailed:
 		o.recordRenewal(ctx, ev)
 	case tokenkeeper.EventUnauthorized:
 		m.unauthorized.Add(ctx, 1, o.attrs(attrOutcome.String(unauthorizedOutcome(ev)), attrErrorType.String(errorType(ev.Err))))
-	case tokenkeeper.EventLogin:
-		reason := "initial"
-		if ev.Err != nil {
-			reason = "refresh_rejected"
-		}
-		m.logins.Add(ctx, 1, o.attrs(attrGrant.String(ev.Grant), attrReason.String(reason)))
 	case tokenkeeper.EventStoreFailed:
+		if ev.Op == "lock" { // the shared lock could not be used
+			m.lockFailures.Add(ctx, 1, o.attrs(attrErrorType.String(errorType(ev.Err))))
+			break
+		}
 		m.storeFailures.Add(ctx, 1, o.attrs(attrErrorType.String(errorType(ev.Err))))
-	case tokenkeeper.EventLockFallback:
-		m.lockFailures.Add(ctx, 1, o.attrs(attrErrorType.String(errorType(ev.Err))))
 	case tokenkeeper.EventWaited:
 		set := o.attrs(outcome(ev.Err), attrErrorType.String(errorType(ev.Err)))
 		m.waits.Add(ctx, 1, set)
 		m.waitDuration.Record(ctx, seconds(ev.Elapsed), set)
 	}
+}
+
+// recordLogin counts the token request ev if it is a first login or a
+// re-login.
+func (o *Observer) recordLogin(ctx context.Context, ev tokenkeeper.Event) {
+	reason := ""
+	switch ev.Login {
+	case "initial":
+		reason = "initial"
+	case "relogin":
+		reason = "refresh_rejected"
+	default:
+		return
+	}
+	o.m.logins.Add(ctx, 1, o.attrs(attrGrant.String(ev.Grant), attrReason.String(reason)))
 }
 
 // recordRenewal records the end of a renewal.

@@ -37,7 +37,7 @@ func multiRig(t *testing.T, users int, group func(multi.Key) string) (*multi.Man
 			return c, tokenkeeper.SourceConfig{
 				Login: tokenkeeper.PasswordGrant(k.Subject, pw[k.Subject]),
 				OnEvent: func(ev tokenkeeper.Event) {
-					if ev.Kind == tokenkeeper.EventLogin {
+					if ev.Kind == tokenkeeper.EventRefreshStarted && ev.Login != "" {
 						hooked = append(hooked, k.Subject) // one credential's events come one at a time
 					}
 				},

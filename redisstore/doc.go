@@ -42,7 +42,7 @@
 //
 // A tokenkeeper.Source reacts to those errors without failing requests:
 //
-//   - a TryLock error is reported as EventLockFallback and the Source
+//   - a TryLock error is reported as EventStoreFailed (Op "lock") and the Source
 //     refreshes in its own process, as if it had no shared store;
 //   - a Save error is reported as EventStoreFailed; the new token (and its
 //     rotated refresh token) stays in the Source's memory, is used, and is

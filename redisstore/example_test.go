@@ -48,8 +48,8 @@ func Example() {
 		// is rejected.
 		Login: tokenkeeper.PasswordGrant(os.Getenv("DAXIUM_USERNAME"), os.Getenv("DAXIUM_PASSWORD")),
 		OnEvent: func(ev tokenkeeper.Event) {
-			if ev.Kind == tokenkeeper.EventLockFallback || ev.Kind == tokenkeeper.EventStoreFailed {
-				log.Printf("token store: %v: %v", ev.Kind, ev.Err) // alert on these
+			if ev.Kind == tokenkeeper.EventStoreFailed {
+				log.Printf("token store: %s failed: %v", ev.Op, ev.Err) // alert on these
 			}
 		},
 	})

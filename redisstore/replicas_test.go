@@ -132,7 +132,7 @@ func (f *fleet) replica(name string, rc replicaConfig) *replica {
 // events records a Source's events.
 type events struct {
 	mu     sync.Mutex
-	counts map[string]int // by kind, and by "kind/grant"
+	counts map[string]int // by kind, by "kind/grant" and by "kind/op"
 	errs   []string
 }
 
@@ -141,6 +141,9 @@ func (e *events) add(ev tokenkeeper.Event) {
 	e.counts[string(ev.Kind)]++
 	if ev.Grant != "" {
 		e.counts[string(ev.Kind)+"/"+ev.Grant]++
+	}
+	if ev.Op != "" {
+		e.counts[string(ev.Kind)+"/"+ev.Op]++
 	}
 	if ev.Err != nil && len(e.errs) < 20 {
 		e.errs = append(e.errs, string(ev.Kind)+": "+ev.Err.Error())
@@ -313,11 +316,11 @@ func checkSharedRefreshes(t *testing.T, f *fleet, reps []*replica, rotations int
 	if n := sum(reps, tokenkeeper.EventRefreshStarted, "refresh_token"); n != rotations {
 		t.Errorf("refresh_token refreshes started by the replicas = %d; want %d", n, rotations)
 	}
-	if n := sum(reps, tokenkeeper.EventSharedToken); n != (len(reps)-1)*rotations {
+	if n := sum(reps, tokenkeeper.EventRefreshSucceeded, "shared"); n != (len(reps)-1)*rotations {
 		t.Errorf("tokens taken from the store = %d; want %d", n, (len(reps)-1)*rotations)
 	}
 	for _, r := range reps {
-		if n := r.events.count(tokenkeeper.EventLockFallback) + r.events.count(tokenkeeper.EventStoreFailed) + r.events.count(tokenkeeper.EventRefreshFailed); n != 0 {
+		if n := r.events.count(tokenkeeper.EventStoreFailed, "lock") + r.events.count(tokenkeeper.EventStoreFailed) + r.events.count(tokenkeeper.EventRefreshFailed); n != 0 {
 			t.Errorf("%s: %d fallback, store or refresh failures: %q", r.name, n, r.events.errors())
 		}
 	}
@@ -447,7 +450,7 @@ func checkNextTookOver(t *testing.T, f *fleet, next *replica, tok *tokenkeeper.T
 		t.Errorf("token calls %v, refresh reuse %d, logins %d; want 2 refresh_token calls (the hung one and the next replica's), no reuse, no login",
 			st.TokenCalls, st.RefreshReuse, st.Logins)
 	}
-	if n := next.events.count(tokenkeeper.EventLockFallback); n != 0 {
+	if n := next.events.count(tokenkeeper.EventStoreFailed, "lock"); n != 0 {
 		t.Errorf("the next replica fell back %d times; want 0 (it waited for the lock): %q", n, next.events.errors())
 	}
 }
@@ -502,13 +505,13 @@ func checkLocalRefreshes(t *testing.T, f *fleet, r *replica, outage int, slowest
 	t.Helper()
 	st := f.srv.Stats()
 	t.Logf("Redis down, %d rotations: token calls %v, reuse %d, logins %d; fallbacks %d, store failures %d; slowest rotation %v",
-		outage, st.TokenCalls, st.RefreshReuse, st.Logins, r.events.count(tokenkeeper.EventLockFallback),
+		outage, st.TokenCalls, st.RefreshReuse, st.Logins, r.events.count(tokenkeeper.EventStoreFailed, "lock"),
 		r.events.count(tokenkeeper.EventStoreFailed), slowest.Round(time.Millisecond))
 	if st.TokenCalls["refresh_token"] != outage || st.TokenCallsTotal != outage || st.RefreshReuse != 0 || st.Logins != 0 {
 		t.Errorf("token calls %v, reuse %d, logins %d; want %d refresh_token calls, no reuse, no login",
 			st.TokenCalls, st.RefreshReuse, st.Logins, outage)
 	}
-	if n := r.events.count(tokenkeeper.EventLockFallback); n < outage {
+	if n := r.events.count(tokenkeeper.EventStoreFailed, "lock"); n < outage {
 		t.Errorf("lock fallbacks = %d; want at least %d", n, outage)
 	}
 	if n := r.events.count(tokenkeeper.EventStoreFailed); n < outage {
@@ -572,8 +575,8 @@ func TestRedisKilledMidRun(t *testing.T) {
 	t.Logf("outage: token calls %v, refresh reuse %d (rotated tokens presented by replicas that refreshed alone), logins %d",
 		st.TokenCalls, st.RefreshReuse, st.Logins)
 	for _, r := range reps {
-		if r.events.count(tokenkeeper.EventLockFallback) == 0 {
-			t.Errorf("%s: no EventLockFallback during the outage", r.name)
+		if r.events.count(tokenkeeper.EventStoreFailed, "lock") == 0 {
+			t.Errorf("%s: no EventStoreFailed with Op lock during the outage", r.name)
 		}
 	}
 

@@ -145,7 +145,7 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		// rejected: once, never in a loop, as Daxium locks accounts out.
 		Login: login,
 		OnEvent: func(ev tokenkeeper.Event) {
-			if ev.Kind == tokenkeeper.EventLogin {
+			if ev.Kind == tokenkeeper.EventRefreshStarted && ev.Login != "" {
 				logins.Add(1)
 			}
 		},
