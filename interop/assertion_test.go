@@ -117,7 +117,7 @@ func keepRefreshed(t *testing.T, c *cell, p *provider, cfg tokenkeeper.Config) {
 
 	exchanges := append(p.wire.exchanges("authorization_code"), p.wire.exchanges("refresh_token")...)
 	checkAssertions(t, exchanges)
-	c.notef("%d token requests (code exchange and refreshes), each with a new client assertion", len(exchanges))
+	c.notef("the code exchange and every refresh with a new client assertion, no secret")
 }
 
 // spanned returns done, made to wait too until renewals token lifetimes
@@ -166,7 +166,7 @@ func TestJWTBearerGrant(t *testing.T) {
 		logins := spanned(func() bool { return len(p.wire.exchanges(grantJWTBearer)) > renewals })
 		pollUntil(t, logins, func(ctx context.Context) error { return unexpired(src.TokenContext(ctx)) })
 		checkAssertions(t, p.wire.exchanges(grantJWTBearer))
-		c.notef("renewed by its login (no refresh token is issued): %d grants, each with a new assertion", len(p.wire.exchanges(grantJWTBearer)))
+		c.notef("renewed by its login, as no refresh token is issued; a new assertion for each grant")
 	})
 	t.Run("x-oauth2", func(t *testing.T) {
 		t.Parallel()
@@ -226,7 +226,8 @@ func xBearerConfig(t *testing.T, p *provider, key *rsa.PrivateKey, kid string) *
 }
 
 // TestWrongSigningKey signs with a key other than the one registered under
-// the key ID the JWT names. The provider answers invalid_grant for a client
+// the key ID the JWT names, and once with the right key for the wrong
+// audience. The provider answers invalid_grant for a client
 // assertion as for a JWT bearer grant: it maps every failed JWT check to
 // it (oidc.DefaultToServerError), where RFC 7523 would have invalid_client
 // for client authentication.
@@ -244,12 +245,25 @@ func TestWrongSigningKey(t *testing.T) {
 			t.Fatalf("tokenkeeper.New: %v", err)
 		}
 		checkTKRejected(t, p, "refresh_token", client, tokenkeeper.SourceConfig{Token: &tokenkeeper.Token{RefreshToken: "any"}}, tokenkeeper.ErrInvalidGrant)
-		noteAnswer(c, "private_key_jwt", onlyExchange(t, p, "refresh_token"))
+		noteAnswer(c, p, "private_key_jwt", onlyExchange(t, p, "refresh_token"))
 
 		p.registerKey(bearerIssuer, "svc-1", newRSAKey(t).Public())
 		src := bearerSource(t, p, newRSAKey(t), "svc-1")
 		checkTKSourceRejected(t, p, grantJWTBearer, src, tokenkeeper.ErrInvalidGrant)
-		noteAnswer(c, "JWT bearer grant", onlyExchange(t, p, grantJWTBearer))
+		noteAnswer(c, p, "JWT bearer grant", onlyExchange(t, p, grantJWTBearer))
+
+		// The right key, and the aud tokenkeeper sends by default: the
+		// token endpoint, where the provider wants its issuer.
+		p = startOP(t)
+		key := newECKey(t)
+		p.registerKey(keyClientID, "ec-1", key.Public())
+		cfg = keyClientConfig(t, p)
+		cfg.ClientKey, cfg.ClientKeyID, cfg.AssertionAudience = key, "ec-1", ""
+		if client, err = tokenkeeper.New(cfg); err != nil {
+			t.Fatalf("tokenkeeper.New: %v", err)
+		}
+		checkTKRejected(t, p, "refresh_token", client, tokenkeeper.SourceConfig{Token: &tokenkeeper.Token{RefreshToken: "any"}}, tokenkeeper.ErrInvalidGrant)
+		noteAnswer(c, p, "private_key_jwt with AssertionAudience left to the token URL (the provider wants its issuer)", onlyExchange(t, p, "refresh_token"))
 	})
 	t.Run("x-oauth2", func(t *testing.T) {
 		t.Parallel()
@@ -270,9 +284,11 @@ func TestWrongSigningKey(t *testing.T) {
 	})
 }
 
-// noteAnswer records in the table what the provider answered.
-func noteAnswer(c *cell, what string, e exchange) {
-	c.notef("%s: the provider answered %d %s (%q)", what, e.Status, e.Answer.Error, e.Answer.ErrorDescription)
+// noteAnswer records in the table what the provider answered, its issuer
+// (a port that changes every run) written as <issuer>.
+func noteAnswer(c *cell, p *provider, what string, e exchange) {
+	desc := strings.ReplaceAll(e.Answer.ErrorDescription, p.Issuer, "<issuer>")
+	c.notef("%s: the provider answered %d %s (%q)", what, e.Status, e.Answer.Error, desc)
 }
 
 // newClaims returns the claims of an assertion that iss makes about itself

@@ -69,7 +69,7 @@ const (
 	flowKeyJWT      = "private_key_jwt, ES256 key: code flow, then refresh over 2 expiries"
 	flowKeyJWTFunc  = "private_key_jwt, assertion callback (RS256): code flow, then refresh over 2 expiries"
 	flowJWTBearer   = "JWT bearer grant (RFC 7523), RS256 service key: renewed over 2 expiries"
-	flowWrongKey    = "wrong signing key (private_key_jwt, JWT bearer grant): typed error, not retried"
+	flowWrongKey    = "wrong signing key or audience (private_key_jwt, JWT bearer grant): typed error, not retried"
 )
 
 var flows = []string{
