@@ -73,6 +73,43 @@ func TestPrivateKeyJWT(t *testing.T) {
 		}
 		keepRefreshed(t, c, p, cfg)
 	})
+	t.Run("x-oauth2", func(t *testing.T) {
+		t.Parallel()
+		c := row(t, flowKeyJWT, xo)
+		p := startOP(t)
+		key := newRSAKey(t)
+		p.registerKey(keyClientID, "rsa-1", key.Public())
+		xRefreshWithoutAssertion(t, c, p, key, "rsa-1")
+	})
+}
+
+// xRefreshWithoutAssertion shows what x/oauth2 can do for a private_key_jwt
+// client: its code exchange takes an assertion made by hand as extra
+// parameters, but its TokenSource refreshes with none.
+func xRefreshWithoutAssertion(t *testing.T, c *cell, p *provider, key *rsa.PrivateKey, kid string) {
+	t.Helper()
+	ctx := xContext(t, 20*time.Second)
+	cfg := p.xConfig(keyClientID, "", webRedirect, oauth2.AuthStyleInParams)
+	verifier := oauth2.GenerateVerifier()
+	q := p.authorize(t, cfg.AuthCodeURL("state", oauth2.S256ChallengeOption(verifier)), webRedirect)
+	a, err := signRS256(key, kid, newClaims(keyClientID, p.Issuer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier),
+		oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+		oauth2.SetAuthURLParam("client_assertion", a))
+	if err != nil {
+		t.Fatalf("code exchange with an assertion made by hand: %v", err)
+	}
+	tok.Expiry = time.Now().Add(-time.Second) // refresh at once
+	_, err = cfg.TokenSource(ctx, tok).Token()
+	sent := onlyExchange(t, p, "refresh_token")
+	if err == nil || sent.Assertion != "" || sent.Status == 200 {
+		t.Fatalf("refresh: error %v, assertion sent %v, status %d; want an error, false, not 200", err, sent.Assertion != "", sent.Status)
+	}
+	c.gapf("a code exchange takes an assertion made by hand as extra parameters; its TokenSource refreshes with none, and the provider answers %d %s",
+		sent.Status, sent.Answer.Error)
 }
 
 // keyClientConfig returns the Config of the private_key_jwt client, with

@@ -82,7 +82,6 @@ var flows = []string{
 var gaps = map[[2]string]string{
 	{flowExchange, xo}:   "no token exchange grant",
 	{flowCommand, xo}:    "no command-line tool",
-	{flowKeyJWT, xo}:     "no private_key_jwt client authentication",
 	{flowKeyJWTFunc, xo}: "no private_key_jwt client authentication",
 }
 
