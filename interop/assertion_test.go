@@ -154,7 +154,7 @@ func keepRefreshed(t *testing.T, c *cell, p *provider, cfg tokenkeeper.Config) {
 
 	exchanges := append(p.wire.exchanges("authorization_code"), p.wire.exchanges("refresh_token")...)
 	checkAssertions(t, exchanges)
-	c.notef("the code exchange and every refresh with a new client assertion, no secret")
+	c.notef("the code exchange and every refresh with a new client assertion, no secret (the provider reads no assertion on its client credentials grant, so the login is the code flow)")
 }
 
 // spanned returns done, made to wait too until renewals token lifetimes
