@@ -22,9 +22,9 @@ func TestWrongClientSecret(t *testing.T) {
 		row(t, flowWrongSecret, tk)
 		p := startOP(t)
 		login := p.tkClient(t, serviceID, "wrong", tokenkeeper.AuthBasic)
-		checkTKRejected(t, p, "client_credentials", login, tokenkeeper.SourceConfig{Login: tokenkeeper.ClientCredentialsGrant()})
+		checkTKRejected(t, p, "client_credentials", login, tokenkeeper.SourceConfig{Login: tokenkeeper.ClientCredentialsGrant()}, tokenkeeper.ErrInvalidClient)
 		refresh := p.tkClient(t, webID, "wrong", tokenkeeper.AuthBasic)
-		checkTKRejected(t, p, "refresh_token", refresh, tokenkeeper.SourceConfig{Token: &tokenkeeper.Token{RefreshToken: "any"}})
+		checkTKRejected(t, p, "refresh_token", refresh, tokenkeeper.SourceConfig{Token: &tokenkeeper.Token{RefreshToken: "any"}}, tokenkeeper.ErrInvalidClient)
 	})
 	t.Run("x-oauth2", func(t *testing.T) {
 		t.Parallel()
@@ -49,18 +49,23 @@ func TestWrongClientSecret(t *testing.T) {
 	})
 }
 
-// checkTKRejected gets a token through a Source whose client has a wrong
-// secret, twice, and checks the typed error against what the provider said,
-// and that it was asked once.
-func checkTKRejected(t *testing.T, p *provider, grantType string, c *tokenkeeper.Client, cfg tokenkeeper.SourceConfig) {
+// checkTKRejected gets a token through a Source whose client the provider
+// refuses, twice, and checks the typed error against what the provider
+// said, the sentinel it matches, and that it was asked once.
+func checkTKRejected(t *testing.T, p *provider, grantType string, c *tokenkeeper.Client, cfg tokenkeeper.SourceConfig, want error) {
 	t.Helper()
 	src, err := tokenkeeper.NewSource(c, cfg)
 	if err != nil {
 		t.Fatalf("NewSource: %v", err)
 	}
 	t.Cleanup(func() { src.Close() })
+	checkTKSourceRejected(t, p, grantType, src, want)
+}
 
-	_, err = src.TokenContext(testContext(t, 10*time.Second))
+// checkTKSourceRejected does the same with a Source already made.
+func checkTKSourceRejected(t *testing.T, p *provider, grantType string, src *tokenkeeper.Source, want error) {
+	t.Helper()
+	_, err := src.TokenContext(testContext(t, 10*time.Second))
 	var pe *tokenkeeper.Error
 	if !errors.As(err, &pe) {
 		t.Fatalf("%s: TokenContext error = %v (%T); want a *tokenkeeper.Error", grantType, err, err)
@@ -70,14 +75,14 @@ func checkTKRejected(t *testing.T, p *provider, grantType string, c *tokenkeeper
 		t.Errorf("%s: Error = {%d %q %q}; want the server's {%d %q %q}", grantType,
 			pe.StatusCode, pe.Code, pe.Message, sent.Status, sent.Answer.Error, sent.Answer.ErrorDescription)
 	}
-	if !errors.Is(err, tokenkeeper.ErrInvalidClient) || tokenkeeper.IsRetryable(err) {
-		t.Errorf("%s: errors.Is(err, ErrInvalidClient) = %v, IsRetryable = %v; want true, false", grantType,
-			errors.Is(err, tokenkeeper.ErrInvalidClient), tokenkeeper.IsRetryable(err))
+	if !errors.Is(err, want) || tokenkeeper.IsRetryable(err) {
+		t.Errorf("%s: errors.Is(err, %v) = %v, IsRetryable = %v; want true, false", grantType,
+			want, errors.Is(err, want), tokenkeeper.IsRetryable(err))
 	}
 
 	// Asked again at once, the Source answers from what it knows.
-	if _, err := src.TokenContext(testContext(t, 10*time.Second)); !errors.Is(err, tokenkeeper.ErrInvalidClient) {
-		t.Errorf("%s: second TokenContext error = %v; want one matching ErrInvalidClient", grantType, err)
+	if _, err := src.TokenContext(testContext(t, 10*time.Second)); !errors.Is(err, want) {
+		t.Errorf("%s: second TokenContext error = %v; want one matching %v", grantType, err, want)
 	}
 	if n := len(p.wire.exchanges(grantType)); n != 1 {
 		t.Errorf("%s requests after two calls = %d; want 1 (not retried)", grantType, n)

@@ -3,6 +3,7 @@ package interop
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -38,6 +40,7 @@ const (
 	deviceSecret       = "secret"        //
 	serviceID          = "sid1"          // the example storage's built-in service user
 	serviceSecret      = "verysecret"    // (client credentials)
+	keyClientID        = "keyweb"        // confidential, private_key_jwt
 	userName, password = "test-user2", "verysecure"
 	scopes             = "openid offline_access"
 )
@@ -60,30 +63,35 @@ type provider struct {
 	IntrospectionURL       string `json:"introspection_endpoint"`
 	DeviceAuthorizationURL string `json:"device_authorization_endpoint"`
 
-	wire *wire
-	http *http.Client // for the test's own calls (revocation, userinfo)
+	wire  *wire
+	store *shortLived
+	http  *http.Client // for the test's own calls (revocation, userinfo)
 }
 
 // startOP starts a provider for one test, with short-lived access tokens.
 // Its registered clients: web (confidential), native (public), device, and
 // sid1, the service user of the client credentials grant, registered as a
-// web client too so that a resource server can introspect its tokens.
+// web client too so that a resource server can introspect its tokens, and
+// keyweb, a web client that authenticates with private_key_jwt. Its keys,
+// and those of the JWT bearer grant, are the test's: see registerKey.
 func startOP(t *testing.T) *provider {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
 	clients := map[string]*storage.Client{
-		webID:     storage.WebClient(webID, webSecret, webRedirect),
-		nativeID:  storage.NativeClient(nativeID, nativeRedirect),
-		deviceID:  storage.DeviceClient(deviceID, deviceSecret),
-		serviceID: storage.WebClient(serviceID, serviceSecret, webRedirect),
+		webID:       storage.WebClient(webID, webSecret, webRedirect),
+		nativeID:    storage.NativeClient(nativeID, nativeRedirect),
+		deviceID:    storage.DeviceClient(deviceID, deviceSecret),
+		serviceID:   storage.WebClient(serviceID, serviceSecret, webRedirect),
+		keyClientID: storage.WebClient(keyClientID, "", webRedirect),
 	}
 	store := &shortLived{
 		Storage:  storage.NewStorageWithClients(storage.NewUserStore(issuer), clients),
 		lifetime: tokenLifetime,
 		issued:   map[string]issuedToken{},
+		keys:     map[[2]string]*jose.JSONWebKey{},
 	}
-	p := &provider{Issuer: issuer, wire: &wire{}, http: newHTTPClient(t)}
+	p := &provider{Issuer: issuer, wire: &wire{}, store: store, http: newHTTPClient(t)}
 	srv.Config.Handler = p.wire.record(exampleop.SetupServer(issuer, store, nil, false))
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -114,9 +122,46 @@ type shortLived struct {
 	*storage.Storage
 	lifetime time.Duration
 
-	mu     sync.Mutex             // guards issued
-	issued map[string]issuedToken // by access token ID
+	mu     sync.Mutex                     // guards issued and keys
+	issued map[string]issuedToken         // by access token ID
+	keys   map[[2]string]*jose.JSONWebKey // by client ID and key ID
 }
+
+// registerKey registers the public key that verifies the JWTs a client (or
+// the issuer of a JWT bearer grant's assertions) signs with key ID kid.
+func (p *provider) registerKey(clientID, kid string, pub crypto.PublicKey) {
+	p.store.mu.Lock()
+	defer p.store.mu.Unlock()
+	p.store.keys[[2]string{clientID, kid}] = &jose.JSONWebKey{KeyID: kid, Use: "sig", Key: pub}
+}
+
+// GetKeyByIDAndClientID finds the keys of the test before those of the
+// example storage. The provider calls it for every JWT it verifies: client
+// assertions and JWT bearer grants alike.
+func (s *shortLived) GetKeyByIDAndClientID(ctx context.Context, keyID, clientID string) (*jose.JSONWebKey, error) {
+	s.mu.Lock()
+	key, ok := s.keys[[2]string{clientID, keyID}]
+	s.mu.Unlock()
+	if ok {
+		return key, nil
+	}
+	return s.Storage.GetKeyByIDAndClientID(ctx, keyID, clientID)
+}
+
+// GetClientByClientID makes keyweb a private_key_jwt client: the example
+// storage registers web clients with client_secret_basic only.
+func (s *shortLived) GetClientByClientID(ctx context.Context, clientID string) (op.Client, error) {
+	c, err := s.Storage.GetClientByClientID(ctx, clientID)
+	if err != nil || clientID != keyClientID {
+		return c, err
+	}
+	return keyAuthClient{c}, nil
+}
+
+// keyAuthClient is a client that authenticates with private_key_jwt.
+type keyAuthClient struct{ op.Client }
+
+func (keyAuthClient) AuthMethod() oidc.AuthMethod { return oidc.AuthMethodPrivateKeyJWT }
 
 type issuedToken struct {
 	expiry  time.Time
@@ -189,6 +234,7 @@ type exchange struct {
 	SecretInBody bool   // client_secret in the form body
 	CodeVerifier bool   // a PKCE code_verifier was sent
 	RefreshToken string // the refresh token presented
+	Assertion    string // the client_assertion, or the assertion of a JWT bearer grant
 
 	Status int
 	Answer struct {
@@ -226,6 +272,7 @@ func (w *wire) record(next http.Handler) http.Handler {
 			SecretInBody: form.Has("client_secret"),
 			CodeVerifier: form.Has("code_verifier"),
 			RefreshToken: form.Get("refresh_token"),
+			Assertion:    form.Get("client_assertion") + form.Get("assertion"),
 		}
 		if id, _, ok := r.BasicAuth(); ok {
 			e.Basic = true
@@ -381,6 +428,13 @@ func (p *provider) authorize(t *testing.T, authURL, redirectURI string) url.Valu
 func (p *provider) tkLogin(t *testing.T) (*tokenkeeper.Client, *tokenkeeper.Token) {
 	t.Helper()
 	c := p.tkClient(t, webID, webSecret, tokenkeeper.AuthBasic)
+	return c, p.codeLogin(t, c)
+}
+
+// codeLogin runs the authorization code flow with PKCE with c, a client
+// registered with webRedirect, and returns its token.
+func (p *provider) codeLogin(t *testing.T, c *tokenkeeper.Client) *tokenkeeper.Token {
+	t.Helper()
 	flow, err := c.AuthCodeURL(tokenkeeper.AuthCodeRequest{RedirectURI: webRedirect, Scope: scopes})
 	if err != nil {
 		t.Fatalf("AuthCodeURL: %v", err)
@@ -396,7 +450,7 @@ func (p *provider) tkLogin(t *testing.T) (*tokenkeeper.Client, *tokenkeeper.Toke
 	if tok.RefreshToken == "" {
 		t.Fatalf("code exchange: no refresh token; want one (scope %q)", scopes)
 	}
-	return c, tok
+	return tok
 }
 
 // xLogin runs the same flow with x/oauth2.

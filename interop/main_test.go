@@ -66,17 +66,23 @@ const (
 	flowExchange    = "token exchange (RFC 8693)"
 	flowDevice      = "device authorization grant (RFC 8628)"
 	flowCommand     = "command line: a profile by discovery, test, fetch and header"
+	flowKeyJWT      = "private_key_jwt, ES256 key: code flow, then refresh over 2 expiries"
+	flowKeyJWTFunc  = "private_key_jwt, assertion callback (RS256): code flow, then refresh over 2 expiries"
+	flowJWTBearer   = "JWT bearer grant (RFC 7523), RS256 service key: renewed over 2 expiries"
+	flowWrongKey    = "wrong signing key or audience (private_key_jwt, JWT bearer grant): typed error, not retried"
 )
 
 var flows = []string{
 	flowCCBasic, flowCCPost, flowCodeConf, flowCodePublic, flowRotation,
 	flowConcurrent, flowRevoked, flowReplay, flowWrongSecret, flowExchange, flowDevice, flowCommand,
+	flowKeyJWT, flowKeyJWTFunc, flowJWTBearer, flowWrongKey,
 }
 
 // gaps are what a library does not offer: rows of the table, not tests.
 var gaps = map[[2]string]string{
-	{flowExchange, xo}: "no token exchange grant",
-	{flowCommand, xo}:  "no command-line tool",
+	{flowExchange, xo}:   "no token exchange grant",
+	{flowCommand, xo}:    "no command-line tool",
+	{flowKeyJWTFunc, xo}: "no private_key_jwt client authentication",
 }
 
 // outcome is one cell of the table.
