@@ -62,6 +62,21 @@ const (
 	// secret by HMAC (client_secret_jwt, OpenID Connect Core, section 9);
 	// the secret itself never crosses the network.
 	AuthClientSecretJWT
+	// AuthTLSClient authenticates with the client's TLS certificate
+	// (RFC 8705, section 2): tls_client_auth, where the provider checks
+	// the chain and the subject registered for the client, and
+	// self_signed_tls_client_auth, where it checks the certificate
+	// registered for the client. On the wire the two are the same:
+	// client_id in the body and no secret. The certificate is the one the
+	// TLS configuration of Config.HTTPClient presents
+	// (TLSClientConfig.Certificates or GetClientCertificate): New refuses
+	// an *http.Transport without one, and a nil HTTPClient or Transport;
+	// another RoundTripper is trusted to present it. A ClientSecret,
+	// ClientKey or ClientAssertion is then an error. A Transport whose
+	// Base is nil sends API requests through that same HTTPClient's
+	// Transport, so certificate-bound access tokens (RFC 8705, section 3)
+	// go out with their certificate.
+	AuthTLSClient
 )
 
 // name returns the style's name.
@@ -77,6 +92,8 @@ func (s AuthStyle) name() string {
 		return "private_key_jwt"
 	case AuthClientSecretJWT:
 		return "client_secret_jwt"
+	case AuthTLSClient:
+		return "tls_client_auth"
 	}
 	return fmt.Sprintf("AuthStyle(%d)", int(s))
 }
@@ -211,6 +228,9 @@ type Client struct {
 	assertionFunc func(context.Context) (string, error)
 	assertionAud  string
 	dpop          *dpopProver // nil without a DPoPKey
+	// certTransport, with AuthTLSClient, is the RoundTripper that presents
+	// the client certificate: a Transport without Base sends through it.
+	certTransport http.RoundTripper
 	logger        *slog.Logger
 	// clientCodes are the codes that mean the client was rejected.
 	clientCodes map[string]bool
@@ -267,6 +287,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	hc.CheckRedirect = refuseRedirect
 	c.hc = &hc
+	if c.style == AuthTLSClient {
+		c.certTransport = hc.Transport
+	}
 	if c.clock == nil {
 		c.clock = systemClock{}
 	}
@@ -302,7 +325,7 @@ func (c Config) check() (authURL *url.URL, errs []error) {
 	if strings.TrimSpace(c.ClientID) == "" {
 		errs = append(errs, errors.New("ClientID is empty"))
 	}
-	if err := checkAuthStyle(c.AuthStyle, c.ClientSecret); err != nil {
+	if err := checkAuthStyle(c.AuthStyle, c.ClientSecret, c.HTTPClient); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Credential.validate(); err != nil {
@@ -316,8 +339,8 @@ func (c Config) check() (authURL *url.URL, errs []error) {
 }
 
 // checkAuthStyle reports a style that is unknown or does not fit whether
-// there is a client secret.
-func checkAuthStyle(style AuthStyle, secret string) error {
+// there is a client secret, or, for AuthTLSClient, hc.
+func checkAuthStyle(style AuthStyle, secret string, hc *http.Client) error {
 	switch style {
 	case AuthInBody:
 	case AuthBasic:
@@ -330,8 +353,28 @@ func checkAuthStyle(style AuthStyle, secret string) error {
 		}
 	case AuthPrivateKeyJWT, AuthClientSecretJWT:
 		// assertionSigner checks them.
+	case AuthTLSClient:
+		if secret != "" {
+			return errors.New("a ClientSecret is set with AuthStyle AuthTLSClient (the client certificate authenticates)")
+		}
+		return checkClientCertificate(hc)
 	default:
 		return fmt.Errorf("unknown AuthStyle %d", int(style))
+	}
+	return nil
+}
+
+// checkClientCertificate reports an HTTPClient that cannot present a
+// client certificate: nil, with the default transport, or with an
+// *http.Transport that has none. Other RoundTrippers are trusted.
+func checkClientCertificate(hc *http.Client) error {
+	const where = "TLSClientConfig.Certificates or GetClientCertificate"
+	if hc == nil || hc.Transport == nil {
+		return errors.New("AuthTLSClient needs an HTTPClient whose Transport presents the client certificate (" + where + ")")
+	}
+	t, ok := hc.Transport.(*http.Transport)
+	if ok && (t.TLSClientConfig == nil || len(t.TLSClientConfig.Certificates) == 0 && t.TLSClientConfig.GetClientCertificate == nil) {
+		return errors.New("AuthTLSClient: the *http.Transport of HTTPClient has no client certificate (" + where + ")")
 	}
 	return nil
 }
@@ -494,7 +537,7 @@ func (c *Client) newRequest(ctx context.Context, endpoint string, form url.Value
 		if c.secret != "" {
 			form.Set("client_secret", c.secret)
 		}
-	case AuthNone:
+	case AuthNone, AuthTLSClient:
 		form.Set("client_id", c.clientID)
 	case AuthPrivateKeyJWT, AuthClientSecretJWT:
 		a, err := c.clientAssertion(ctx)

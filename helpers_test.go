@@ -3,10 +3,17 @@ package tokenkeeper
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -800,4 +807,42 @@ func assertSentinels(t *testing.T, err error, want ...error) {
 			t.Errorf("errors.Is(%q, %v) = %v; want %v", err, s, got, !got)
 		}
 	}
+}
+
+// mtCert is a certificate of the mutual TLS tests with its ECDSA P-256 key.
+type mtCert struct {
+	tls  tls.Certificate
+	leaf *x509.Certificate
+}
+
+// mtNewCert issues a certificate with subject CN=cn, O=Example, valid from
+// an hour before mtT0 to a day after it: a client certificate signed by
+// parent, or self-signed when parent is nil; a CA when isCA is set.
+func mtNewCert(t *testing.T, cn string, parent *mtCert, isCA bool) *mtCert {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"Example"}},
+		NotBefore:    mtT0.Add(-time.Hour),
+		NotAfter:     mtT0.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if isCA {
+		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
+		tmpl.KeyUsage |= x509.KeyUsageCertSign
+	}
+	issuer, signer := tmpl, any(key)
+	if parent != nil {
+		issuer, signer = parent.leaf, parent.tls.PrivateKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, &key.PublicKey, signer)
+	require.NoError(t, err)
+	leaf, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	return &mtCert{tls: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, leaf: leaf}
 }

@@ -40,12 +40,17 @@ const maxDrain = 64 << 10
 type Transport struct {
 	// Source supplies the token. Required.
 	Source *Source
-	// Base sends the requests. If nil, http.DefaultTransport is used.
+	// Base sends the requests. If nil, the Transport of the Client's
+	// Config.HTTPClient is used when the Client authenticates with
+	// AuthTLSClient, so that a certificate-bound access token (RFC 8705,
+	// section 3) goes out with its certificate; otherwise
+	// http.DefaultTransport. A Base that is set is used as is: with a
+	// certificate-bound token, it must present the same certificate.
 	Base http.RoundTripper
 }
 
 // HTTPClient returns an *http.Client whose requests carry the Source's
-// credential, sent through base (http.DefaultTransport if nil). It has no
+// credential, sent through base (nil: as for Transport.Base). It has no
 // overall timeout: give each request a context with a deadline.
 func (s *Source) HTTPClient(base http.RoundTripper) *http.Client {
 	return &http.Client{Transport: &Transport{Source: s, Base: base}}
@@ -54,6 +59,9 @@ func (s *Source) HTTPClient(base http.RoundTripper) *http.Client {
 func (t *Transport) base() http.RoundTripper {
 	if t.Base != nil {
 		return t.Base
+	}
+	if t.Source != nil && t.Source.c.certTransport != nil {
+		return t.Source.c.certTransport
 	}
 	return http.DefaultTransport
 }

@@ -35,6 +35,13 @@ type Metadata struct {
 	CodeChallengeMethods        []string `json:"code_challenge_methods_supported"`
 	GrantTypes                  []string `json:"grant_types_supported"`
 	IDTokenSigningAlgs          []string `json:"id_token_signing_alg_values_supported"`
+	// TLSClientCertificateBoundAccessTokens says the server binds access
+	// tokens to the client's TLS certificate (RFC 8705, section 3.3).
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens"`
+	// MTLSEndpointAliases are the endpoints, by metadata name
+	// ("token_endpoint", ...), that a client doing mutual TLS calls
+	// instead of the top-level ones (RFC 8705, section 5).
+	MTLSEndpointAliases map[string]string `json:"mtls_endpoint_aliases"`
 }
 
 // Error is a metadata document that cannot be used: unreachable, refused,
@@ -158,6 +165,11 @@ func (m *Metadata) check(issuer string, insecure bool) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
+	for name, v := range m.MTLSEndpointAliases {
+		if _, err := checkURL(v, insecure); err != nil {
+			return fmt.Errorf("mtls_endpoint_aliases %s: %w", name, err)
+		}
+	}
 	return nil
 }
 
@@ -186,13 +198,22 @@ func loopback(host string) bool {
 
 // Config returns base with the endpoints of m: token, authorization,
 // revocation and device authorization. It chooses AuthBasic when the
-// server supports only client_secret_basic and base has a secret. Start
-// from a preset (tokenkeeper.Auth0) or a Config with the client's ID.
+// server supports only client_secret_basic and base has a secret. With
+// base.AuthStyle tokenkeeper.AuthTLSClient, the token, revocation and
+// device authorization endpoints are the mtls_endpoint_aliases, where the
+// server has them (RFC 8705, section 5). Start from a preset
+// (tokenkeeper.Auth0) or a Config with the client's ID.
 func (m *Metadata) Config(base tokenkeeper.Config) tokenkeeper.Config {
-	base.TokenURL = m.TokenEndpoint
+	alias := func(name, top string) string {
+		if a := m.MTLSEndpointAliases[name]; a != "" && base.AuthStyle == tokenkeeper.AuthTLSClient {
+			return a
+		}
+		return top
+	}
+	base.TokenURL = alias("token_endpoint", m.TokenEndpoint)
 	base.AuthURL = m.AuthorizationEndpoint
-	base.RevocationURL = m.RevocationEndpoint
-	base.DeviceAuthURL = m.DeviceAuthorizationEndpoint
+	base.RevocationURL = alias("revocation_endpoint", m.RevocationEndpoint)
+	base.DeviceAuthURL = alias("device_authorization_endpoint", m.DeviceAuthorizationEndpoint)
 	if base.ClientSecret != "" && len(m.TokenEndpointAuthMethods) == 1 && m.TokenEndpointAuthMethods[0] == "client_secret_basic" {
 		base.AuthStyle = tokenkeeper.AuthBasic
 	}

@@ -76,6 +76,7 @@ func TestDiscoverErrors(t *testing.T) {
 		"not json":      "<html>",
 		"http endpoint": `{"issuer":"%s","token_endpoint":"http://example.com/token"}`,
 		"no token":      `{"issuer":"%s"}`,
+		"http alias":    `{"issuer":"%s","token_endpoint":"%[1]s/token","mtls_endpoint_aliases":{"token_endpoint":"http://example.com/token"}}`,
 		"too large":     `{"issuer":"%s","x":"` + strings.Repeat("a", 300<<10) + `"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -131,4 +132,25 @@ func ExampleDiscover() {
 	// /oauth/token
 	// /oauth/revoke
 	// /oauth/device/code
+}
+
+// TestConfigMTLSAliases shows a client doing mutual TLS sent to the
+// mtls_endpoint_aliases, and any other client to the top-level endpoints.
+func TestConfigMTLSAliases(t *testing.T) {
+	md, err := discovery.Parse([]byte(`{"issuer":"https://a.example/","token_endpoint":"https://a.example/token",
+		"revocation_endpoint":"https://a.example/revoke","tls_client_certificate_bound_access_tokens":true,
+		"mtls_endpoint_aliases":{"token_endpoint":"https://mtls.a.example/token"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !md.TLSClientCertificateBoundAccessTokens {
+		t.Error("TLSClientCertificateBoundAccessTokens = false; want true")
+	}
+	cfg := md.Config(tokenkeeper.Config{ClientID: "c", AuthStyle: tokenkeeper.AuthTLSClient})
+	if cfg.TokenURL != "https://mtls.a.example/token" || cfg.RevocationURL != "https://a.example/revoke" {
+		t.Errorf("AuthTLSClient: TokenURL = %q, RevocationURL = %q; want the token alias and the top-level revocation endpoint", cfg.TokenURL, cfg.RevocationURL)
+	}
+	if cfg := md.Config(tokenkeeper.Config{ClientID: "c"}); cfg.TokenURL != "https://a.example/token" {
+		t.Errorf("AuthInBody: TokenURL = %q; want the top-level endpoint", cfg.TokenURL)
+	}
 }

@@ -181,7 +181,7 @@ func (a auth0) grant(s *Server, r *http.Request, form url.Values) reply {
 	if !ok {
 		return rep
 	}
-	return s.bindDPoP(a.grantBearer(s, r, form), jkt)
+	return s.bindDPoP(s.bindCert(r, a.grantBearer(s, r, form)), jkt)
 }
 
 func (a auth0) grantBearer(s *Server, r *http.Request, form url.Values) reply {
@@ -213,8 +213,11 @@ func (a auth0) grantBearer(s *Server, r *http.Request, form url.Values) reply {
 }
 
 // authenticate checks the client: by a client assertion (assertion.go), or
-// by secret.
+// by secret, or by TLS certificate with Options.MTLS (mtls.go).
 func (a auth0) authenticate(s *Server, r *http.Request, form url.Values) (reply, bool) {
+	if s.opts.MTLS != nil {
+		return s.authenticateCert(r, form)
+	}
 	if rep, done, ok := s.authenticateJWT(r, form); done {
 		return rep, ok
 	}
@@ -341,7 +344,7 @@ func (auth0) credential(s *Server, r *http.Request) (*grantRecord, *reply) {
 		rec, valid := s.validLocked(s.access, token)
 		s.mu.Unlock()
 		if valid && rec.jkt == "" {
-			return rec, nil
+			return certBinding(r, rec)
 		}
 	}
 	desc := "invalid, expired or revoked access token"

@@ -90,6 +90,11 @@ type Options struct {
 	// Server.DPoPNonce in DPoP proofs: a proof without it gets 400
 	// use_dpop_nonce and the nonce in the DPoP-Nonce header. Auth0 only.
 	DPoPNonce bool
+	// MTLS makes the server serve https and authenticate the client by
+	// the TLS certificate it registers, binding its access tokens to that
+	// certificate (RFC 8705); see MTLS. Auth0 only, for a confidential
+	// client without ClientKey.
+	MTLS *MTLS
 
 	// Users maps usernames to passwords for the Daxium password grant. The
 	// Auth0 /authorize endpoint logs in as the user named by its login_hint
@@ -224,6 +229,7 @@ func (o Options) checkPreset() error {
 	}{
 		{o.PublicClient, "PublicClient"},
 		{o.ClientKey != nil, "ClientKey"},
+		{o.MTLS != nil, "MTLS"},
 		{o.Rotation, "Rotation"},
 		{o.ReuseDetection, "ReuseDetection"},
 		{o.Audience != "", "Audience"},
@@ -239,6 +245,9 @@ func (o Options) checkPreset() error {
 	}
 	if o.ClientKey != nil && (o.PublicClient || !supportedKey(o.ClientKey)) {
 		return errors.New("oauthtest: Options.ClientKey must be an RSA, P-256 or Ed25519 public key, for a confidential client")
+	}
+	if err := o.checkMTLS(); err != nil {
+		return err
 	}
 	if o.ReuseDetection && !o.Rotation {
 		return errors.New("oauthtest: Options.ReuseDetection needs Rotation")

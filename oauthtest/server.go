@@ -75,6 +75,9 @@ type Server struct {
 	proto    *protocol       // signing keys, device codes (protocol.go)
 
 	dpopNonce string // the DPoP nonce demanded, under mu (dpop.go)
+	// certClients are the transports of ClientWithCertificate, under mu
+	// (mtls.go).
+	certClients []*http.Transport
 }
 
 // NewServer starts a fake provider configured by opts on a loopback
@@ -113,7 +116,7 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	mux.HandleFunc(s.p.tokenPath(), s.handleToken)
 	mux.HandleFunc(s.p.apiPath(), s.handleAPI)
-	s.ts = httptest.NewServer(mux)
+	s.ts = s.startServer(mux)
 	return s, nil
 }
 
@@ -124,10 +127,12 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.done)
 		s.ts.Close()
+		s.closeCertClients()
 	})
 }
 
-// URL returns the server's base URL, such as http://127.0.0.1:PORT.
+// URL returns the server's base URL, such as http://127.0.0.1:PORT
+// (https with Options.MTLS).
 func (s *Server) URL() string { return s.ts.URL }
 
 // TokenURL returns the token endpoint: /oauth/v2/token for Daxium,
@@ -153,8 +158,8 @@ func (s *Server) APIURL() string { return s.ts.URL + s.p.apiPath() }
 // or a random one), and "" for the other presets.
 func (s *Server) RefreshToken() string { return s.opts.RefreshToken }
 
-// Client returns an HTTP client configured for the server; Close closes
-// its idle connections.
+// Client returns an HTTP client configured for the server, with no client
+// certificate; Close closes its idle connections.
 func (s *Server) Client() *http.Client { return s.ts.Client() }
 
 // now reads the server clock.

@@ -42,6 +42,7 @@ type grantRecord struct {
 	expires time.Time
 	revoked bool
 	jkt     string // thumbprint of the key a DPoP-bound token is bound to
+	x5t     string // thumbprint of the certificate a token is bound to (mtls.go)
 }
 
 // family links the refresh tokens descended from one login.
