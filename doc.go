@@ -9,7 +9,7 @@
 //	                  │
 //	                  └──NewSource──▶ Source ──HTTPClient──▶ Transport ──▶ your API
 //	                                    │
-//	                                    └──▶ Store (MemoryStore, FileStore, redisstore)
+//	                                    └──▶ Store (FileStore, redisstore; memory when none)
 //
 // In words:
 //

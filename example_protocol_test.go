@@ -46,10 +46,8 @@ func ExampleSource_Logout() {
 	cfg.HTTPClient = srv.Client()
 	c, _ := tokenkeeper.New(cfg)
 	tr := srv.Issue("", "offline_access")
-	store := &tokenkeeper.MemoryStore{}
 	s, _ := tokenkeeper.NewSource(c, tokenkeeper.SourceConfig{
 		Token: &tokenkeeper.Token{AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken},
-		Store: store,
 	})
 	ctx := context.Background()
 	fmt.Println("logout:", s.Logout(ctx))

@@ -468,9 +468,9 @@ func mtRetryRounds(t *testing.T, s *Source, clock *oauthtest.Clock, rounds int) 
 // errStoreDown is the error of a fake store that fails.
 var errStoreDown = errors.New("store down")
 
-// mtFlakyStore is a MemoryStore whose Load and Save fail on demand.
+// mtFlakyStore is a memoryStore whose Load and Save fail on demand.
 type mtFlakyStore struct {
-	MemoryStore
+	memoryStore
 	failLoad, failSave atomic.Bool
 	saves              atomic.Int32
 }
@@ -479,7 +479,7 @@ func (s *mtFlakyStore) Load(ctx context.Context) (*Token, error) {
 	if s.failLoad.Load() {
 		return nil, errStoreDown
 	}
-	return s.MemoryStore.Load(ctx)
+	return s.memoryStore.Load(ctx)
 }
 
 func (s *mtFlakyStore) Save(ctx context.Context, t *Token) error {
@@ -487,10 +487,10 @@ func (s *mtFlakyStore) Save(ctx context.Context, t *Token) error {
 	if s.failSave.Load() {
 		return errStoreDown
 	}
-	return s.MemoryStore.Save(ctx, t)
+	return s.memoryStore.Save(ctx, t)
 }
 
-// mtSharedStore is a MemoryStore with a refresh lock, as processes sharing
+// mtSharedStore is a memoryStore with a refresh lock, as processes sharing
 // a credential would have.
 type mtSharedStore struct {
 	mtFlakyStore
@@ -547,7 +547,7 @@ func (s *mtLeaseStore) Lease() time.Duration { return s.lease }
 
 // mtFailFirstLoads is a Store whose first n Loads fail.
 type mtFailFirstLoads struct {
-	MemoryStore
+	memoryStore
 	n atomic.Int32
 }
 
@@ -555,7 +555,7 @@ func (s *mtFailFirstLoads) Load(ctx context.Context) (*Token, error) {
 	if s.n.Add(-1) >= 0 {
 		return nil, errStoreDown
 	}
-	return s.MemoryStore.Load(ctx)
+	return s.memoryStore.Load(ctx)
 }
 
 // --- Fake transports and APIs.

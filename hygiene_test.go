@@ -165,7 +165,7 @@ func (r *hygRecorder) value(origin string, v any) {
 	forms := []any{v}
 	rv := reflect.ValueOf(v)
 	switch v.(type) {
-	case *Source, *MemoryStore, *FileStore:
+	case *Source, *memoryStore, *FileStore:
 	default:
 		if rv.Kind() == reflect.Pointer && !rv.IsNil() {
 			forms = append(forms, rv.Elem().Interface())
@@ -845,11 +845,11 @@ func TestHygieneEndToEnd(t *testing.T) {
 	}
 }
 
-// TestHygieneMemoryStoreFormat: a MemoryStore holds the token a Source
+// TestHygienememoryStoreFormat: a memoryStore holds the token a Source
 // saved; printing the store must not print the token, whatever the verb.
 func TestHygieneMemoryStoreFormat(t *testing.T) {
 	t.Parallel()
-	m := &MemoryStore{}
+	m := &memoryStore{}
 	if err := m.Save(context.Background(), &Token{AccessToken: hygStaticAccess, RefreshToken: hygBogusRefresh}); err != nil {
 		t.Fatal(err)
 	}
@@ -858,7 +858,7 @@ func TestHygieneMemoryStoreFormat(t *testing.T) {
 		for _, secret := range []string{hygStaticAccess, hygBogusRefresh} {
 			for _, form := range hygForms(secret) {
 				if strings.Contains(out, form) {
-					t.Errorf("Sprintf(%s, *MemoryStore) = %q reveals %q", verb, out, secret)
+					t.Errorf("Sprintf(%s, *memoryStore) = %q reveals %q", verb, out, secret)
 					break
 				}
 			}

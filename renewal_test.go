@@ -330,7 +330,7 @@ func TestRejectedClientKeepsRefreshToken(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
 	c := rnClient(t, DaxiumAir(oauthtest.DefaultClientID, "a-wrong-secret").WithBaseURL(srv.URL()), clock, srv.Client())
-	store := &MemoryStore{}
+	store := &memoryStore{}
 	seed := mtIssued(clock, srv.Issue("", ""))
 	store.Save(mtCtx(t), seed)
 	s := mtSource(t, c, SourceConfig{Store: store, Login: mtDaxiumLogin})
@@ -355,7 +355,7 @@ func TestSetTokenIsTheWayBack(t *testing.T) {
 	ts.setRespond(func(w http.ResponseWriter, r *http.Request, n int64) { w.WriteHeader(http.StatusBadGateway) })
 	c := mtClient(t, ts.url(), clock.Clock, ts.ts.Client())
 	c.clock = clock
-	store := &MemoryStore{}
+	store := &memoryStore{}
 	var hooked atomic.Pointer[Token]
 	s := mtSource(t, c, SourceConfig{Token: &Token{RefreshToken: "rt-0"}, Store: store,
 		OnToken: func(_ context.Context, t *Token) { hooked.Store(t) }})

@@ -118,7 +118,7 @@ func TestClientRevokeErrors(t *testing.T) {
 func TestSourceLogout(t *testing.T) {
 	clock, srv, c := mtAuth0(t, oauthtest.Options{Rotation: true})
 	ctx := mtCtx(t)
-	store := &MemoryStore{}
+	store := &memoryStore{}
 	s := mtSource(t, c, SourceConfig{Token: mtIssued(clock, srv.Issue("", "openid offline_access")), Store: store})
 	clock.Advance(time.Hour) // a refresh rotates the tokens first
 	tok, err := s.TokenContext(ctx)
@@ -163,7 +163,7 @@ func TestSourceLogoutFailures(t *testing.T) {
 	ctx := mtCtx(t)
 
 	t.Run("before first use", func(t *testing.T) {
-		store := &MemoryStore{}
+		store := &memoryStore{}
 		tok := mtIssued(clock, srv.Issue("", "offline_access"))
 		store.Save(ctx, tok)
 		s := mtSource(t, c, SourceConfig{Store: store})
@@ -175,7 +175,7 @@ func TestSourceLogoutFailures(t *testing.T) {
 		}
 	})
 	t.Run("revocation fails", func(t *testing.T) {
-		store := &MemoryStore{}
+		store := &memoryStore{}
 		tok := mtIssued(clock, srv.Issue("", "offline_access"))
 		s := mtSource(t, c, SourceConfig{Token: tok, Store: store})
 		srv.FailNext(2, http.StatusServiceUnavailable)

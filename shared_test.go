@@ -10,7 +10,7 @@ import (
 
 // lostLease is a shared store whose lease cannot be renewed.
 type lostLease struct {
-	MemoryStore
+	memoryStore
 	lease time.Duration
 }
 

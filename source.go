@@ -66,8 +66,8 @@ type SourceConfig struct {
 	// stored (rotated by an earlier run) wins, read on first use.
 	Token *Token
 	// Store loads the token on first use, and saves every new token. Nil
-	// means a MemoryStore. A Store that is also a Locker coordinates
-	// renewals between processes.
+	// keeps the token in memory only. A Store that is also a Locker
+	// coordinates renewals between processes.
 	Store Store
 	// Login gets a token from scratch: the first token, the renewal of a
 	// token without a refresh token, and a re-login when the refresh
@@ -234,7 +234,7 @@ func newSourceConfig(cfg SourceConfig) (sourceConfig, error) {
 	setDefault(&cfg.MaxBackoff, max(defaultMaxBackoff, cfg.MinBackoff))
 	setDefault(&cfg.ReloginInterval, defaultReloginInterval)
 	if cfg.Store == nil {
-		cfg.Store = &MemoryStore{}
+		cfg.Store = &memoryStore{}
 	}
 	return sourceConfig{
 		SourceConfig: cfg,

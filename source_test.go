@@ -467,7 +467,7 @@ func TestSourceDaxiumRotationChain(t *testing.T) {
 		name  string
 		store func(t *testing.T) Store
 	}{
-		{"MemoryStore", func(*testing.T) Store { return &MemoryStore{} }},
+		{"memoryStore", func(*testing.T) Store { return &memoryStore{} }},
 		{"FileStore", func(t *testing.T) Store {
 			fs, err := NewFileStore(t.TempDir() + "/token.json")
 			if err != nil {
@@ -621,7 +621,7 @@ func rotationCallers(t *testing.T, i int, src *Source, log *rotationLog) *Token 
 // raw id_token.
 func TestSourceTransiteoKeepsRefreshToken(t *testing.T) {
 	clock, srv, c := mtTransiteo(t, func(o *oauthtest.Options) { o.ExpiresInAsString = true })
-	store := &MemoryStore{}
+	store := &memoryStore{}
 	s := mtSource(t, c, SourceConfig{Token: &Token{RefreshToken: srv.RefreshToken()}, Store: store})
 	var sent []string
 	var mu sync.Mutex
@@ -882,7 +882,7 @@ func TestSourceLoadsFromStore(t *testing.T) {
 	t.Run("valid", func(t *testing.T) { loadsFromStoreValid(t, clock, srv, c) })
 	t.Run("expired", func(t *testing.T) { loadsFromStoreExpired(t, clock, srv, c) })
 	t.Run("refresh token only", func(t *testing.T) {
-		store := &MemoryStore{}
+		store := &memoryStore{}
 		stored := mtIssued(clock, srv.Issue("", ""))
 		store.Save(ctx, &Token{RefreshToken: stored.RefreshToken})
 		s := mtSource(t, c, SourceConfig{Store: store})
@@ -891,7 +891,7 @@ func TestSourceLoadsFromStore(t *testing.T) {
 		}
 	})
 	t.Run("empty, no login", func(t *testing.T) {
-		s := mtSource(t, c, SourceConfig{Store: &MemoryStore{}})
+		s := mtSource(t, c, SourceConfig{Store: &memoryStore{}})
 		if _, err := s.TokenContext(ctx); !errors.Is(err, ErrLoginRequired) {
 			t.Errorf("error = %v; want ErrLoginRequired", err)
 		}
@@ -1129,7 +1129,7 @@ func TestSourceCloseWaitsForRefresh(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	ts := mtNewTokenServer(t, 3600)
 	c := mtClient(t, ts.url(), clock, ts.ts.Client())
-	store := &MemoryStore{}
+	store := &memoryStore{}
 	s, err := NewSource(c, SourceConfig{Token: mtToken(clock, "at-0", "rt-0", time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -1472,7 +1472,7 @@ func TestSourceTokenWithoutCredential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := &MemoryStore{}
+	store := &memoryStore{}
 	events := &mtEvents{}
 	s := mtSource(t, c, SourceConfig{Token: &Token{RefreshToken: "rt-0"}, Store: store, OnEvent: events.on})
 	ctx := mtImpatient(t) // the clock does not move while a caller waits
@@ -1813,7 +1813,7 @@ func TestSourceSeedTokenAndStore(t *testing.T) {
 	seed := mtIssued(clock, srv.Issue("", ""))
 
 	t.Run("stored token wins", func(t *testing.T) {
-		store := &MemoryStore{}
+		store := &memoryStore{}
 		rotated, err := c.refresh(ctx, seed.RefreshToken) // an earlier run rotated it
 		if err != nil {
 			t.Fatal(err)
@@ -1833,7 +1833,7 @@ func TestSourceSeedTokenAndStore(t *testing.T) {
 		}
 	})
 	t.Run("empty store is seeded", func(t *testing.T) {
-		store := &MemoryStore{}
+		store := &memoryStore{}
 		fresh := mtIssued(clock, srv.Issue("", ""))
 		s := mtSource(t, c, SourceConfig{Token: fresh, Store: store})
 		tok, err := s.TokenContext(ctx)
@@ -1853,7 +1853,7 @@ func TestSourceStoreReadFailureIsTransient(t *testing.T) {
 	clock, srv, c := mtDaxium(t)
 	ctx := mtImpatient(t) // the clock does not move while a caller waits
 	store := &mtFlakyStore{}
-	store.MemoryStore.Save(ctx, mtIssued(clock, srv.Issue("", "")))
+	store.memoryStore.Save(ctx, mtIssued(clock, srv.Issue("", "")))
 	store.failLoad.Store(true)
 	s := mtSource(t, c, SourceConfig{Store: store, MinBackoff: time.Second, MaxBackoff: time.Minute})
 	_, err := s.TokenContext(ctx)
@@ -1891,7 +1891,7 @@ func TestSourceSeedNotSavedOverUnreadableStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := &mtFailFirstLoads{}
-	store.MemoryStore.Save(ctx, rotated)
+	store.memoryStore.Save(ctx, rotated)
 	store.n.Store(1)
 	s := mtSource(t, c, SourceConfig{Token: seed, Store: store})
 	if _, err := s.TokenContext(ctx); err != nil {
@@ -1920,7 +1920,7 @@ func TestSourceExpiredSeedNotPresentedOverUnreadableStore(t *testing.T) {
 	}
 	clock.Advance(2 * time.Hour) // seed's access token expired
 	store := &mtFailFirstLoads{}
-	store.MemoryStore.Save(ctx, rotated)
+	store.memoryStore.Save(ctx, rotated)
 	store.n.Store(1)
 	s := mtSource(t, c, SourceConfig{Token: seed, Store: store})
 	s.TokenContext(mtImpatient(t))
@@ -1989,7 +1989,7 @@ func TestSourceCloseSavesUnsavedToken(t *testing.T) {
 	ctx := mtCtx(t)
 	store := &mtFlakyStore{}
 	seed := mtIssued(clock, srv.Issue("", ""))
-	store.MemoryStore.Save(ctx, seed)
+	store.memoryStore.Save(ctx, seed)
 	s, _ := NewSource(c, SourceConfig{Store: store})
 	clock.Advance(time.Hour)
 	store.failSave.Store(true)
@@ -2009,7 +2009,7 @@ func TestSourceCloseSavesUnsavedToken(t *testing.T) {
 func TestSourceSeedKeptAfterTransientFailure(t *testing.T) {
 	clock, srv, c := mtTransiteo(t)
 	srv.FailNext(1, http.StatusServiceUnavailable)
-	s := mtSource(t, c, SourceConfig{Token: &Token{RefreshToken: srv.RefreshToken()}, Store: &MemoryStore{}})
+	s := mtSource(t, c, SourceConfig{Token: &Token{RefreshToken: srv.RefreshToken()}, Store: &memoryStore{}})
 	if err := mtRetryRounds(t, s, clock, 3); err != nil {
 		t.Errorf("after one 503: %v (token calls %v)", err, srv.Stats().TokenCalls)
 	}
@@ -2019,7 +2019,7 @@ func TestSourceSeedKeptAfterTransientFailure(t *testing.T) {
 func TestSourceStoredTokenKeptAfterTransientFailure(t *testing.T) {
 	clock, srv, c := mtTransiteo(t)
 	srv.FailNext(1, http.StatusServiceUnavailable)
-	store := &MemoryStore{}
+	store := &memoryStore{}
 	store.Save(mtCtx(t), &Token{AccessToken: "old", RefreshToken: srv.RefreshToken(), Expiry: mtT0.Add(-time.Hour)})
 	s := mtSource(t, c, SourceConfig{Store: store})
 	if err := mtRetryRounds(t, s, clock, 3); err != nil {

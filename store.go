@@ -78,17 +78,16 @@ type leaseRenewer interface {
 // cannot be decoded.
 var ErrCorruptStore = errors.New("tokenkeeper: stored token is corrupt")
 
-// MemoryStore keeps the token in memory. It is the default Store of a
-// Source. Its zero value is ready to use; it is safe for concurrent use by
-// multiple goroutines.
-type MemoryStore struct {
+// memoryStore keeps the token in memory: the Store of a Source given none.
+// Its zero value is ready to use; it is safe for concurrent use.
+type memoryStore struct {
 	// tok is an atomic pointer, which fmt prints as an address: no verb
-	// can reach the token's secrets through a MemoryStore.
+	// can reach the token's secrets through a memoryStore.
 	tok atomic.Pointer[Token]
 }
 
 // Load returns a copy of the stored token, or nil.
-func (m *MemoryStore) Load(context.Context) (*Token, error) {
+func (m *memoryStore) Load(context.Context) (*Token, error) {
 	t := m.tok.Load()
 	if t == nil {
 		return nil, nil
@@ -97,9 +96,9 @@ func (m *MemoryStore) Load(context.Context) (*Token, error) {
 }
 
 // Save stores a copy of t.
-func (m *MemoryStore) Save(_ context.Context, t *Token) error {
+func (m *memoryStore) Save(_ context.Context, t *Token) error {
 	if t == nil {
-		return errors.New("tokenkeeper: MemoryStore.Save: nil token")
+		return errors.New("tokenkeeper: Store.Save: nil token")
 	}
 	if t.AccessToken == "" && t.RefreshToken == "" {
 		m.tok.Store(nil) // an empty token, as Source.Logout saves: none stored

@@ -155,10 +155,10 @@ func TestStoreFormatLimits(t *testing.T) {
 	}
 }
 
-// Acceptance 7: MemoryStore round trip.
+// Acceptance 7: memoryStore round trip.
 func TestMemoryStore(t *testing.T) {
 	ctx := context.Background()
-	var m MemoryStore
+	var m memoryStore
 	if tok, err := m.Load(ctx); tok != nil || err != nil {
 		t.Fatalf("empty Load = %v, %v; want nil, nil", tok, err)
 	}
@@ -900,7 +900,7 @@ func TestEmptyTokenIsNoToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m MemoryStore
+	var m memoryStore
 	for _, s := range []Store{fs, &m} {
 		if err := s.Save(ctx, &Token{}); err != nil {
 			t.Fatalf("%T.Save(empty) = %v", s, err)

@@ -77,7 +77,7 @@ type Manager struct {
 	// used first (lru.next) and least recently used last (lru.prev).
 	live   map[Key]*entry
 	lru    entry
-	stores map[Key]*tokenkeeper.MemoryStore
+	stores map[Key]*keptStore
 	// closing holds, per key, the end of the close of its previous
 	// Source: a new Source for that key waits for it, so that two
 	// Sources never redeem one refresh token at once.
@@ -140,7 +140,7 @@ func New(cfg Config) (*Manager, error) {
 		base:    cfg.Base,
 		clock:   cfg.Clock,
 		live:    make(map[Key]*entry),
-		stores:  make(map[Key]*tokenkeeper.MemoryStore),
+		stores:  make(map[Key]*keptStore),
 		closing: make(map[Key]chan struct{}),
 	}
 	if m.max == 0 {
@@ -390,12 +390,12 @@ func (m *Manager) drop(e *entry) {
 }
 
 // memoryStore returns the Manager's memory store of k.
-func (m *Manager) memoryStore(k Key) *tokenkeeper.MemoryStore {
+func (m *Manager) memoryStore(k Key) *keptStore {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.stores[k]
 	if s == nil {
-		s = &tokenkeeper.MemoryStore{}
+		s = &keptStore{}
 		m.stores[k] = s
 	}
 	return s

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -423,7 +424,10 @@ func TestManagerRemoveRevokes(t *testing.T) {
 	issued := srv.Issue("", "openid offline_access")
 	seed := &tokenkeeper.Token{AccessToken: issued.AccessToken, RefreshToken: issued.RefreshToken, IssuedAt: clock.Now(),
 		Expiry: clock.Now().Add(time.Duration(issued.ExpiresIn) * time.Second)}
-	store := &tokenkeeper.MemoryStore{}
+	store, err := tokenkeeper.NewFileStore(filepath.Join(t.TempDir(), "token.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	m := newManager(t, Config{Clock: clock, Open: func(context.Context, Key) (*tokenkeeper.Client, tokenkeeper.SourceConfig, error) {
 		return c, tokenkeeper.SourceConfig{Token: seed, Store: store}, nil
 	}})

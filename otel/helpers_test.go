@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -217,9 +218,28 @@ func tracerProvider(r *rig) *sdktrace.TracerProvider {
 // errStoreDown is the failure of the fake stores.
 var errStoreDown = errors.New("store down")
 
-// flakyStore is a MemoryStore whose Save fails on demand.
+// memStore keeps a token in memory.
+type memStore struct {
+	mu  sync.Mutex
+	tok *tokenkeeper.Token
+}
+
+func (s *memStore) Load(context.Context) (*tokenkeeper.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tok, nil
+}
+
+func (s *memStore) Save(_ context.Context, t *tokenkeeper.Token) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tok = t
+	return nil
+}
+
+// flakyStore is a memStore whose Save fails on demand.
 type flakyStore struct {
-	tokenkeeper.MemoryStore
+	memStore
 	failSave atomic.Bool
 }
 
@@ -227,14 +247,14 @@ func (s *flakyStore) Save(ctx context.Context, t *tokenkeeper.Token) error {
 	if s.failSave.Load() {
 		return errStoreDown
 	}
-	return s.MemoryStore.Save(ctx, t)
+	return s.memStore.Save(ctx, t)
 }
 
-// sharedStore is a MemoryStore with the renewal lock of processes sharing
+// sharedStore is a memStore with the renewal lock of processes sharing
 // a credential: held by "another process" while held is set, failing
 // while lockErr is set. Each try is reported on tries.
 type sharedStore struct {
-	tokenkeeper.MemoryStore
+	memStore
 	held, lockErr atomic.Bool
 	tries         chan time.Time
 }
