@@ -50,12 +50,10 @@ var (
 	ErrLoginRequired = errors.New("tokenkeeper: a new login is needed")
 	// ErrClosed: the Source was closed.
 	ErrClosed = errors.New("tokenkeeper: source closed")
-	// ErrStateMismatch: the state of an authorization callback is not the
-	// one its flow sent (a forged or stale redirect).
-	ErrStateMismatch = errors.New("tokenkeeper: authorization callback: state does not match")
-	// ErrMissingCode: an authorization callback carries neither a code nor
-	// an error.
-	ErrMissingCode = errors.New("tokenkeeper: authorization callback: no code")
+	// ErrBadCallback: an authorization callback is refused: its state is
+	// not the one its flow sent (a forged or stale redirect), or it
+	// carries neither a code nor an error. The message says which.
+	ErrBadCallback = errors.New("tokenkeeper: authorization callback refused")
 	// ErrMalformedResponse: a response could not be decoded (not JSON,
 	// truncated, over 1 MiB, or missing access_token).
 	ErrMalformedResponse = errors.New("tokenkeeper: malformed response")

@@ -782,10 +782,10 @@ func fuzzCheckCallbackGrant(t *testing.T, g Grant, query url.Values, stateOK boo
 func fuzzCheckCallbackSentinel(t *testing.T, err error, query url.Values, stateOK bool) {
 	t.Helper()
 	switch {
-	case !stateOK && !errors.Is(err, ErrStateMismatch):
-		t.Fatalf("state mismatch: err = %v; want ErrStateMismatch", err)
-	case stateOK && query.Get("error") == "" && !errors.Is(err, ErrMissingCode):
-		t.Fatalf("no code: err = %v; want ErrMissingCode", err)
+	case !stateOK && (!errors.Is(err, errStateMismatch) || !errors.Is(err, ErrBadCallback)):
+		t.Fatalf("state mismatch: err = %v; want ErrBadCallback for the state", err)
+	case stateOK && query.Get("error") == "" && (!errors.Is(err, errMissingCode) || !errors.Is(err, ErrBadCallback)):
+		t.Fatalf("no code: err = %v; want ErrBadCallback for the code", err)
 	}
 }
 

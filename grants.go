@@ -309,23 +309,29 @@ func (c *Client) AuthCodeURL(r AuthCodeRequest) (*AuthCodeFlow, error) {
 // Callback checks the query of the redirect back from the authorization
 // endpoint and returns the grant that exchanges its code for tokens. The
 // state must equal f.State (compared in constant time), or the error
-// matches ErrStateMismatch; an error parameter becomes an *Error
+// matches ErrBadCallback; an error parameter becomes an *Error
 // (StatusCode 0) with the provider's error, error_description and
-// error_uri; a query with no code matches ErrMissingCode.
+// error_uri; a query with no code matches ErrBadCallback too.
 func (f *AuthCodeFlow) Callback(query url.Values) (Grant, error) {
 	state := query.Get("state")
 	if f.State == "" || subtle.ConstantTimeCompare([]byte(state), []byte(f.State)) != 1 {
-		return nil, ErrStateMismatch
+		return nil, errStateMismatch
 	}
 	if e := query.Get("error"); e != "" {
 		return nil, &Error{Code: e, Message: query.Get("error_description"), URL: query.Get("error_uri")}
 	}
 	code := query.Get("code")
 	if code == "" {
-		return nil, ErrMissingCode
+		return nil, errMissingCode
 	}
 	return AuthorizationCodeGrant(code, f.RedirectURI, f.Verifier), nil
 }
+
+// The refusals of Callback.
+var (
+	errStateMismatch = fmt.Errorf("%w: the state does not match the flow's", ErrBadCallback)
+	errMissingCode   = fmt.Errorf("%w: no code", ErrBadCallback)
+)
 
 // randomString returns n random bytes, base64url encoded.
 func randomString(n int) string {

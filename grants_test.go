@@ -168,14 +168,14 @@ func TestCallback(t *testing.T) {
 		wantPE   *Error
 	}{
 		{name: "success", query: url.Values{"state": {"state-1"}, "code": {"code-1"}}, wantCode: "code-1"},
-		{name: "state mismatch", query: url.Values{"state": {"state-2"}, "code": {"code-1"}}, wantErr: ErrStateMismatch},
-		{name: "state prefix", query: url.Values{"state": {"state-"}, "code": {"code-1"}}, wantErr: ErrStateMismatch},
-		{name: "missing state", query: url.Values{"code": {"code-1"}}, wantErr: ErrStateMismatch},
+		{name: "state mismatch", query: url.Values{"state": {"state-2"}, "code": {"code-1"}}, wantErr: errStateMismatch},
+		{name: "state prefix", query: url.Values{"state": {"state-"}, "code": {"code-1"}}, wantErr: errStateMismatch},
+		{name: "missing state", query: url.Values{"code": {"code-1"}}, wantErr: errStateMismatch},
 		{name: "provider error", query: url.Values{
 			"state": {"state-1"}, "error": {"access_denied"}, "error_description": {"User did not consent"}, "error_uri": {"https://auth.example.com/e"},
 		}, wantPE: &Error{Code: "access_denied", Message: "User did not consent", URL: "https://auth.example.com/e"}},
-		{name: "provider error with a wrong state", query: url.Values{"state": {"evil"}, "error": {"access_denied"}}, wantErr: ErrStateMismatch},
-		{name: "missing code", query: url.Values{"state": {"state-1"}}, wantErr: ErrMissingCode},
+		{name: "provider error with a wrong state", query: url.Values{"state": {"evil"}, "error": {"access_denied"}}, wantErr: errStateMismatch},
+		{name: "missing code", query: url.Values{"state": {"state-1"}}, wantErr: errMissingCode},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -195,6 +195,7 @@ func TestCallback(t *testing.T) {
 			case tt.wantErr != nil:
 				assert.Nil(t, g)
 				require.ErrorIs(t, err, tt.wantErr)
+				require.ErrorIs(t, err, ErrBadCallback)
 				var pe *Error
 				assert.False(t, errors.As(err, &pe), "a local check is not a provider *Error")
 			default:

@@ -45,8 +45,8 @@ func TestAuthorizationCode(t *testing.T) {
 			query := p.authorize(t, flow.URL, cc.redirect)
 
 			tampered := url.Values{"code": query["code"], "state": {flow.State + "x"}}
-			if _, err := flow.Callback(tampered); !errors.Is(err, tokenkeeper.ErrStateMismatch) {
-				t.Errorf("Callback with a wrong state: %v; want ErrStateMismatch", err)
+			if _, err := flow.Callback(tampered); !errors.Is(err, tokenkeeper.ErrBadCallback) {
+				t.Errorf("Callback with a wrong state: %v; want ErrBadCallback", err)
 			}
 			grant, err := flow.Callback(query)
 			if err != nil {

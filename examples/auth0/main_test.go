@@ -89,8 +89,8 @@ func TestCallbackHandler(t *testing.T) {
 		if rec := call(callbackHandler(flow, results), url.Values{"state": {"forged"}, "code": {"c"}}); rec.Code != http.StatusBadRequest {
 			t.Errorf("status = %d; want 400", rec.Code)
 		}
-		if cb := <-results; !errors.Is(cb.err, tokenkeeper.ErrStateMismatch) || cb.grant != nil {
-			t.Errorf("callback = %v, %v; want no grant and ErrStateMismatch", cb.grant, cb.err)
+		if cb := <-results; !errors.Is(cb.err, tokenkeeper.ErrBadCallback) || cb.grant != nil {
+			t.Errorf("callback = %v, %v; want no grant and ErrBadCallback", cb.grant, cb.err)
 		}
 	})
 	t.Run("access denied", func(t *testing.T) {
