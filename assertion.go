@@ -243,9 +243,9 @@ func (c *Client) clientAssertion(ctx context.Context) (string, error) {
 // ClientAssertion callback, or for the styles without assertions), and
 // every problem of c's assertion settings.
 func (c Config) assertionSigner() (*jwtSigner, []error) {
-	if c.AuthStyle != AuthPrivateKeyJWT && c.AuthStyle != AuthClientSecretJWT {
+	if c.AuthStyle != AuthJWT {
 		if c.ClientKey != nil || c.ClientAssertion != nil || c.AssertionAlg != "" || c.AssertionAudience != "" {
-			return nil, []error{fmt.Errorf("ClientKey, ClientAssertion, AssertionAlg and AssertionAudience are for AuthPrivateKeyJWT and AuthClientSecretJWT, not AuthStyle %s", c.AuthStyle.name())}
+			return nil, []error{fmt.Errorf("ClientKey, ClientAssertion, AssertionAlg and AssertionAudience are for AuthJWT, not AuthStyle %s", c.AuthStyle.name())}
 		}
 		return nil, nil
 	}
@@ -268,18 +268,25 @@ func (c Config) assertionSigner() (*jwtSigner, []error) {
 	return s, errs
 }
 
-// assertionConflict reports settings that contradict each other or the
-// AuthStyle of c, one of the two assertion styles.
+// assertionConflict reports settings of c, whose AuthStyle is AuthJWT,
+// that contradict each other.
 func (c Config) assertionConflict() error {
 	switch {
-	case c.AuthStyle == AuthClientSecretJWT && (c.ClientKey != nil || c.ClientAssertion != nil):
-		return errors.New("AuthClientSecretJWT signs with ClientSecret: ClientKey and ClientAssertion are for AuthPrivateKeyJWT")
-	case c.AuthStyle == AuthPrivateKeyJWT && c.ClientSecret != "":
-		return errors.New("a ClientSecret is set with AuthStyle AuthPrivateKeyJWT")
+	case c.ClientSecret != "" && (c.ClientKey != nil || c.ClientAssertion != nil):
+		return errors.New("AuthJWT signs with one of ClientKey, ClientAssertion or ClientSecret: more than one is set")
 	case c.ClientAssertion != nil && (c.ClientKey != nil || c.AssertionAlg != ""):
 		return errors.New("both ClientAssertion and ClientKey (or AssertionAlg) are set")
-	case c.AuthStyle == AuthPrivateKeyJWT && c.ClientKey == nil && c.ClientAssertion == nil:
-		return errors.New("AuthPrivateKeyJWT needs a ClientKey or a ClientAssertion callback")
+	case c.ClientKey == nil && c.ClientAssertion == nil && c.ClientSecret == "":
+		return errors.New("AuthJWT needs a ClientKey, a ClientAssertion callback or a ClientSecret")
 	}
 	return nil
+}
+
+// style returns the AuthStyle a Client built from c uses: AuthJWT with
+// only a ClientSecret signs by HMAC.
+func (c Config) style() AuthStyle {
+	if c.AuthStyle == AuthJWT && c.ClientKey == nil && c.ClientAssertion == nil && c.ClientSecret != "" {
+		return authSecretJWT
+	}
+	return c.AuthStyle
 }

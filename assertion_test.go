@@ -65,7 +65,7 @@ func TestPrivateKeyJWTSignsEachRequest(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			clock, srv := asAuth0(t, tc.key.Public())
-			c := asClient(t, srv, clock, Config{AuthStyle: AuthPrivateKeyJWT, ClientKey: tc.key, AssertionAlg: tc.alg, ClientKeyID: "k1"})
+			c := asClient(t, srv, clock, Config{AuthStyle: AuthJWT, ClientKey: tc.key, AssertionAlg: tc.alg, ClientKeyID: "k1"})
 			for range 3 {
 				_, err := c.Token(mtCtx(t), asLogin)
 				require.NoError(t, err)
@@ -82,7 +82,7 @@ func TestPrivateKeyJWTSignsEachRequest(t *testing.T) {
 func TestPrivateKeyJWTSourceRenewals(t *testing.T) {
 	t.Parallel()
 	clock, srv := asAuth0(t, asEC.Public())
-	c := asClient(t, srv, clock, Config{AuthStyle: AuthPrivateKeyJWT, ClientKey: asEC, AssertionAudience: srv.Issuer()})
+	c := asClient(t, srv, clock, Config{AuthStyle: AuthJWT, ClientKey: asEC, AssertionAudience: srv.Issuer()})
 	s := mtSource(t, c, SourceConfig{Login: asLogin})
 	var last string
 	for i := range 4 {
@@ -103,10 +103,10 @@ func TestClientSecretJWT(t *testing.T) {
 		t.Run("alg="+alg, func(t *testing.T) {
 			t.Parallel()
 			clock, srv := asAuth0(t, nil)
-			c := asClient(t, srv, clock, Config{AuthStyle: AuthClientSecretJWT, ClientSecret: oauthtest.DefaultClientSecret, AssertionAlg: alg})
+			c := asClient(t, srv, clock, Config{AuthStyle: AuthJWT, ClientSecret: oauthtest.DefaultClientSecret, AssertionAlg: alg})
 			_, err := c.Token(mtCtx(t), asLogin)
 			require.NoError(t, err)
-			bad := asClient(t, srv, clock, Config{AuthStyle: AuthClientSecretJWT, ClientSecret: "not-the-secret"})
+			bad := asClient(t, srv, clock, Config{AuthStyle: AuthJWT, ClientSecret: "not-the-secret"})
 			_, err = bad.Token(mtCtx(t), asLogin)
 			assert.ErrorIs(t, err, ErrInvalidClient)
 		})
@@ -147,7 +147,7 @@ func TestClientAssertionRefused(t *testing.T) {
 		{"wrong subject", asSigned(t, srv, clock, asEC, func(c *assertionClaims) { c.Sub = "someone" })},
 		{"too long", asSigned(t, srv, clock, asEC, func(c *assertionClaims) { c.Exp = clock.Now().Add(time.Hour).Unix() })},
 	} {
-		c := asClient(t, srv, clock, Config{AuthStyle: AuthPrivateKeyJWT,
+		c := asClient(t, srv, clock, Config{AuthStyle: AuthJWT,
 			ClientAssertion: func(context.Context) (string, error) { return tc.assertion, nil }})
 		if tc.name == "replayed jti" {
 			_, err := c.Token(mtCtx(t), asLogin)
@@ -172,7 +172,7 @@ func TestClientAssertionCallback(t *testing.T) {
 	clock, srv := asAuth0(t, asEd.Public())
 	type ctxKey struct{}
 	var calls int
-	c := asClient(t, srv, clock, Config{AuthStyle: AuthPrivateKeyJWT, ClientAssertion: func(ctx context.Context) (string, error) {
+	c := asClient(t, srv, clock, Config{AuthStyle: AuthJWT, ClientAssertion: func(ctx context.Context) (string, error) {
 		calls++
 		if ctx.Value(ctxKey{}) != "request" {
 			return "", errors.New("not the request's context")
@@ -184,7 +184,7 @@ func TestClientAssertionCallback(t *testing.T) {
 	require.NoError(t, err)
 
 	kms := errors.New("signing service unavailable")
-	failing := asClient(t, srv, clock, Config{AuthStyle: AuthPrivateKeyJWT,
+	failing := asClient(t, srv, clock, Config{AuthStyle: AuthJWT,
 		ClientAssertion: func(context.Context) (string, error) { return "", kms }})
 	before := srv.Stats().TokenCallsTotal
 	_, err = failing.Token(mtCtx(t), asLogin)
@@ -213,20 +213,19 @@ func TestAssertionConfig(t *testing.T) {
 		cfg  Config
 		want string // "" for a valid Config
 	}{
-		{"rsa default", Config{AuthStyle: AuthPrivateKeyJWT, ClientKey: asRSA}, ""},
-		{"callback", Config{AuthStyle: AuthPrivateKeyJWT, ClientAssertion: noop}, ""},
-		{"issuer audience", Config{AuthStyle: AuthPrivateKeyJWT, ClientKey: asEC, AssertionAudience: "https://issuer.example/"}, ""},
-		{"no key", Config{AuthStyle: AuthPrivateKeyJWT}, "needs a ClientKey"},
-		{"key and callback", Config{AuthStyle: AuthPrivateKeyJWT, ClientKey: asEC, ClientAssertion: noop}, "both ClientAssertion"},
-		{"secret with key", Config{AuthStyle: AuthPrivateKeyJWT, ClientKey: asEC, ClientSecret: "s"}, "ClientSecret is set"},
-		{"alg mismatch", Config{AuthStyle: AuthPrivateKeyJWT, ClientKey: asEC, AssertionAlg: "RS256"}, "does not fit"},
-		{"P-384", Config{AuthStyle: AuthPrivateKeyJWT, ClientKey: p384}, "want an RSA"},
-		{"none", Config{AuthStyle: AuthPrivateKeyJWT, ClientKey: asRSA, AssertionAlg: "none"}, "does not fit"},
-		{"secret jwt no secret", Config{AuthStyle: AuthClientSecretJWT}, "no ClientSecret"},
-		{"secret jwt RS256", Config{AuthStyle: AuthClientSecretJWT, ClientSecret: "s", AssertionAlg: "RS256"}, "does not sign with a client secret"},
-		{"secret jwt with key", Config{AuthStyle: AuthClientSecretJWT, ClientSecret: "s", ClientKey: asEC}, "for AuthPrivateKeyJWT"},
-		{"key without style", Config{ClientKey: asEC}, "are for AuthPrivateKeyJWT"},
-		{"bad audience", Config{AuthStyle: AuthPrivateKeyJWT, ClientKey: asEC, AssertionAudience: "issuer"}, "AssertionAudience"},
+		{"rsa default", Config{AuthStyle: AuthJWT, ClientKey: asRSA}, ""},
+		{"callback", Config{AuthStyle: AuthJWT, ClientAssertion: noop}, ""},
+		{"issuer audience", Config{AuthStyle: AuthJWT, ClientKey: asEC, AssertionAudience: "https://issuer.example/"}, ""},
+		{"no key", Config{AuthStyle: AuthJWT}, "needs a ClientKey, a ClientAssertion callback or a ClientSecret"},
+		{"key and callback", Config{AuthStyle: AuthJWT, ClientKey: asEC, ClientAssertion: noop}, "both ClientAssertion"},
+		{"secret with key", Config{AuthStyle: AuthJWT, ClientKey: asEC, ClientSecret: "s"}, "more than one is set"},
+		{"alg mismatch", Config{AuthStyle: AuthJWT, ClientKey: asEC, AssertionAlg: "RS256"}, "does not fit"},
+		{"P-384", Config{AuthStyle: AuthJWT, ClientKey: p384}, "want an RSA"},
+		{"none", Config{AuthStyle: AuthJWT, ClientKey: asRSA, AssertionAlg: "none"}, "does not fit"},
+		{"secret jwt RS256", Config{AuthStyle: AuthJWT, ClientSecret: "s", AssertionAlg: "RS256"}, "does not sign with a client secret"},
+		{"secret jwt with callback", Config{AuthStyle: AuthJWT, ClientSecret: "s", ClientAssertion: noop}, "more than one is set"},
+		{"key without style", Config{ClientKey: asEC}, "are for AuthJWT"},
+		{"bad audience", Config{AuthStyle: AuthJWT, ClientKey: asEC, AssertionAudience: "issuer"}, "AssertionAudience"},
 	} {
 		tc.cfg.TokenURL, tc.cfg.ClientID = "https://auth.example/token", "c"
 		_, err := New(tc.cfg)
@@ -244,10 +243,10 @@ func TestAssertionConfig(t *testing.T) {
 // or a callback printing neither.
 func TestAssertionSecretsNeverPrinted(t *testing.T) {
 	t.Parallel()
-	cfg := Config{TokenURL: "https://auth.example/token", ClientID: "c", AuthStyle: AuthClientSecretJWT, ClientSecret: "hyg-secret-jwt-9X2W"}
+	cfg := Config{TokenURL: "https://auth.example/token", ClientID: "c", AuthStyle: AuthJWT, ClientSecret: "hyg-secret-jwt-9X2W"}
 	c, err := New(cfg)
 	require.NoError(t, err)
-	kcfg := Config{TokenURL: "https://auth.example/token", ClientID: "c", AuthStyle: AuthPrivateKeyJWT, ClientKey: asEd}
+	kcfg := Config{TokenURL: "https://auth.example/token", ClientID: "c", AuthStyle: AuthJWT, ClientKey: asEd}
 	kc, err := New(kcfg)
 	require.NoError(t, err)
 	seed := string(asEd.Seed())
@@ -286,7 +285,7 @@ func TestJWTBearerGrant(t *testing.T) {
 	assert.NotContains(t, err.Error(), replayed)
 
 	// With client authentication too: private_key_jwt and the grant.
-	pk := asClient(t, srv, clock, Config{AuthStyle: AuthPrivateKeyJWT, ClientKey: asRSA})
+	pk := asClient(t, srv, clock, Config{AuthStyle: AuthJWT, ClientKey: asRSA})
 	_, err = pk.Token(mtCtx(t), JWTBearerGrant(asSigned(t, srv, clock, asRSA, nil)))
 	require.NoError(t, err)
 
@@ -299,7 +298,7 @@ func TestJWTBearerGrant(t *testing.T) {
 func TestPrivateKeyJWTRevoke(t *testing.T) {
 	t.Parallel()
 	clock, srv := asAuth0(t, asEC.Public())
-	cfg := Config{AuthStyle: AuthPrivateKeyJWT, ClientKey: asEC, RevocationURL: srv.RevocationURL()}
+	cfg := Config{AuthStyle: AuthJWT, ClientKey: asEC, RevocationURL: srv.RevocationURL()}
 	c := asClient(t, srv, clock, cfg)
 	tok, err := c.Token(mtCtx(t), asLogin)
 	require.NoError(t, err)

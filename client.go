@@ -52,16 +52,14 @@ const (
 	// AuthNone is a public client: client_id in the body and no secret
 	// (Transiteo, Auth0 native apps). A ClientSecret is then an error.
 	AuthNone
-	// AuthPrivateKeyJWT authenticates with a JWT signed by the client's
-	// private key (private_key_jwt: RFC 7523, section 2.2; OpenID Connect
-	// Core, section 9): Config.ClientKey signs a new assertion for every
-	// request, or Config.ClientAssertion supplies one. A ClientSecret is
-	// then an error.
-	AuthPrivateKeyJWT
-	// AuthClientSecretJWT authenticates with a JWT signed with the client
-	// secret by HMAC (client_secret_jwt, OpenID Connect Core, section 9);
-	// the secret itself never crosses the network.
-	AuthClientSecretJWT
+	// AuthJWT authenticates with a JWT, a client assertion (RFC 7523,
+	// section 2.2; OpenID Connect Core, section 9), signed by whichever
+	// of these is set, one only: Config.ClientKey, the client's private
+	// key, signs a new assertion for every request, or
+	// Config.ClientAssertion supplies one (private_key_jwt); or
+	// Config.ClientSecret signs it by HMAC (client_secret_jwt), and the
+	// secret itself never crosses the network.
+	AuthJWT
 	// AuthTLSClient authenticates with the client's TLS certificate
 	// (RFC 8705, section 2): tls_client_auth, where the provider checks
 	// the chain and the subject registered for the client, and
@@ -77,6 +75,10 @@ const (
 	// Transport, so certificate-bound access tokens (RFC 8705, section 3)
 	// go out with their certificate.
 	AuthTLSClient
+
+	// authSecretJWT is AuthJWT signed with the ClientSecret, as a Client
+	// tells it apart.
+	authSecretJWT AuthStyle = 100
 )
 
 // name returns the style's name.
@@ -88,9 +90,9 @@ func (s AuthStyle) name() string {
 		return "basic"
 	case AuthNone:
 		return "none"
-	case AuthPrivateKeyJWT:
+	case AuthJWT:
 		return "private_key_jwt"
-	case AuthClientSecretJWT:
+	case authSecretJWT:
 		return "client_secret_jwt"
 	case AuthTLSClient:
 		return "tls_client_auth"
@@ -135,7 +137,7 @@ type Config struct {
 	// AuthStyle is how the client authenticates; the zero value is
 	// AuthInBody.
 	AuthStyle AuthStyle
-	// ClientKey signs the client assertions of AuthPrivateKeyJWT: an
+	// ClientKey signs the client assertions of AuthJWT: an
 	// *rsa.PrivateKey, *ecdsa.PrivateKey (P-256), ed25519.PrivateKey, or
 	// any crypto.Signer with such a public key (a key in a KMS or an HSM).
 	// Each token request gets a new assertion: iss and sub the ClientID,
@@ -148,13 +150,13 @@ type Config struct {
 	// AssertionAlg is the JWS algorithm of the client assertions. Empty
 	// means the key's default: RS256 for RSA (RS384, RS512, PS256, PS384
 	// and PS512 are accepted too), ES256 for P-256, EdDSA for Ed25519,
-	// and HS256 (or HS384, HS512) for AuthClientSecretJWT.
+	// and HS256 (or HS384, HS512) for AuthJWT with a ClientSecret.
 	AssertionAlg string
 	// AssertionAudience is the aud of the client assertions: the
 	// provider's issuer when it asks for it. Empty means TokenURL, which
 	// every provider accepts (RFC 7523, section 3).
 	AssertionAudience string
-	// ClientAssertion, with AuthPrivateKeyJWT and instead of ClientKey,
+	// ClientAssertion, with AuthJWT and instead of ClientKey,
 	// returns the client assertion of each token request: for a signer
 	// that lives elsewhere (a signing service, a workload identity token
 	// file). It is called with the request's context, from many
@@ -263,7 +265,7 @@ func New(cfg Config) (*Client, error) {
 		deviceURL:  cfg.DeviceAuthURL,
 		clientID:   cfg.ClientID,
 		secret:     cfg.ClientSecret,
-		style:      cfg.AuthStyle,
+		style:      cfg.style(),
 		credential: cfg.Credential.withDefaults(),
 		header:     cfg.Header.Clone(),
 		userAgent:  cfg.UserAgent,
@@ -351,7 +353,7 @@ func checkAuthStyle(style AuthStyle, secret string, hc *http.Client) error {
 		if secret != "" {
 			return errors.New("a ClientSecret is set with AuthStyle AuthNone (public client)")
 		}
-	case AuthPrivateKeyJWT, AuthClientSecretJWT:
+	case AuthJWT:
 		// assertionSigner checks them.
 	case AuthTLSClient:
 		if secret != "" {
@@ -539,7 +541,7 @@ func (c *Client) newRequest(ctx context.Context, endpoint string, form url.Value
 		}
 	case AuthNone, AuthTLSClient:
 		form.Set("client_id", c.clientID)
-	case AuthPrivateKeyJWT, AuthClientSecretJWT:
+	case AuthJWT, authSecretJWT:
 		a, err := c.clientAssertion(ctx)
 		if err != nil {
 			return nil, err

@@ -16,7 +16,7 @@ import (
 // A client authenticated by private_key_jwt: every token request carries
 // a new assertion signed with the client's key, and the provider refuses
 // a key it does not know.
-func ExampleAuthPrivateKeyJWT() {
+func ExampleAuthJWT() {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	srv, err := oauthtest.NewServer(oauthtest.Options{Preset: oauthtest.Auth0, ClientKey: key.Public()})
 	if err != nil {
@@ -28,7 +28,7 @@ func ExampleAuthPrivateKeyJWT() {
 		client, err := tokenkeeper.New(tokenkeeper.Config{
 			TokenURL:   srv.TokenURL(),
 			ClientID:   oauthtest.DefaultClientID,
-			AuthStyle:  tokenkeeper.AuthPrivateKeyJWT,
+			AuthStyle:  tokenkeeper.AuthJWT,
 			ClientKey:  k,
 			HTTPClient: srv.Client(),
 		})

@@ -684,7 +684,7 @@ func hygAssertions(t *testing.T, rec *hygRecorder) {
 	ctx := mtImpatient(t)
 	cfg := func(k ed25519.PrivateKey) Config {
 		c := Auth0("tenant.example.com", oauthtest.DefaultClientID, "").WithBaseURL(srv.URL())
-		c.AuthStyle, c.ClientKey = AuthPrivateKeyJWT, k
+		c.AuthStyle, c.ClientKey = AuthJWT, k
 		return c
 	}
 	cc := ClientCredentialsGrant(Param("audience", oauthtest.DefaultAudience))
@@ -698,7 +698,7 @@ func hygAssertions(t *testing.T, rec *hygRecorder) {
 	hygMustFail(t, rec, bad.HTTPClient(rec.wire(t)), srv.APIURL(), "private_key_jwt Source with a wrong key")
 
 	var last string
-	replay := hygNewClient(t, rec, Config{TokenURL: srv.TokenURL(), ClientID: oauthtest.DefaultClientID, AuthStyle: AuthPrivateKeyJWT,
+	replay := hygNewClient(t, rec, Config{TokenURL: srv.TokenURL(), ClientID: oauthtest.DefaultClientID, AuthStyle: AuthJWT,
 		ClientAssertion: func(ctx context.Context) (string, error) {
 			if last == "" {
 				a, err := good.clientAssertion(ctx)
@@ -723,7 +723,7 @@ func hygAssertions(t *testing.T, rec *hygRecorder) {
 	}
 	t.Cleanup(secretSrv.Close)
 	for _, secret := range []string{hygAuth0Secret, hygAuth0Wrong} {
-		jwtCfg := Config{TokenURL: secretSrv.TokenURL(), ClientID: oauthtest.DefaultClientID, ClientSecret: secret, AuthStyle: AuthClientSecretJWT}
+		jwtCfg := Config{TokenURL: secretSrv.TokenURL(), ClientID: oauthtest.DefaultClientID, ClientSecret: secret, AuthStyle: AuthJWT}
 		_, err = hygNewClient(t, rec, jwtCfg, clock).Token(ctx, cc)
 		if secret == hygAuth0Secret && err != nil {
 			t.Fatalf("client_secret_jwt: %v", err)

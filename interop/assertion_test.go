@@ -120,7 +120,7 @@ func keyClientConfig(t *testing.T, p *provider) tokenkeeper.Config {
 		TokenURL:          p.TokenURL,
 		AuthURL:           p.AuthURL,
 		ClientID:          keyClientID,
-		AuthStyle:         tokenkeeper.AuthPrivateKeyJWT,
+		AuthStyle:         tokenkeeper.AuthJWT,
 		AssertionAudience: p.Issuer,
 		HTTPClient:        newHTTPClient(t),
 	}
