@@ -198,6 +198,8 @@ func fuzzTokensEqual(a, b *Token) string {
 		return fmt.Sprintf("IssuedAt %v != %v", a.IssuedAt, b.IssuedAt)
 	case len(a.raw) != len(b.raw) || (len(a.raw) > 0 && !reflect.DeepEqual(a.raw, b.raw)):
 		return fmt.Sprintf("extras %#v != %#v", a.raw, b.raw)
+	case mtKeyOf(a) != mtKeyOf(b):
+		return "DPoP keys differ"
 	}
 	return ""
 }
@@ -842,6 +844,14 @@ func FuzzDecodeToken(f *testing.F) {
 		`{"version":1,"access_token":"at"}` + "\n",
 		`{"version":"1","access_token":"at"}`,
 		`{"version":1.0,"access_token":"at"}`,
+		// The DPoP key of a Source (PKCS #8, base64), and broken ones.
+		`{"version":1,"access_token":"at","token_type":"DPoP","refresh_token":"rt","dpop_key":"MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgDeL8m5gjpAfK+rXC+VYQ8M5+NzCfc444kisfcOh6gs+hRANCAAT7wc4AIrzkF2EhZPTOqeZSwJmpitQDGxS0KtGRb1xNl3D9G5t0Qk31pNMuU76H7sIQ4+KLPsS9KTrt0b4tosit"}`,
+		`{"version":1,"refresh_token":"rt","dpop_key":"MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0w"}`,
+		`{"version":1,"refresh_token":"rt","dpop_key":"MIGHAgEAMBMGByqGSM49\nAgEGCCqGSM49AwEHBG0wawIBAQQgDeL8m5gjpAfK+rXC+VYQ8M5+NzCfc444kisfcOh6gs+hRANCAAT7wc4AIrzkF2EhZPTOqeZSwJmpitQDGxS0KtGRb1xNl3D9G5t0Qk31pNMuU76H7sIQ4+KLPsS9KTrt0b4tosit"}`,
+		`{"version":1,"refresh_token":"rt","dpop_key":"not base64!"}`,
+		`{"version":1,"refresh_token":"rt","dpop_key":""}`,
+		`{"version":1,"refresh_token":"rt","dpop_key":null}`,
+		`{"version":1,"refresh_token":"rt","dpop_key":1}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -781,3 +781,21 @@ func assertSentinels(t *testing.T, err error, want ...error) {
 		}
 	}
 }
+
+// mtDPoPKey returns a new DPoP key, as a Source generates it.
+func mtDPoPKey(t *testing.T) *dpopProver {
+	t.Helper()
+	p, err := newSourceKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// mtKeyOf returns the thumbprint of tok's own DPoP key, or "".
+func mtKeyOf(tok *Token) string {
+	if tok == nil || tok.dpop == nil {
+		return ""
+	}
+	return tok.dpop.jkt
+}
