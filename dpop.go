@@ -281,3 +281,55 @@ func decodeDPoPKey(s string) (*dpopProver, error) {
 	}
 	return p, nil
 }
+
+// keyMismatch reports whether t has a key of its own that is not the key
+// its DPoP-bound access token says it is bound to: the cnf.jkt claim of
+// an access token that is a JWT (RFC 9449, section 6.1). Such a token
+// cannot pass an API's binding check with the key it came with.
+func keyMismatch(t *Token) bool {
+	if t.dpop == nil || !strings.EqualFold(t.TokenType, "DPoP") {
+		return false
+	}
+	jkt := boundJKT(t.AccessToken)
+	return jkt != "" && jkt != t.dpop.jkt
+}
+
+// boundJKT returns the cnf.jkt claim of an access token that is a JWT, or
+// "" for an opaque token or a JWT without one. The JWT is not verified:
+// the claim only tells which key the token is meant for.
+func boundJKT(accessToken string) string {
+	header, rest, ok := strings.Cut(accessToken, ".")
+	payload, sig, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || header == "" || strings.Contains(sig, ".") || len(payload) > maxJWTPayload {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Cnf struct {
+			JKT string `json:"jkt"`
+		} `json:"cnf"`
+	}
+	if json.Unmarshal(b, &c) != nil {
+		return ""
+	}
+	return c.Cnf.JKT
+}
+
+// maxJWTPayload bounds the payload of an access token read by boundJKT.
+const maxJWTPayload = 64 << 10
+
+// withoutForeignAccess returns t, or a copy of it without its access token
+// when that token is bound to another key than t's own (keyMismatch): the
+// key stored with a token wins, and such an access token is renewed, not
+// served.
+func withoutForeignAccess(t *Token) *Token {
+	if t == nil || !keyMismatch(t) {
+		return t
+	}
+	t = t.clone()
+	t.AccessToken = ""
+	return t
+}

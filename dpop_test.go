@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -363,4 +364,54 @@ func TestDPoPSourceOtherKeyRefused(t *testing.T) {
 	dpRefused(t, err, "invalid_grant") // no proof at all
 	_, err = c.Token(withDPoPKey(mtCtx(t), tok.dpop), RefreshTokenGrant(tok.RefreshToken))
 	require.NoError(t, err, "the refusals left the refresh token alive")
+}
+
+// dpJWT returns an unsigned JWT-shaped access token with claims.
+func dpJWT(claims string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"none"}`)) + "." + enc([]byte(claims)) + ".sig"
+}
+
+// A stored token whose access token (a JWT) is bound to another key than
+// the one stored with it is not served: the Source refreshes it with the
+// stored key, which its new tokens are bound to.
+func TestDPoPSourceStoredKeyMismatch(t *testing.T) {
+	t.Parallel()
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Auth0, Clock: clock})
+	c := asClient(t, srv, clock, Config{ClientSecret: oauthtest.DefaultClientSecret})
+	key, other := mtDPoPKey(t), mtDPoPKey(t)
+	for _, tc := range []struct {
+		name    string
+		jkt     string
+		refresh int
+	}{{"other key", other.jkt, 1}, {"its key", key.jkt, 0}} {
+		tr := srv.Issue("", "offline_access")
+		stored := mtToken(clock, dpJWT(`{"cnf":{"jkt":"`+tc.jkt+`"}}`), tr.RefreshToken, time.Hour)
+		stored.TokenType, stored.dpop = "DPoP", key
+		store := &MemoryStore{}
+		require.NoError(t, store.Save(mtCtx(t), stored))
+		s := mtSource(t, c, SourceConfig{Store: store, DPoP: true})
+		before := srv.Stats().TokenCalls["refresh_token"]
+		tok, err := s.TokenContext(mtCtx(t))
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, tc.refresh, srv.Stats().TokenCalls["refresh_token"]-before, tc.name)
+		assert.Equal(t, "DPoP", tok.TokenType, tc.name)
+		assert.Equal(t, key.jkt, mtKeyOf(tok), tc.name)
+	}
+}
+
+func TestBoundJKT(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		dpJWT(`{"cnf":{"jkt":"abc"}}`): "abc",
+		dpJWT(`{"sub":"x"}`):           "",
+		dpJWT(`{"cnf":"abc"}`):         "",
+		"opaque-token":                 "",
+		"a.b":                          "",
+		"a.b.c.d":                      "",
+		".e30.":                        "",
+	} {
+		assert.Equal(t, want, boundJKT(in), in)
+	}
 }

@@ -8,6 +8,7 @@ package tokenkeeper
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -1082,4 +1083,24 @@ func TestFuzzRegressionStoreYearRange(t *testing.T) {
 	if _, err := EncodeToken(tok); err != nil {
 		t.Errorf("EncodeToken(DecodeToken(record)) = %v; want the record to round-trip", err)
 	}
+}
+
+// FuzzBoundJKT feeds arbitrary access tokens to the reader of their
+// cnf.jkt claim: it must never panic, and finds a claim only in a token
+// of three dot-separated parts.
+func FuzzBoundJKT(f *testing.F) {
+	enc := base64.RawURLEncoding.EncodeToString
+	for _, s := range []string{
+		enc([]byte(`{"alg":"ES256"}`)) + "." + enc([]byte(`{"cnf":{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}`)) + ".sig",
+		enc([]byte(`{"alg":"ES256"}`)) + "." + enc([]byte(`{"cnf":{"jkt":5}}`)) + ".sig",
+		enc([]byte(`{"alg":"ES256"}`)) + "." + enc([]byte(`{"cnf":null}`)) + ".",
+		"at_KQ2ZB7XN4M5P", "a.b.c", "..", "a..c", ".e30.", "a.e30.b.c", "a.%%%.b",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, at string) {
+		if jkt := boundJKT(at); jkt != "" && strings.Count(at, ".") != 2 {
+			t.Fatalf("boundJKT(%q) = %q for a token that is not a JWT", at, jkt)
+		}
+	})
 }

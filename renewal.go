@@ -222,6 +222,7 @@ func (s *Source) renewJob(old *state) job {
 // is returned with done set.
 func (s *Source) loadFirst(f *flight, ctx, work context.Context) (base *Token, done bool, err error) {
 	t, lerr := s.cfg.Store.Load(work)
+	t = withoutForeignAccess(t)
 	s.storeWarning(f)
 	_, shared := s.cfg.Store.(Locker)
 	switch {
