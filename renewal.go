@@ -469,9 +469,9 @@ type hookKey struct{}
 const hookTimeout = 10 * time.Second
 
 // keyed returns ctx carrying the Source's own DPoP key for a token request
-// that renews base (nil for a login), with SourceConfig.DPoP and no
-// DPoPKey on the Client: base's key if it has one, else the key in use,
-// else a new one.
+// that renews base (nil for a login), when the Client has no DPoPKey:
+// base's key if it has one, else the key in use, else, with
+// SourceConfig.DPoP, a new one.
 //
 // A token that has a key of its own is renewed with it even without
 // SourceConfig.DPoP: its refresh token may be bound to it.

@@ -83,10 +83,12 @@ type SourceConfig struct {
 	// Store, if any, else a new ECDSA P-256 key. It travels with the
 	// Source's tokens and EncodeToken stores it with them, so that a
 	// refresh token bound to it (a public client's, RFC 9449 section 5)
-	// still works after a restart: protect the Store as the key's keeper
-	// (FileStore.Keys). The ctx handed to LoginFunc signs proofs with the
-	// key when given to a Client without a DPoPKey. With a DPoPKey on
-	// the Client, DPoP changes nothing.
+	// still works after a restart: the Store now keeps a private key, so
+	// seal it (FileStoreOptions.Keys). The ctx handed to LoginFunc signs
+	// proofs with the key when given to a Client without a DPoPKey. A
+	// stored token whose access token (a JWT) names another key in its
+	// cnf.jkt is renewed with the stored key, not served. With a DPoPKey
+	// on the Client, DPoP changes nothing.
 	DPoP bool
 
 	// EarlyRefresh is how long before expiry a token goes stale (see How
