@@ -492,7 +492,7 @@ func (c *Client) do(ctx context.Context, grantType string, form url.Values) (*To
 		if err != nil {
 			return nil, err
 		}
-		if c.dpop != nil && c.dpop.keepNonce(r.resp.Request.URL, r.resp.Header) && attempt == 0 && wantsNonce(r.resp, r.body) {
+		if p := c.prover(ctx); p != nil && p.keepNonce(r.resp.Request.URL, r.resp.Header) && attempt == 0 && wantsNonce(r.resp, r.body) {
 			continue
 		}
 		return c.decode(r.resp, r.body, r.readErr, form)
@@ -510,8 +510,8 @@ type tokenReply struct {
 // send posts one token request and reads its response.
 func (c *Client) send(ctx context.Context, grantType string, form url.Values) (tokenReply, error) {
 	req, err := c.newRequest(ctx, c.tokenURL, form)
-	if err == nil && c.dpop != nil {
-		err = c.signDPoP(req, "")
+	if p := c.prover(ctx); err == nil && p != nil {
+		err = c.signDPoP(p, req, "")
 	}
 	if err != nil {
 		return tokenReply{}, fmt.Errorf("tokenkeeper: building token request: %w", err)

@@ -1,11 +1,15 @@
 package tokenkeeper
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -137,10 +141,10 @@ func (p *dpopProver) keepNonce(u *url.URL, h http.Header) bool {
 // maxDPoPOrigins bounds the nonces kept, one per origin.
 const maxDPoPOrigins = 64
 
-// signDPoP sets the DPoP header of req.
+// signDPoP sets the DPoP header of req, signed by p.
 // With ath, the proof is a resource request's.
-func (c *Client) signDPoP(req *http.Request, ath string) error {
-	proof, err := c.dpop.proof(req.Method, req.URL, c.now().Unix(), ath)
+func (c *Client) signDPoP(p *dpopProver, req *http.Request, ath string) error {
+	proof, err := p.proof(req.Method, req.URL, c.now().Unix(), ath)
 	if err != nil {
 		return fmt.Errorf("tokenkeeper: signing the DPoP proof: %w", err)
 	}
@@ -161,9 +165,9 @@ func wantsNonce(resp *http.Response, body []byte) bool {
 }
 
 // dpopATH returns the ath of t's access token (RFC 9449, section 4.2)
-// when t is DPoP-bound and c has the proof key, else "".
-func (c *Client) dpopATH(t *Token) string {
-	if c.dpop == nil || c.credential.IDToken || c.credential.Raw || !strings.EqualFold(t.TokenType, "DPoP") {
+// when t is DPoP-bound and p, its proof key, is not nil, else "".
+func (c *Client) dpopATH(p *dpopProver, t *Token) string {
+	if p == nil || c.credential.IDToken || c.credential.Raw || !strings.EqualFold(t.TokenType, "DPoP") {
 		return ""
 	}
 	sum := sha256.Sum256([]byte(t.AccessToken))
@@ -174,7 +178,7 @@ func (c *Client) dpopATH(t *Token) string {
 // DPoP proof. A 401 asking for a new nonce (use_dpop_nonce) is retried
 // once with it, when the body of req can be replayed.
 func (s *Source) sendDPoP(base http.RoundTripper, req, r *http.Request, st *state) (*http.Response, error) {
-	if err := s.c.signDPoP(r, st.ath); err != nil {
+	if err := s.c.signDPoP(st.prover, r, st.ath); err != nil {
 		closeBody(r)
 		return nil, err
 	}
@@ -182,7 +186,7 @@ func (s *Source) sendDPoP(base http.RoundTripper, req, r *http.Request, st *stat
 	if err != nil {
 		return nil, err
 	}
-	if !s.c.dpop.keepNonce(req.URL, resp.Header) || resp.StatusCode != http.StatusUnauthorized || !nonceChallenge(resp) {
+	if !st.prover.keepNonce(req.URL, resp.Header) || resp.StatusCode != http.StatusUnauthorized || !nonceChallenge(resp) {
 		return resp, nil
 	}
 	body := req.Body
@@ -196,7 +200,7 @@ func (s *Source) sendDPoP(base http.RoundTripper, req, r *http.Request, st *stat
 	}
 	drainClose(resp.Body)
 	r = s.authorize(req, st, body)
-	if err := s.c.signDPoP(r, st.ath); err != nil {
+	if err := s.c.signDPoP(st.prover, r, st.ath); err != nil {
 		closeBody(r)
 		return nil, err
 	}
@@ -207,4 +211,125 @@ func (s *Source) sendDPoP(base http.RoundTripper, req, r *http.Request, st *stat
 // nonce (RFC 9449, section 9).
 func nonceChallenge(resp *http.Response) bool {
 	return strings.Contains(resp.Header.Get("WWW-Authenticate"), "use_dpop_nonce")
+}
+
+// dpopKeyContext is the context key of a Source's own DPoP key (a
+// *dpopProver) in the context of its token requests.
+type dpopKeyContext struct{}
+
+// withDPoPKey returns ctx carrying p, the key that signs the proofs of the
+// token requests made with it, when the Client has no DPoPKey.
+func withDPoPKey(ctx context.Context, p *dpopProver) context.Context {
+	if p == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, dpopKeyContext{}, p)
+}
+
+// prover returns the key that signs the DPoP proofs of a token request
+// made with ctx: the Client's DPoPKey, else the Source's key ctx carries,
+// else nil (no proof).
+func (c *Client) prover(ctx context.Context) *dpopProver {
+	if c.dpop != nil || ctx == nil {
+		return c.dpop
+	}
+	p, _ := ctx.Value(dpopKeyContext{}).(*dpopProver)
+	return p
+}
+
+// newSourceKey generates the DPoP key of a Source: ECDSA on P-256 (ES256).
+func newSourceKey() (*dpopProver, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("tokenkeeper: generating a DPoP key: %w", err)
+	}
+	return newDPoPProver(key)
+}
+
+// encodeDPoPKey returns the stored form of p's key: PKCS#8, base64.
+func encodeDPoPKey(p *dpopProver) (string, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(p.signer.key)
+	if err != nil {
+		return "", errors.New("tokenkeeper: EncodeToken: the token's DPoP key cannot be stored")
+	}
+	return base64.StdEncoding.EncodeToString(der), nil
+}
+
+// decodeDPoPKey reads what encodeDPoPKey wrote. Its error holds no part of
+// s.
+func decodeDPoPKey(s string) (*dpopProver, error) {
+	der, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the DPoP key is not base64", ErrCorruptStore)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the DPoP key is not a PKCS #8 private key", ErrCorruptStore)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("%w: the DPoP key cannot sign", ErrCorruptStore)
+	}
+	p, err := newDPoPProver(signer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the DPoP key cannot sign DPoP proofs", ErrCorruptStore)
+	}
+	// Only the form encodeDPoPKey writes, so that a record written back
+	// is the record read.
+	if again, err := encodeDPoPKey(p); err != nil || again != s {
+		return nil, fmt.Errorf("%w: the DPoP key is not in its stored form", ErrCorruptStore)
+	}
+	return p, nil
+}
+
+// keyMismatch reports whether t has a key of its own that is not the key
+// its DPoP-bound access token says it is bound to: the cnf.jkt claim of
+// an access token that is a JWT (RFC 9449, section 6.1). Such a token
+// cannot pass an API's binding check with the key it came with.
+func keyMismatch(t *Token) bool {
+	if t.dpop == nil || !strings.EqualFold(t.TokenType, "DPoP") {
+		return false
+	}
+	jkt := boundJKT(t.AccessToken)
+	return jkt != "" && jkt != t.dpop.jkt
+}
+
+// boundJKT returns the cnf.jkt claim of an access token that is a JWT, or
+// "" for an opaque token or a JWT without one. The JWT is not verified:
+// the claim only tells which key the token is meant for.
+func boundJKT(accessToken string) string {
+	header, rest, ok := strings.Cut(accessToken, ".")
+	payload, sig, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || header == "" || strings.Contains(sig, ".") || len(payload) > maxJWTPayload {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Cnf struct {
+			JKT string `json:"jkt"`
+		} `json:"cnf"`
+	}
+	if json.Unmarshal(b, &c) != nil {
+		return ""
+	}
+	return c.Cnf.JKT
+}
+
+// maxJWTPayload bounds the payload of an access token read by boundJKT.
+const maxJWTPayload = 64 << 10
+
+// withoutForeignAccess returns t, or a copy of it without its access token
+// when that token is bound to another key than t's own (keyMismatch): the
+// key stored with a token wins, and such an access token is renewed, not
+// served.
+func withoutForeignAccess(t *Token) *Token {
+	if t == nil || !keyMismatch(t) {
+		return t
+	}
+	t = t.clone()
+	t.AccessToken = ""
+	return t
 }

@@ -1,13 +1,16 @@
 package tokenkeeper
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -255,5 +258,160 @@ func TestDPoPBoundTokenRefusedAsBearer(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s without a proof", scheme)
+	}
+}
+
+// dpPublic starts an Auth0 fake for a public client that checks DPoP
+// proofs (and, with required, requires them), and returns a Client for it without a DPoPKey and a LoginFunc
+// that signs in by the code flow (with the key of the ctx it is given).
+func dpPublic(t *testing.T, required bool) (*oauthtest.Clock, *oauthtest.Server, *Client, func(context.Context) (*Token, error)) {
+	t.Helper()
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Auth0, Clock: clock, DPoP: required, PublicClient: true})
+	cfg := Auth0("tenant.example.com", oauthtest.DefaultClientID, "").WithBaseURL(srv.URL())
+	cfg.AuthStyle, cfg.Clock, cfg.HTTPClient = AuthNone, clock, srv.Client()
+	c, err := New(cfg)
+	require.NoError(t, err)
+	login := func(ctx context.Context) (*Token, error) {
+		flow, err := c.AuthCodeURL(AuthCodeRequest{RedirectURI: "http://127.0.0.1:4242/cb", Scope: "openid offline_access"})
+		if err != nil {
+			return nil, err
+		}
+		hc := *srv.Client()
+		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, flow.URL, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		loc, err := resp.Location()
+		if err != nil {
+			return nil, err
+		}
+		g, err := flow.Callback(loc.Query())
+		if err != nil {
+			return nil, err
+		}
+		return c.Token(ctx, g)
+	}
+	return clock, srv, c, login
+}
+
+// dpClient is an HTTP client whose requests carry the credential of s.
+func dpClient(s *Source, srv *oauthtest.Server) *http.Client {
+	return &http.Client{Transport: &Transport{Source: s, Base: srv.Client().Transport}}
+}
+
+// A public client's Source generates its DPoP key, and keeps it with the
+// token in the Store: after a restart, the refresh token bound to it
+// still works, and the new tokens pass the API's binding check.
+func TestDPoPSourceKeyAfterRestart(t *testing.T) {
+	t.Parallel()
+	clock, srv, c, login := dpPublic(t, true)
+	store, err := NewFileStore(filepath.Join(t.TempDir(), "token.json"))
+	require.NoError(t, err)
+
+	a := mtSource(t, c, SourceConfig{Store: store, LoginFunc: login, DPoP: true})
+	status, _ := dpCall(t, dpClient(a, srv), http.MethodGet, srv.APIURL(), nil)
+	require.Equal(t, http.StatusOK, status)
+	first, err := a.TokenContext(mtCtx(t))
+	require.NoError(t, err)
+	assert.Equal(t, "DPoP", first.TokenType)
+	require.NotEmpty(t, first.RefreshToken)
+	require.NotNil(t, first.dpop, "the token carries the Source's key")
+	require.NoError(t, a.Close())
+
+	clock.Advance(2 * time.Hour) // the access token is dead: a refresh is due
+	b := mtSource(t, c, SourceConfig{Store: store, DPoP: true})
+	status, _ = dpCall(t, dpClient(b, srv), http.MethodPost, srv.APIURL(), strings.NewReader("after restart"))
+	assert.Equal(t, http.StatusOK, status)
+	second, err := b.TokenContext(mtCtx(t))
+	require.NoError(t, err)
+	assert.NotEqual(t, first.AccessToken, second.AccessToken)
+	require.NotNil(t, second.dpop)
+	assert.Equal(t, first.dpop.jkt, second.dpop.jkt, "the key read back from the Store")
+	st := srv.Stats()
+	assert.Equal(t, 1, st.Logins)
+	assert.Equal(t, 1, st.TokenCalls["refresh_token"])
+	assert.Zero(t, st.API401s)
+}
+
+// A public client's refresh token presented with another key, or with no
+// proof, is refused for good: the Source says a login is needed.
+func TestDPoPSourceOtherKeyRefused(t *testing.T) {
+	t.Parallel()
+	clock, _, c, login := dpPublic(t, false)
+	a := mtSource(t, c, SourceConfig{LoginFunc: login, DPoP: true})
+	tok, err := a.TokenContext(mtCtx(t))
+	require.NoError(t, err)
+	require.NoError(t, a.Close())
+	clock.Advance(2 * time.Hour)
+
+	other, err := newSourceKey()
+	require.NoError(t, err)
+	stolen := tok.clone()
+	stolen.dpop = other
+	b := mtSource(t, c, SourceConfig{Token: stolen, DPoP: true})
+	_, err = b.TokenContext(mtImpatient(t))
+	require.ErrorIs(t, err, ErrLoginRequired)
+	require.ErrorIs(t, err, ErrInvalidGrant)
+
+	_, err = c.Token(mtCtx(t), RefreshTokenGrant(tok.RefreshToken))
+	dpRefused(t, err, "invalid_grant") // no proof at all
+	_, err = c.Token(withDPoPKey(mtCtx(t), tok.dpop), RefreshTokenGrant(tok.RefreshToken))
+	require.NoError(t, err, "the refusals left the refresh token alive")
+}
+
+// dpJWT returns an unsigned JWT-shaped access token with claims.
+func dpJWT(claims string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"none"}`)) + "." + enc([]byte(claims)) + ".sig"
+}
+
+// A stored token whose access token (a JWT) is bound to another key than
+// the one stored with it is not served: the Source refreshes it with the
+// stored key, which its new tokens are bound to.
+func TestDPoPSourceStoredKeyMismatch(t *testing.T) {
+	t.Parallel()
+	clock := oauthtest.NewClock(mtT0)
+	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Auth0, Clock: clock})
+	c := asClient(t, srv, clock, Config{ClientSecret: oauthtest.DefaultClientSecret})
+	key, other := mtDPoPKey(t), mtDPoPKey(t)
+	for _, tc := range []struct {
+		name    string
+		jkt     string
+		refresh int
+	}{{"other key", other.jkt, 1}, {"its key", key.jkt, 0}} {
+		tr := srv.Issue("", "offline_access")
+		stored := mtToken(clock, dpJWT(`{"cnf":{"jkt":"`+tc.jkt+`"}}`), tr.RefreshToken, time.Hour)
+		stored.TokenType, stored.dpop = "DPoP", key
+		store := &memoryStore{}
+		require.NoError(t, store.Save(mtCtx(t), stored))
+		s := mtSource(t, c, SourceConfig{Store: store, DPoP: true})
+		before := srv.Stats().TokenCalls["refresh_token"]
+		tok, err := s.TokenContext(mtCtx(t))
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, tc.refresh, srv.Stats().TokenCalls["refresh_token"]-before, tc.name)
+		assert.Equal(t, "DPoP", tok.TokenType, tc.name)
+		assert.Equal(t, key.jkt, mtKeyOf(tok), tc.name)
+	}
+}
+
+func TestBoundJKT(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		dpJWT(`{"cnf":{"jkt":"abc"}}`): "abc",
+		dpJWT(`{"sub":"x"}`):           "",
+		dpJWT(`{"cnf":"abc"}`):         "",
+		"opaque-token":                 "",
+		"a.b":                          "",
+		"a.b.c.d":                      "",
+		".e30.":                        "",
+	} {
+		assert.Equal(t, want, boundJKT(in), in)
 	}
 }

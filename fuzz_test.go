@@ -8,6 +8,7 @@ package tokenkeeper
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -198,6 +199,8 @@ func fuzzTokensEqual(a, b *Token) string {
 		return fmt.Sprintf("IssuedAt %v != %v", a.IssuedAt, b.IssuedAt)
 	case len(a.raw) != len(b.raw) || (len(a.raw) > 0 && !reflect.DeepEqual(a.raw, b.raw)):
 		return fmt.Sprintf("extras %#v != %#v", a.raw, b.raw)
+	case mtKeyOf(a) != mtKeyOf(b):
+		return "DPoP keys differ"
 	}
 	return ""
 }
@@ -842,6 +845,14 @@ func FuzzDecodeToken(f *testing.F) {
 		`{"version":1,"access_token":"at"}` + "\n",
 		`{"version":"1","access_token":"at"}`,
 		`{"version":1.0,"access_token":"at"}`,
+		// The DPoP key of a Source (PKCS #8, base64), and broken ones.
+		`{"version":1,"access_token":"at","token_type":"DPoP","refresh_token":"rt","dpop_key":"MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgDeL8m5gjpAfK+rXC+VYQ8M5+NzCfc444kisfcOh6gs+hRANCAAT7wc4AIrzkF2EhZPTOqeZSwJmpitQDGxS0KtGRb1xNl3D9G5t0Qk31pNMuU76H7sIQ4+KLPsS9KTrt0b4tosit"}`,
+		`{"version":1,"refresh_token":"rt","dpop_key":"MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0w"}`,
+		`{"version":1,"refresh_token":"rt","dpop_key":"MIGHAgEAMBMGByqGSM49\nAgEGCCqGSM49AwEHBG0wawIBAQQgDeL8m5gjpAfK+rXC+VYQ8M5+NzCfc444kisfcOh6gs+hRANCAAT7wc4AIrzkF2EhZPTOqeZSwJmpitQDGxS0KtGRb1xNl3D9G5t0Qk31pNMuU76H7sIQ4+KLPsS9KTrt0b4tosit"}`,
+		`{"version":1,"refresh_token":"rt","dpop_key":"not base64!"}`,
+		`{"version":1,"refresh_token":"rt","dpop_key":""}`,
+		`{"version":1,"refresh_token":"rt","dpop_key":null}`,
+		`{"version":1,"refresh_token":"rt","dpop_key":1}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -1072,4 +1083,24 @@ func TestFuzzRegressionStoreYearRange(t *testing.T) {
 	if _, err := EncodeToken(tok); err != nil {
 		t.Errorf("EncodeToken(DecodeToken(record)) = %v; want the record to round-trip", err)
 	}
+}
+
+// FuzzBoundJKT feeds arbitrary access tokens to the reader of their
+// cnf.jkt claim: it must never panic, and finds a claim only in a token
+// of three dot-separated parts.
+func FuzzBoundJKT(f *testing.F) {
+	enc := base64.RawURLEncoding.EncodeToString
+	for _, s := range []string{
+		enc([]byte(`{"alg":"ES256"}`)) + "." + enc([]byte(`{"cnf":{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}`)) + ".sig",
+		enc([]byte(`{"alg":"ES256"}`)) + "." + enc([]byte(`{"cnf":{"jkt":5}}`)) + ".sig",
+		enc([]byte(`{"alg":"ES256"}`)) + "." + enc([]byte(`{"cnf":null}`)) + ".",
+		"at_KQ2ZB7XN4M5P", "a.b.c", "..", "a..c", ".e30.", "a.e30.b.c", "a.%%%.b",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, at string) {
+		if jkt := boundJKT(at); jkt != "" && strings.Count(at, ".") != 2 {
+			t.Fatalf("boundJKT(%q) = %q for a token that is not a JWT", at, jkt)
+		}
+	})
 }

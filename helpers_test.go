@@ -846,3 +846,21 @@ func mtNewCert(t *testing.T, cn string, parent *mtCert, isCA bool) *mtCert {
 	require.NoError(t, err)
 	return &mtCert{tls: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, leaf: leaf}
 }
+
+// mtDPoPKey returns a new DPoP key, as a Source generates it.
+func mtDPoPKey(t *testing.T) *dpopProver {
+	t.Helper()
+	p, err := newSourceKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// mtKeyOf returns the thumbprint of tok's own DPoP key, or "".
+func mtKeyOf(tok *Token) string {
+	if tok == nil || tok.dpop == nil {
+		return ""
+	}
+	return tok.dpop.jkt
+}

@@ -15,6 +15,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -216,7 +217,27 @@ func (r *hygRecorder) token(_ context.Context, t *Token) {
 	r.secret(t.AccessToken, "OnToken access")
 	r.secret(t.RefreshToken, "OnToken refresh")
 	r.secret(t.IDToken, "OnToken id")
+	if t.dpop != nil {
+		r.dpopKey(t.dpop.signer.key.(*ecdsa.PrivateKey))
+	}
 	r.value("OnToken", t)
+}
+
+// dpopKey records the forms of a DPoP private key as secrets: its scalar
+// in hex, base64url and decimal, and its stored form (PKCS #8, base64).
+func (r *hygRecorder) dpopKey(key *ecdsa.PrivateKey) {
+	d, err := key.Bytes()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.secret(fmt.Sprintf("%x", d), "DPoP private key")
+	r.secret(base64.RawURLEncoding.EncodeToString(d), "DPoP private key")
+	r.secret(new(big.Int).SetBytes(d).String(), "DPoP private key")
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.secret(base64.StdEncoding.EncodeToString(der), "DPoP private key")
 }
 
 // sourceConfig returns a SourceConfig with the recorder's hooks and
@@ -743,13 +764,7 @@ func hygDPoP(t *testing.T, rec *hygRecorder) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := key.Bytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec.secret(fmt.Sprintf("%x", d), "DPoP private key")
-	rec.secret(base64.RawURLEncoding.EncodeToString(d), "DPoP private key")
-	rec.secret(new(big.Int).SetBytes(d).String(), "DPoP private key")
+	rec.dpopKey(key)
 	srv, err := oauthtest.NewServer(oauthtest.Options{Preset: oauthtest.Auth0, ClientSecret: hygAuth0Secret, Clock: clock, DPoP: true, DPoPNonce: true})
 	if err != nil {
 		t.Fatal(err)
@@ -767,6 +782,59 @@ func hygDPoP(t *testing.T, rec *hygRecorder) {
 	rec.err("DPoP proof with a wrong key", err)
 	_, err = hygNewClient(t, rec, cfg, oauthtest.NewClock(hygEpoch.Add(-time.Hour))).Token(ctx, cc)
 	rec.err("DPoP proof with a stale iat", err)
+}
+
+// hygDPoPSource drives a public client's Source with a DPoP key of its
+// own (SourceConfig.DPoP): a login, API calls through its Transport, the
+// token and its key saved to a FileStore and read back after a restart,
+// and a refresh refused for another key. The keys must not come out.
+func hygDPoPSource(t *testing.T, rec *hygRecorder) {
+	clock := oauthtest.NewClock(hygEpoch)
+	srv, err := oauthtest.NewServer(oauthtest.Options{Preset: oauthtest.Auth0, Clock: clock, DPoP: true, PublicClient: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	cfg := Auth0("tenant.example.com", oauthtest.DefaultClientID, "").WithBaseURL(srv.URL())
+	cfg.AuthStyle = AuthNone
+	client := hygNewClient(t, rec, cfg, clock)
+	login := func(ctx context.Context) (*Token, error) {
+		flow, err := client.AuthCodeURL(AuthCodeRequest{RedirectURI: "http://127.0.0.1/callback", Scope: "openid offline_access"})
+		if err != nil {
+			return nil, err
+		}
+		g, err := flow.Callback(hygAuthorize(t, rec, flow))
+		if err != nil {
+			return nil, err
+		}
+		return client.Token(ctx, g)
+	}
+	fs, err := NewFileStore(t.TempDir() + "/token.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := func(s *Source) *http.Client { return &http.Client{Transport: &Transport{Source: s, Base: rec.wire(t)}} }
+	first := hygNewSource(t, rec, client, SourceConfig{LoginFunc: login, Store: fs, DPoP: true})
+	hygMustGet(t, api(first), srv.APIURL(), "DPoP API call")
+	tok := hygCurrent(t, first)
+	if tok.dpop == nil {
+		t.Fatal("the Source's token has no DPoP key of its own")
+	}
+	first.Close()
+	clock.Advance(2 * time.Hour)
+	hygMustGet(t, api(hygNewSource(t, rec, client, SourceConfig{Store: fs, DPoP: true})), srv.APIURL(), "DPoP API call after a restart")
+
+	stolen := tok.clone()
+	stolen.dpop = mtDPoPKey(t)
+	rec.dpopKey(stolen.dpop.signer.key.(*ecdsa.PrivateKey))
+	clock.Advance(2 * time.Hour)
+	_, err = hygNewSource(t, rec, client, SourceConfig{Token: stolen, DPoP: true}).TokenContext(mtImpatient(t))
+	if err == nil {
+		t.Fatal("a refresh token bound to another DPoP key was accepted")
+	}
+	rec.err("refresh with another DPoP key", err)
+	rec.value("Token with a DPoP key", tok)
+	rec.value("FileStore", fs)
 }
 
 // hygDPoPLiar signs with its key and claims another.
@@ -816,6 +884,7 @@ func TestHygieneEndToEnd(t *testing.T) {
 		hygAuth0(t, rec)
 		hygAssertions(t, rec)
 		hygDPoP(t, rec)
+		hygDPoPSource(t, rec)
 		hygNetwork(t, rec)
 	})
 	if t.Failed() {

@@ -55,6 +55,9 @@ type renewer struct {
 	lastLogin    time.Time
 	loginRefused error
 	unsaved      *Token // the last new token, if saving it failed
+	// dpop is the Source's own DPoP key (SourceConfig.DPoP): the key of
+	// the last token published that has one, or the one generated.
+	dpop *dpopProver
 }
 
 // start starts flight j, for trigger, on behalf of the caller of ctx
@@ -219,6 +222,7 @@ func (s *Source) renewJob(old *state) job {
 // is returned with done set.
 func (s *Source) loadFirst(f *flight, ctx, work context.Context) (base *Token, done bool, err error) {
 	t, lerr := s.cfg.Store.Load(work)
+	t = withoutForeignAccess(t)
 	s.storeWarning(f)
 	_, shared := s.cfg.Store.(Locker)
 	switch {
@@ -273,13 +277,17 @@ func (s *Source) redeem(f *flight, ctx, work context.Context, base *Token) error
 		rejected, base = s.r.deadErr, nil
 	}
 	if base != nil && base.RefreshToken != "" {
+		kctx, err := s.keyed(ctx, base)
+		if err != nil {
+			return err
+		}
 		done := s.attempt(f, "refresh_token", "")
 		// A response without a refresh token keeps this one (no
 		// rotation: Transiteo).
-		t, err := s.c.refresh(ctx, base.RefreshToken)
+		t, err := s.c.refresh(kctx, base.RefreshToken)
 		done(err)
 		if err == nil {
-			_, err = s.publish(f, ctx, t, "refresh_token", true)
+			_, err = s.publish(f, ctx, s.withOwnKey(kctx, t), "refresh_token", true)
 			return err
 		}
 		if !deadRefreshToken(err) {
@@ -341,16 +349,34 @@ func (s *Source) login(f *flight, ctx context.Context, rejected error) error {
 	return err
 }
 
-// callLogin runs the configured login.
+// callLogin runs the configured login, with the Source's own DPoP key if
+// it has one.
 func (s *Source) callLogin(ctx context.Context) (*Token, error) {
+	ctx, err := s.keyed(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
 	if s.cfg.LoginFunc == nil {
-		return s.c.Token(ctx, s.cfg.Login)
+		t, err := s.c.Token(ctx, s.cfg.Login)
+		return s.withOwnKey(ctx, t), err
 	}
 	t, err := s.cfg.LoginFunc(ctx)
 	if err == nil && (t == nil || t.AccessToken == "") {
 		err = errors.New("tokenkeeper: LoginFunc returned no access token")
 	}
-	return t, err
+	return s.withOwnKey(ctx, t), err
+}
+
+// withOwnKey returns t, obtained with ctx, with the Source's own DPoP key
+// that ctx carries, if any and t has none.
+func (s *Source) withOwnKey(ctx context.Context, t *Token) *Token {
+	p := s.c.prover(ctx)
+	if t == nil || t.dpop != nil || p == nil || p == s.c.dpop {
+		return t
+	}
+	t = t.clone()
+	t.dpop = p
+	return t
 }
 
 // noLogin is the failure of a renewal that needs a login when none is
@@ -371,7 +397,7 @@ func (s *Source) noLogin(rejected error) error {
 // a renewal had brought it.
 func (s *Source) adoptJob(t *Token) job {
 	return func(f *flight, ctx, _ context.Context) error {
-		s.r = renewer{loaded: true, lastLogin: s.r.lastLogin}
+		s.r = renewer{loaded: true, lastLogin: s.r.lastLogin, dpop: s.r.dpop}
 		_, err := s.publish(f, ctx, t, "set", true)
 		return err
 	}
@@ -385,6 +411,9 @@ func (s *Source) adoptJob(t *Token) job {
 // again. A token whose credential cannot be sent is kept for its refresh
 // token, and reported as a failure.
 func (s *Source) publish(f *flight, ctx context.Context, t *Token, grant string, save bool) (*state, error) {
+	if t.dpop != nil {
+		s.r.dpop = t.dpop
+	}
 	st := s.newState(t, grant)
 	// The token is in hand: whatever deadline cut the renewal short
 	// (RefreshTimeout, a lease, Close), saving it must still be tried.
@@ -442,3 +471,30 @@ type hookKey struct{}
 // hookTimeout bounds saving a new token and the OnToken hook, which run
 // even after the renewal's own deadline has passed.
 const hookTimeout = 10 * time.Second
+
+// keyed returns ctx carrying the Source's own DPoP key for a token request
+// that renews base (nil for a login), when the Client has no DPoPKey:
+// base's key if it has one, else the key in use, else, with
+// SourceConfig.DPoP, a new one.
+//
+// A token that has a key of its own is renewed with it even without
+// SourceConfig.DPoP: its refresh token may be bound to it.
+func (s *Source) keyed(ctx context.Context, base *Token) (context.Context, error) {
+	if s.c.dpop != nil {
+		return ctx, nil
+	}
+	if base != nil && base.dpop != nil {
+		s.r.dpop = base.dpop
+	}
+	if s.r.dpop == nil {
+		if !s.cfg.DPoP {
+			return ctx, nil
+		}
+		p, err := newSourceKey()
+		if err != nil {
+			return nil, err
+		}
+		s.r.dpop = p
+	}
+	return withDPoPKey(ctx, s.r.dpop), nil
+}

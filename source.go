@@ -76,6 +76,21 @@ type SourceConfig struct {
 	// LoginFunc is called instead of Login, when set.
 	LoginFunc func(ctx context.Context) (*Token, error)
 
+	// DPoP, when the Client has no DPoPKey, makes the Source prove
+	// possession of a key of its own (RFC 9449) on its token requests
+	// and, through a Transport, on API requests with the DPoP-bound
+	// tokens it gets. The key is the one stored with the token in the
+	// Store, if any, else a new ECDSA P-256 key. It travels with the
+	// Source's tokens and EncodeToken stores it with them, so that a
+	// refresh token bound to it (a public client's, RFC 9449 section 5)
+	// still works after a restart: the Store now keeps a private key, so
+	// seal it (FileStoreOptions.Keys). The ctx handed to LoginFunc signs
+	// proofs with the key when given to a Client without a DPoPKey. A
+	// stored token whose access token (a JWT) names another key in its
+	// cnf.jkt is renewed with the stored key, not served. With a DPoPKey
+	// on the Client, DPoP changes nothing.
+	DPoP bool
+
 	// EarlyRefresh is how long before expiry a token goes stale (see How
 	// a token ages). Zero means 5 minutes.
 	EarlyRefresh time.Duration
@@ -132,9 +147,11 @@ type state struct {
 	header http.Header
 	// stale is ages.stale, or the zero time: the hot path's first test.
 	stale time.Time
-	// ath is the DPoP ath of a DPoP-bound token the Client has the key
-	// of, or "": a Transport then signs a proof for each request.
-	ath string
+	// ath is the DPoP ath of a DPoP-bound token whose key is known, or
+	// "": a Transport then signs a proof for each request with prover,
+	// the Client's DPoPKey or else the token's own key.
+	ath    string
+	prover *dpopProver
 }
 
 // Source hands out a valid token for one credential and keeps it fresh:
@@ -711,6 +728,10 @@ func (s *Source) newState(t *Token, grant string) *state {
 	st.ages, st.stale = &a, a.stale
 	st.hdr = []string{v}
 	st.header = s.c.requestHeader(nil, st.hdr)
-	st.ath = s.c.dpopATH(t)
+	st.prover = s.c.dpop
+	if st.prover == nil {
+		st.prover = t.dpop
+	}
+	st.ath = s.c.dpopATH(st.prover, t)
 	return st
 }

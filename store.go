@@ -411,12 +411,17 @@ type storedToken struct {
 	Expiry       *time.Time     `json:"expiry,omitempty"`
 	IssuedAt     *time.Time     `json:"issued_at,omitempty"`
 	Extra        map[string]any `json:"extra,omitempty"`
+	// DPoPKey is the token's own DPoP key (SourceConfig.DPoP): PKCS #8,
+	// base64. Records without it (older ones) still read.
+	DPoPKey string `json:"dpop_key,omitempty"`
 }
 
 const storedVersion = 1
 
 // EncodeToken serializes t, secrets included, for a Store. The format is
-// versioned JSON; DecodeToken reads it back. Treat the result as a secret.
+// versioned JSON; DecodeToken reads it back. Treat the result as a secret:
+// it holds the tokens and, for a token of a Source with SourceConfig.DPoP,
+// the private DPoP key the tokens are bound to.
 // A token holding text that is not valid UTF-8 (which a form-encoded token
 // response can carry) is refused: JSON would silently alter it.
 func EncodeToken(t *Token) ([]byte, error) {
@@ -450,6 +455,12 @@ func EncodeToken(t *Token) ([]byte, error) {
 	if !t.IssuedAt.IsZero() {
 		i := t.IssuedAt.UTC()
 		st.IssuedAt = &i
+	}
+	if t.dpop != nil {
+		var err error
+		if st.DPoPKey, err = encodeDPoPKey(t.dpop); err != nil {
+			return nil, err
+		}
 	}
 	data, err := json.Marshal(st)
 	if err != nil {
@@ -485,6 +496,12 @@ func DecodeToken(data []byte) (*Token, error) {
 		IDToken:      st.IDToken,
 		Scope:        st.Scope,
 		raw:          st.Extra,
+	}
+	if st.DPoPKey != "" {
+		var err error
+		if t.dpop, err = decodeDPoPKey(st.DPoPKey); err != nil {
+			return nil, err
+		}
 	}
 	for _, p := range []struct {
 		name string

@@ -52,6 +52,8 @@ func mtSameToken(a, b *Token) string {
 		return "IssuedAt differs"
 	case !reflect.DeepEqual(a.raw, b.raw):
 		return "extras differ"
+	case mtKeyOf(a) != mtKeyOf(b):
+		return "DPoP keys differ"
 	}
 	return ""
 }
@@ -64,6 +66,7 @@ func TestEncodeDecodeTokenRoundTrip(t *testing.T) {
 		"refresh token only": {RefreshToken: "rt"},
 		"no expiry":          {AccessToken: "at", TokenType: "Bearer"},
 		"local times":        {AccessToken: "at", Expiry: mtT0.In(time.FixedZone("X", 3600)), IssuedAt: mtT0.Add(-time.Hour).In(time.FixedZone("Y", -7200))},
+		"DPoP key":           {AccessToken: "at", TokenType: "DPoP", RefreshToken: "rt", dpop: mtDPoPKey(t)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -107,6 +110,7 @@ func TestDecodeTokenCorrupt(t *testing.T) {
 		"bad expiry":     `{"version":1,"access_token":"secret-at","expiry":"tomorrow"}`,
 		"html":           "<html>secret-at</html>",
 		"binary garbage": "\x00\x01secret-at\xff",
+		"bad DPoP key":   `{"version":1,"access_token":"secret-at","dpop_key":"secret+key"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

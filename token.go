@@ -57,6 +57,9 @@ type Token struct {
 	// extra fields, which x/oauth2 offers no way to list, are looked up
 	// there.
 	ext *oauth2.Token
+	// dpop is the DPoP key a Source generated and obtained this token
+	// with (SourceConfig.DPoP), or nil: a secret, kept by EncodeToken.
+	dpop *dpopProver
 }
 
 // Extra returns a field of the token response that has no field of its

@@ -181,6 +181,9 @@ func (a auth0) grant(s *Server, r *http.Request, form url.Values) reply {
 	if !ok {
 		return rep
 	}
+	if rep, ok := s.checkRefreshBinding(form, jkt); !ok {
+		return rep
+	}
 	return s.bindDPoP(s.bindCert(r, a.grantBearer(s, r, form)), jkt)
 }
 

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -184,7 +185,9 @@ func (s *Server) dpopClaimsProblem(r *http.Request, c *dpopProofClaims) string {
 }
 
 // bindDPoP makes the tokens of a successful reply DPoP-bound to the key of
-// thumbprint jkt (cnf.jkt, RFC 9449, section 6): token_type DPoP.
+// thumbprint jkt (cnf.jkt, RFC 9449, section 6): token_type DPoP. A public
+// client's refresh token is bound too (section 5); a confidential
+// client's is bound to the client by its authentication already.
 func (s *Server) bindDPoP(rep reply, jkt string) reply {
 	body, ok := rep.body.(map[string]any)
 	if jkt == "" || rep.status != http.StatusOK || !ok {
@@ -192,12 +195,37 @@ func (s *Server) bindDPoP(rep reply, jkt string) reply {
 	}
 	body["token_type"] = "DPoP"
 	at, _ := body["access_token"].(string)
+	rt, _ := body["refresh_token"].(string)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if rec := s.access[at]; rec != nil {
 		rec.jkt = jkt
 	}
+	if rec := s.refresh[rt]; rec != nil && s.opts.PublicClient {
+		rec.jkt = jkt
+	}
 	return rep
+}
+
+// checkRefreshBinding refuses a refresh_token grant whose refresh token is
+// bound to a DPoP key (a public client's) when the request's proof, of
+// thumbprint jkt ("" without one), is not made with that key (RFC 9449,
+// section 5): invalid_grant, as for a refresh token issued to another
+// client (RFC 6749, section 5.2). It is refused before it is redeemed, so
+// the refresh token is neither rotated nor taken for a reused one.
+func (s *Server) checkRefreshBinding(form url.Values, jkt string) (reply, bool) {
+	if form.Get("grant_type") != "refresh_token" {
+		return reply{}, true
+	}
+	s.mu.Lock()
+	rec := s.refresh[form.Get("refresh_token")]
+	bound := rec != nil && rec.jkt != "" && rec.jkt != jkt
+	s.mu.Unlock()
+	if bound {
+		return s.fail(http.StatusBadRequest, problem{oauth: "invalid_grant",
+			desc: "The refresh token is bound to another DPoP key."}), false
+	}
+	return reply{}, true
 }
 
 // DPoPNonce returns the nonce the server demands in DPoP proofs with

@@ -84,7 +84,9 @@ type Options struct {
 	// an iat more than a minute old, a jti seen before), gets 400
 	// invalid_dpop_proof. Without it a proof is still checked when sent.
 	// The tokens of a proven request have token_type DPoP and are bound
-	// to the proof's key (its cnf.jkt). Auth0 only.
+	// to the proof's key (its cnf.jkt); so is the refresh token of a
+	// PublicClient, which a refresh without a proof under that key
+	// cannot redeem (400 invalid_grant). Auth0 only.
 	DPoP bool
 	// DPoPNonce makes the token endpoint demand the nonce of
 	// Server.DPoPNonce in DPoP proofs: a proof without it gets 400

@@ -57,6 +57,7 @@ type refreshRecord struct {
 	fam     *family
 	expires time.Time // zero: never
 	rotated bool      // retired by a rotation
+	jkt     string    // thumbprint of the DPoP key a public client's token is bound to
 }
 
 // newToken returns a random opaque token with the given prefix.
