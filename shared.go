@@ -70,7 +70,7 @@ func (s *Source) lockShared(f *flight, ctx context.Context, lk Locker, old *Toke
 				// would count as reuse.
 				h.base = t
 			}
-			if l := lk.Lease(); l > 0 {
+			if l := leaseOf(lk); l > 0 {
 				h.full, h.lease = l, l-l/10
 			}
 			return h, nil

@@ -35,6 +35,20 @@ type Store interface {
 // around every renewal, re-reads the stored token once it holds it, and
 // uses that token instead of renewing when another process already did.
 //
+// A lock that frees itself after a lease, so that a holder that crashed
+// cannot block the others for ever, says so with a method
+//
+//	Lease() time.Duration
+//
+// returning the lease (the Redis store has it; a Locker without it, or
+// with a lease of 0, holds the lock until unlocked). A Source holding a
+// lock with a lease that it cannot renew cuts its renewal (token call and
+// the wait for it) at nine tenths of the lease, so that normally no other
+// process takes the lock meanwhile. A token request cut at that point may
+// still have reached the provider: the next holder may then meet a
+// rotated-away refresh token and fall back to a login. A token that did
+// arrive is saved even past that bound.
+//
 // A Locker whose lock holder can renew its lease (the Redis store) also
 // has a method
 //
@@ -56,22 +70,20 @@ type Locker interface {
 	// with a nil error, when another holder has it. unlock releases the
 	// lock if this holder still owns it.
 	TryLock(ctx context.Context) (unlock func(context.Context) error, ok bool, err error)
-	// Lease returns how long a taken lock lasts before it frees itself,
-	// so that a holder that crashed cannot block the others for ever; 0
-	// means until unlocked. A Source holding a lock with a lease that it
-	// cannot renew cuts its renewal (token call and the wait for it) at
-	// nine tenths of the lease, so that normally no other process takes
-	// the lock meanwhile. A token request cut at that point may still
-	// have reached the provider: the next holder may then meet a
-	// rotated-away refresh token and fall back to a login. A token that
-	// did arrive is saved even past that bound.
-	Lease() time.Duration
 }
 
 // leaseRenewer is a Locker with TryLockRenewable (see Locker).
 type leaseRenewer interface {
 	Locker
 	TryLockRenewable(ctx context.Context) (unlock, renew func(context.Context) error, ok bool, err error)
+}
+
+// leaseOf returns the lease of lk's lock, 0 for none (see Locker).
+func leaseOf(lk Locker) time.Duration {
+	if l, ok := lk.(interface{ Lease() time.Duration }); ok {
+		return l.Lease()
+	}
+	return 0
 }
 
 // ErrCorruptStore is wrapped by the error of a Store whose stored data
@@ -338,6 +350,8 @@ func (s *FileStore) Save(ctx context.Context, t *Token) error {
 // token's (path + ".lock", created 0600), which other processes using
 // the same path take too. It returns ok false, with a nil error, when
 // another holder has it. unlock releases it; further calls return nil.
+// The lock has no lease: it lasts until unlocked, and the operating
+// system releases the lock of a process that ends.
 func (s *FileStore) TryLock(context.Context) (unlock func(context.Context) error, ok bool, err error) {
 	lk := flock.New(s.path+".lock", flock.SetPermissions(0o600))
 	ok, err = lk.TryLock()
@@ -355,10 +369,6 @@ func (s *FileStore) TryLock(context.Context) (unlock func(context.Context) error
 		return err
 	}, true, nil
 }
-
-// Lease returns 0: the lock lasts until unlocked, and the operating
-// system releases the lock of a process that ends.
-func (s *FileStore) Lease() time.Duration { return 0 }
 
 func writeFileAtomic(path string, data []byte) (err error) {
 	dir, base := filepath.Split(path)

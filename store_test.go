@@ -652,8 +652,8 @@ func TestFileStoreLock(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "token.json")
 	a, _ := NewFileStore(path)
 	b, _ := NewFileStore(path)
-	if a.Lease() != 0 {
-		t.Errorf("Lease = %v; want 0 (until unlocked)", a.Lease())
+	if l := leaseOf(a); l != 0 {
+		t.Errorf("lease = %v; want 0 (until unlocked)", l)
 	}
 	unlock, ok, err := a.TryLock(ctx)
 	if !ok || err != nil {
