@@ -41,9 +41,6 @@ var (
 	// ErrRateLimited: the server answered 429 or DAERR-LOG013 (too many
 	// login attempts).
 	ErrRateLimited = errors.New("tokenkeeper: rate limited")
-	// ErrInvalidRequest: the server rejected the request as malformed
-	// (invalid_request or unsupported_grant_type).
-	ErrInvalidRequest = errors.New("tokenkeeper: invalid request")
 	// ErrLoginRequired: the refresh token is gone or rejected and no login
 	// is configured (or logging in again is not allowed yet); a new login
 	// is needed.
@@ -189,8 +186,6 @@ func (e *Error) Is(target error) bool {
 		return e.StatusCode == http.StatusUnauthorized || e.Code == "unauthorized_client"
 	case ErrRateLimited:
 		return e.StatusCode == http.StatusTooManyRequests || e.Code == codeDaxiumTooManyLogins
-	case ErrInvalidRequest:
-		return e.Code == "invalid_request" || e.Code == "unsupported_grant_type"
 	case ErrMalformedResponse:
 		return errors.Is(e.Err, ErrMalformedResponse)
 	}

@@ -71,12 +71,12 @@ func TestTokenErrorResponses(t *testing.T) {
 		{
 			name: "invalid_request", status: 400, contentType: "application/json",
 			body: `{"error":"invalid_request","error_description":"Missing parameter"}`,
-			want: want{code: "invalid_request", message: "Missing parameter", is: []error{ErrInvalidRequest}},
+			want: want{code: "invalid_request", message: "Missing parameter"},
 		},
 		{
 			name: "unsupported_grant_type", status: 400, contentType: "application/json",
 			body: `{"error":"unsupported_grant_type"}`,
-			want: want{code: "unsupported_grant_type", is: []error{ErrInvalidRequest}},
+			want: want{code: "unsupported_grant_type"},
 		},
 		{
 			name: "invalid_scope matches no sentinel", status: 400, contentType: "application/json",

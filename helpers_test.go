@@ -797,7 +797,7 @@ func reply(status int, contentType, body string, header ...string) http.HandlerF
 // --- Errors.
 
 // sentinels are the errors.Is targets an *Error may match.
-var sentinels = []error{ErrInvalidGrant, ErrInvalidClient, ErrUnauthorized, ErrRateLimited, ErrInvalidRequest, ErrMalformedResponse}
+var sentinels = []error{ErrInvalidGrant, ErrInvalidClient, ErrUnauthorized, ErrRateLimited, ErrMalformedResponse}
 
 // assertSentinels checks that err matches exactly the sentinels in want.
 func assertSentinels(t *testing.T, err error, want ...error) {
