@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // This file holds the device authorization grant (RFC 8628): a device
@@ -24,29 +26,34 @@ const (
 	maxDevicePolls = 1000
 )
 
-// DeviceAuth is what the user needs to approve a device authorization
-// (RFC 8628, section 3.2): the code to enter and where. It holds no
-// secret (the device code stays inside Client.DeviceLogin), and is safe
-// for concurrent use.
-type DeviceAuth struct {
-	// UserCode is the code the user enters at VerificationURI.
-	UserCode string
-	// VerificationURI is the page where the user enters UserCode.
-	VerificationURI string
-	// VerificationURIComplete, if the server gives one, already holds the
-	// code (for a QR code or a link).
-	VerificationURIComplete string
-	// Expiry is when the codes expire, by the Client's clock.
-	Expiry time.Time
-	// Interval is how long the device waits between polls.
-	Interval time.Duration
+// deviceAuth is a device authorization (RFC 8628, section 3.2) without
+// its device code.
+type deviceAuth struct {
+	userCode, verificationURI, verificationURIComplete string
+	expiry                                             time.Time // by the Client's clock
+	interval                                           time.Duration
+}
+
+// public returns what the user needs to approve da, in the type x/oauth2
+// uses for it, without the device code.
+func (da deviceAuth) public() oauth2.DeviceAuthResponse {
+	return oauth2.DeviceAuthResponse{
+		UserCode:                da.userCode,
+		VerificationURI:         da.verificationURI,
+		VerificationURIComplete: da.verificationURIComplete,
+		Expiry:                  da.expiry,
+		Interval:                int64(da.interval / time.Second),
+	}
 }
 
 // DeviceLogin runs the device authorization grant (RFC 8628): it asks
 // Config.DeviceAuthURL for a device code (opts add parameters such as
-// Param("scope", ...) or Auth0's Param("audience", ...)), hands prompt the
-// codes to show the user, then polls the token endpoint every Interval
-// until the user decides: authorization_pending polls again, slow_down
+// Param("scope", ...) or Auth0's Param("audience", ...)), hands prompt
+// what to show the user (UserCode, VerificationURI and, if the server
+// gives one, VerificationURIComplete, a link that holds the code; Expiry
+// by the Client's clock; Interval in seconds), with DeviceCode left empty:
+// the device code stays inside DeviceLogin. Then it polls the token
+// endpoint every Interval until the user decides: authorization_pending polls again, slow_down
 // adds 5 seconds to the interval. A denial is an *Error with Code
 // "access_denied" (it matches no retry); expired codes one with Code
 // "expired_token", whether the server says so or the Client's clock does.
@@ -55,7 +62,7 @@ type DeviceAuth struct {
 // To use it as a Source's login, call it from SourceConfig.LoginFunc, and
 // give the Source a RefreshTimeout long enough for a person to act (or log
 // in first and pass the token as SourceConfig.Token).
-func (c *Client) DeviceLogin(ctx context.Context, prompt func(DeviceAuth), opts ...GrantOption) (*Token, error) {
+func (c *Client) DeviceLogin(ctx context.Context, prompt func(oauth2.DeviceAuthResponse), opts ...GrantOption) (*Token, error) {
 	if c.deviceURL == "" {
 		return nil, fmt.Errorf("tokenkeeper: Config.DeviceAuthURL is empty: the provider's device authorization endpoint is unknown: %w", errors.ErrUnsupported)
 	}
@@ -75,7 +82,7 @@ func (c *Client) DeviceLogin(ctx context.Context, prompt func(DeviceAuth), opts 
 		return nil, err
 	}
 	if prompt != nil {
-		prompt(da)
+		prompt(da.public())
 	}
 	return c.pollDevice(ctx, da, code)
 }
@@ -97,34 +104,34 @@ const maxDeviceLifetime = 24 * time.Hour
 
 // decodeDeviceAuth decodes a device authorization response received at
 // now, and returns what the user needs and the device code.
-func decodeDeviceAuth(body []byte, now time.Time) (DeviceAuth, string, error) {
+func decodeDeviceAuth(body []byte, now time.Time) (deviceAuth, string, error) {
 	var r deviceResponse
 	if err := json.Unmarshal(body, &r); err != nil {
-		return DeviceAuth{}, "", malformed(200, "device authorization response: %v", err)
+		return deviceAuth{}, "", malformed(200, "device authorization response: %v", err)
 	}
 	if r.VerificationURI == "" {
 		r.VerificationURI = r.VerificationURL
 	}
 	if r.DeviceCode == "" || r.UserCode == "" || r.VerificationURI == "" {
-		return DeviceAuth{}, "", malformed(200, "device authorization response without device_code, user_code or verification_uri")
+		return deviceAuth{}, "", malformed(200, "device authorization response without device_code, user_code or verification_uri")
 	}
 	life, err := parseSeconds(r.ExpiresIn)
 	if err != nil || life <= 0 {
-		return DeviceAuth{}, "", malformed(200, "device authorization response: expires_in missing or invalid")
+		return deviceAuth{}, "", malformed(200, "device authorization response: expires_in missing or invalid")
 	}
 	interval, err := parseSeconds(r.Interval)
 	if err != nil {
-		return DeviceAuth{}, "", malformed(200, "device authorization response: invalid interval")
+		return deviceAuth{}, "", malformed(200, "device authorization response: invalid interval")
 	}
 	if interval <= 0 {
 		interval = defaultDeviceInterval
 	}
-	da := DeviceAuth{
-		UserCode:                r.UserCode,
-		VerificationURI:         r.VerificationURI,
-		VerificationURIComplete: r.VerificationURIComplete,
-		Expiry:                  now.Add(min(life, maxDeviceLifetime)),
-		Interval:                min(interval, time.Minute),
+	da := deviceAuth{
+		userCode:                r.UserCode,
+		verificationURI:         r.VerificationURI,
+		verificationURIComplete: r.VerificationURIComplete,
+		expiry:                  now.Add(min(life, maxDeviceLifetime)),
+		interval:                min(interval, time.Minute),
 	}
 	return da, r.DeviceCode, nil
 }
@@ -144,11 +151,11 @@ func parseSeconds(raw json.RawMessage) (time.Duration, error) {
 
 // pollDevice polls the token endpoint with code until the user decides,
 // the codes expire, or ctx ends.
-func (c *Client) pollDevice(ctx context.Context, da DeviceAuth, code string) (*Token, error) {
-	interval := da.Interval
+func (c *Client) pollDevice(ctx context.Context, da deviceAuth, code string) (*Token, error) {
+	interval := da.interval
 	g := newGrant(grantDeviceCode, nil, nil, "device_code", code)
 	for range maxDevicePolls {
-		if !c.now().Add(interval).Before(da.Expiry) {
+		if !c.now().Add(interval).Before(da.expiry) {
 			break
 		}
 		if err := c.sleep(ctx, interval); err != nil {

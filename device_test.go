@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
+	"golang.org/x/oauth2"
 )
 
 // mtJumpClock is a Client clock whose timers fire at once, after moving
@@ -62,22 +63,22 @@ func mtDeviceClient(t *testing.T) (*oauthtest.Server, *Client, *mtJumpClock) {
 // slow_down adds 5 s, approval brings tokens.
 func TestClientDeviceLogin(t *testing.T) {
 	srv, c, clock := mtDeviceClient(t)
-	var shown DeviceAuth
+	var shown oauth2.DeviceAuthResponse
 	srv.SlowDownNext(1)
 	clock.onWait = func(n int) {
 		if n == 3 {
 			srv.ApproveDevice(shown.UserCode)
 		}
 	}
-	tok, err := c.DeviceLogin(mtCtx(t), func(da DeviceAuth) { shown = da }, Param("scope", "openid offline_access"))
+	tok, err := c.DeviceLogin(mtCtx(t), func(da oauth2.DeviceAuthResponse) { shown = da }, Param("scope", "openid offline_access"))
 	if err != nil {
 		t.Fatalf("DeviceLogin = %v", err)
 	}
 	if tok.AccessToken == "" || tok.RefreshToken == "" || tok.IDToken == "" {
 		t.Errorf("token = %v; want access, refresh and id tokens", tok)
 	}
-	if shown.UserCode == "" || !strings.HasPrefix(shown.VerificationURI, srv.URL()) ||
-		!strings.Contains(shown.VerificationURIComplete, shown.UserCode) || shown.Interval != 5*time.Second ||
+	if shown.UserCode == "" || shown.DeviceCode != "" || !strings.HasPrefix(shown.VerificationURI, srv.URL()) ||
+		!strings.Contains(shown.VerificationURIComplete, shown.UserCode) || shown.Interval != 5 ||
 		!shown.Expiry.Equal(mtT0.Add(15*time.Minute)) {
 		t.Errorf("prompt got %+v", shown)
 	}
@@ -100,7 +101,7 @@ func TestClientDeviceLoginErrors(t *testing.T) {
 				srv.DenyDevice(code)
 			}
 		}
-		_, err := c.DeviceLogin(mtCtx(t), func(da DeviceAuth) { code = da.UserCode })
+		_, err := c.DeviceLogin(mtCtx(t), func(da oauth2.DeviceAuthResponse) { code = da.UserCode })
 		var e *Error
 		if !errors.As(err, &e) || e.Code != "access_denied" || IsRetryable(err) {
 			t.Errorf("DeviceLogin = %v; want the access_denied *Error", err)
@@ -133,7 +134,7 @@ func TestClientDeviceLoginFaults(t *testing.T) {
 				srv.ApproveDevice(code)
 			}
 		}
-		if _, err := c.DeviceLogin(mtCtx(t), func(da DeviceAuth) { code = da.UserCode }); err != nil {
+		if _, err := c.DeviceLogin(mtCtx(t), func(da oauth2.DeviceAuthResponse) { code = da.UserCode }); err != nil {
 			t.Errorf("DeviceLogin = %v; want the 503 ridden out", err)
 		}
 	})
@@ -173,7 +174,7 @@ func TestClientDeviceLoginStops(t *testing.T) {
 func TestSourceDeviceLogin(t *testing.T) {
 	srv, c, _ := mtDeviceClient(t)
 	s := mtSource(t, c, SourceConfig{LoginFunc: func(ctx context.Context) (*Token, error) {
-		return c.DeviceLogin(ctx, func(da DeviceAuth) { srv.ApproveDevice(da.UserCode) }, Param("scope", "offline_access"))
+		return c.DeviceLogin(ctx, func(da oauth2.DeviceAuthResponse) { srv.ApproveDevice(da.UserCode) }, Param("scope", "offline_access"))
 	}})
 	if tok, err := s.TokenContext(mtCtx(t)); err != nil || tok.RefreshToken == "" {
 		t.Fatalf("TokenContext = %v, %v; want the device flow's token", tok, err)
@@ -200,7 +201,7 @@ func FuzzDecodeDeviceAuth(f *testing.F) {
 			}
 			return
 		}
-		if code == "" || da.UserCode == "" || !da.Expiry.After(mtT0) || da.Interval <= 0 || da.Interval > time.Minute {
+		if code == "" || da.userCode == "" || !da.expiry.After(mtT0) || da.interval <= 0 || da.interval > time.Minute {
 			t.Fatalf("decoded %+v, code %q", da, code)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tokenkeeper/tokenkeeper"
 	"github.com/tokenkeeper/tokenkeeper/oauthtest"
+	"golang.org/x/oauth2"
 )
 
 // A command-line tool logs in with the device flow: it prints the code,
@@ -19,8 +20,8 @@ func ExampleClient_DeviceLogin() {
 	cfg.AuthStyle, cfg.HTTPClient = tokenkeeper.AuthNone, srv.Client()
 	c, _ := tokenkeeper.New(cfg)
 
-	tok, err := c.DeviceLogin(context.Background(), func(da tokenkeeper.DeviceAuth) {
-		fmt.Printf("enter the code at %s (every %v)\n", da.VerificationURI[len(srv.URL()):], da.Interval)
+	tok, err := c.DeviceLogin(context.Background(), func(da oauth2.DeviceAuthResponse) {
+		fmt.Printf("enter the code at %s (every %ds)\n", da.VerificationURI[len(srv.URL()):], da.Interval)
 		srv.ApproveDevice(da.UserCode) // the user, elsewhere
 	}, tokenkeeper.Param("scope", "openid offline_access"))
 	var e *tokenkeeper.Error

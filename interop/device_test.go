@@ -59,7 +59,7 @@ func TestDeviceAuthorizationTokenkeeper(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := testContext(t, 30*time.Second)
-	tok, err := c.DeviceLogin(ctx, func(da tokenkeeper.DeviceAuth) {
+	tok, err := c.DeviceLogin(ctx, func(da oauth2.DeviceAuthResponse) {
 		if da.UserCode == "" || da.VerificationURI == "" {
 			t.Errorf("device authorization: user code %q, verification URI %q; want both", da.UserCode, da.VerificationURI)
 		}

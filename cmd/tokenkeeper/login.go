@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/tokenkeeper/tokenkeeper"
+	"golang.org/x/oauth2"
 )
 
 const loginUsage = `  tokenkeeper login [-p profile] [-code] [-timeout duration]
@@ -56,7 +56,7 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	started := false
-	prompt := func(da tokenkeeper.DeviceAuth) {
+	prompt := func(da oauth2.DeviceAuthResponse) {
 		e.showDeviceCode(da)
 		started = true
 		go func() {
@@ -90,7 +90,7 @@ func (e *env) openWithin(ctx context.Context) (*session, error) {
 
 // showDeviceCode prints what the user must do, the code in bold when
 // colour is allowed.
-func (e *env) showDeviceCode(da tokenkeeper.DeviceAuth) {
+func (e *env) showDeviceCode(da oauth2.DeviceAuthResponse) {
 	code := da.UserCode
 	if e.color {
 		code = "\x1b[1m" + code + "\x1b[0m"
