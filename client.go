@@ -15,21 +15,8 @@ import (
 	"time"
 )
 
-// Clock tells the time. Tests inject a fake one to move time forward
-// without sleeping; nil means the system clock. Now is called from many
-// goroutines at once, on every request: it must be safe for concurrent use
-// and cheap.
-//
-// A Clock that also has a method
-//
-//	AfterFunc(d time.Duration, f func()) (stop func() bool)
-//
-// (oauthtest.Clock has one) runs a Source's waits for its next attempt on
-// its own time: f must run once the clock has moved d forward. Otherwise
-// those waits use the system's timers.
-type Clock interface {
-	Now() time.Time
-}
+// clock is Config.Clock's type.
+type clock = interface{ Now() time.Time }
 
 type systemClock struct{}
 
@@ -191,9 +178,21 @@ type Config struct {
 	// and never follows redirects for token requests (a 3xx is an
 	// *Error), so that credentials are never re-posted elsewhere.
 	HTTPClient *http.Client
-	// Clock tells the time for expiry computations. If nil, the system
-	// clock.
-	Clock Clock
+	// Clock tells the time for expiry computations; nil means the system
+	// clock. Tests inject a fake one (an *oauthtest.Clock) to move time
+	// forward without sleeping. Now is called from many goroutines at
+	// once, on every request: it must be safe for concurrent use and
+	// cheap.
+	//
+	// A Clock that also has a method
+	//
+	//	AfterFunc(d time.Duration, f func()) (stop func() bool)
+	//
+	// (oauthtest.Clock has one) runs a Source's waits for its next attempt
+	// and the device flow's polls on its own time: f must run once the
+	// clock has moved d forward. Otherwise those waits use the system's
+	// timers.
+	Clock interface{ Now() time.Time }
 	// Logger, if set, receives debug events for token requests. Nothing
 	// is logged otherwise. Secrets are never logged.
 	Logger *slog.Logger
@@ -224,7 +223,7 @@ type Client struct {
 	header     http.Header
 	userAgent  string
 	hc         *http.Client
-	clock      Clock
+	clock      clock
 	// signer signs client assertions; assertionFunc replaces it when set.
 	signer        *jwtSigner
 	assertionFunc func(context.Context) (string, error)

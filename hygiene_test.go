@@ -408,7 +408,7 @@ func hygMustFail(t *testing.T, rec *hygRecorder, c *http.Client, target, what st
 }
 
 // hygNewClient builds a Client with the recorder's wire and logger.
-func hygNewClient(t *testing.T, rec *hygRecorder, cfg Config, clock Clock) *Client {
+func hygNewClient(t *testing.T, rec *hygRecorder, cfg Config, clock clock) *Client {
 	t.Helper()
 	cfg.HTTPClient = &http.Client{Transport: rec.wire(t)}
 	cfg.Clock = clock

@@ -72,7 +72,7 @@ func rnAuth0ClientCredentials(t *testing.T, lifetime time.Duration, cfg SourceCo
 	return clock, srv, mtSource(t, c, cfg)
 }
 
-func rnClient(t *testing.T, cfg Config, clock Clock, hc *http.Client) *Client {
+func rnClient(t *testing.T, cfg Config, clock clock, hc *http.Client) *Client {
 	t.Helper()
 	cfg.Clock, cfg.HTTPClient = clock, hc
 	c, err := New(cfg)

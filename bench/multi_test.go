@@ -20,7 +20,7 @@ type multiLogins struct{ n, latency atomic.Int64 }
 
 // multiOpen opens credentials whose login, with no I/O, returns a token
 // valid for an hour on clock (the system clock if nil).
-func multiOpen(clock tokenkeeper.Clock, logins *multiLogins) func(context.Context, multi.Key) (*tokenkeeper.Client, tokenkeeper.SourceConfig, error) {
+func multiOpen(clock interface{ Now() time.Time }, logins *multiLogins) func(context.Context, multi.Key) (*tokenkeeper.Client, tokenkeeper.SourceConfig, error) {
 	now := time.Now
 	if clock != nil {
 		now = clock.Now
@@ -39,7 +39,7 @@ func multiOpen(clock tokenkeeper.Clock, logins *multiLogins) func(context.Contex
 }
 
 // openKeys returns a Manager (closed with b) with n credentials open.
-func openKeys(b *testing.B, n int, clock tokenkeeper.Clock, logins *multiLogins) (*multi.Manager, []multi.Key) {
+func openKeys(b *testing.B, n int, clock interface{ Now() time.Time }, logins *multiLogins) (*multi.Manager, []multi.Key) {
 	b.Helper()
 	m, err := multi.New(multi.Config{Open: multiOpen(clock, logins), MaxCredentials: n, Clock: clock, Base: newCannedTransport()})
 	if err != nil {

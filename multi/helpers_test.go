@@ -172,7 +172,7 @@ func bearer(h string) (string, bool) {
 
 // open returns an Open func that asks p for a client credentials token
 // with every field of the key as a parameter, on clock.
-func (p *paramIdP) open(clock tokenkeeper.Clock) func(context.Context, Key) (*tokenkeeper.Client, tokenkeeper.SourceConfig, error) {
+func (p *paramIdP) open(clock interface{ Now() time.Time }) func(context.Context, Key) (*tokenkeeper.Client, tokenkeeper.SourceConfig, error) {
 	return func(_ context.Context, k Key) (*tokenkeeper.Client, tokenkeeper.SourceConfig, error) {
 		c, err := tokenkeeper.New(tokenkeeper.Config{
 			TokenURL: p.ts.URL + "/token", ClientID: "svc", ClientSecret: "svc-secret",

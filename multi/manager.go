@@ -46,7 +46,7 @@ type Config struct {
 	// http.DefaultTransport is used.
 	Base http.RoundTripper
 	// Clock tells the time of idle credentials. If nil, the system clock.
-	Clock tokenkeeper.Clock
+	Clock interface{ Now() time.Time }
 }
 
 // ErrNoKey is returned for a request whose context carries no Key: the
@@ -67,7 +67,7 @@ type Manager struct {
 	max   int
 	idle  int64 // nanoseconds; negative: never
 	base  http.RoundTripper
-	clock tokenkeeper.Clock // nil: the monotonic clock, from epoch
+	clock interface{ Now() time.Time } // nil: the monotonic clock, from epoch
 	epoch time.Time
 
 	period time.Duration // between looks for idle credentials
