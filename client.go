@@ -101,6 +101,11 @@ type Config struct {
 	// exactly "localhost", or AllowInsecureHTTP is set. A name such as
 	// auth.localhost is resolved through DNS and needs https.
 	TokenURL string
+	// BaseURL, if set, moves every endpoint (TokenURL, AuthURL,
+	// RevocationURL, DeviceAuthURL) to it, keeping their paths: a preset
+	// pointed at a test server (oauthtest) or a staging host. The same
+	// scheme rule applies.
+	BaseURL string
 	// AuthURL is the authorization endpoint, for the authorization code
 	// flow. Optional; the same scheme rule applies.
 	AuthURL string
@@ -200,8 +205,12 @@ type Config struct {
 
 // Format prints the configuration without the client secret.
 func (c Config) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "tokenkeeper.Config{TokenURL:%q AuthURL:%q ClientID:%q ClientSecret:%s AuthStyle:%v}",
-		c.TokenURL, c.AuthURL, c.ClientID, redacted(c.ClientSecret), c.AuthStyle.name())
+	base := ""
+	if c.BaseURL != "" {
+		base = fmt.Sprintf(" BaseURL:%q", c.BaseURL)
+	}
+	fmt.Fprintf(f, "tokenkeeper.Config{TokenURL:%q%s AuthURL:%q ClientID:%q ClientSecret:%s AuthStyle:%v}",
+		c.TokenURL, base, c.AuthURL, c.ClientID, redacted(c.ClientSecret), c.AuthStyle.name())
 }
 
 // MarshalJSON writes the text of Format as a JSON string, so that a Config
@@ -240,6 +249,7 @@ type Client struct {
 // New validates cfg and returns a Client. Every problem with cfg is
 // reported here, not at the first request.
 func New(cfg Config) (*Client, error) {
+	cfg = cfg.rebased()
 	authURL, errs := cfg.check()
 	signer, assertErrs := cfg.assertionSigner()
 	errs = append(errs, assertErrs...)
@@ -305,6 +315,33 @@ func New(cfg Config) (*Client, error) {
 
 // check returns every problem of c, and its parsed AuthURL (nil if none).
 func (c Config) check() (authURL *url.URL, errs []error) {
+	if c.BaseURL != "" {
+		if _, err := checkEndpoint("BaseURL", c.BaseURL, c.AllowInsecureHTTP); err != nil {
+			errs = append(errs, err) // the endpoints moved to it say no more
+		}
+	}
+	if len(errs) == 0 {
+		authURL, errs = c.checkEndpoints()
+	}
+	if strings.TrimSpace(c.ClientID) == "" {
+		errs = append(errs, errors.New("ClientID is empty"))
+	}
+	if err := checkAuthStyle(c.AuthStyle, c.ClientSecret, c.HTTPClient); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Credential.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, checkHeader(c.Header)...)
+	if !validHeaderValue(c.UserAgent) {
+		errs = append(errs, errors.New("UserAgent has control characters"))
+	}
+	return authURL, errs
+}
+
+// checkEndpoints returns the problems of c's endpoints, and its parsed
+// AuthURL (nil if none).
+func (c Config) checkEndpoints() (authURL *url.URL, errs []error) {
 	if _, err := checkEndpoint("TokenURL", c.TokenURL, c.AllowInsecureHTTP); err != nil {
 		errs = append(errs, err)
 	}
@@ -322,19 +359,6 @@ func (c Config) check() (authURL *url.URL, errs []error) {
 		if _, err := checkEndpoint(e.name, e.url, c.AllowInsecureHTTP); err != nil {
 			errs = append(errs, err)
 		}
-	}
-	if strings.TrimSpace(c.ClientID) == "" {
-		errs = append(errs, errors.New("ClientID is empty"))
-	}
-	if err := checkAuthStyle(c.AuthStyle, c.ClientSecret, c.HTTPClient); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.Credential.validate(); err != nil {
-		errs = append(errs, err)
-	}
-	errs = append(errs, checkHeader(c.Header)...)
-	if !validHeaderValue(c.UserAgent) {
-		errs = append(errs, errors.New("UserAgent has control characters"))
 	}
 	return authURL, errs
 }

@@ -50,7 +50,8 @@ func mtDeviceClient(t *testing.T) (*oauthtest.Server, *Client, *mtJumpClock) {
 	t.Helper()
 	clock := &mtJumpClock{Clock: oauthtest.NewClock(mtT0)}
 	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Auth0, PublicClient: true, Clock: clock.Clock})
-	cfg := Auth0("tenant.example.com", oauthtest.DefaultClientID, "").WithBaseURL(srv.URL())
+	cfg := Auth0("tenant.example.com", oauthtest.DefaultClientID, "")
+	cfg.BaseURL = srv.URL()
 	cfg.AuthStyle, cfg.Clock, cfg.HTTPClient = AuthNone, clock, srv.Client()
 	c, err := New(cfg)
 	if err != nil {

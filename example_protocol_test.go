@@ -16,7 +16,8 @@ import (
 func ExampleClient_DeviceLogin() {
 	srv, _ := oauthtest.NewServer(oauthtest.Options{Preset: oauthtest.Auth0, PublicClient: true})
 	defer srv.Close()
-	cfg := tokenkeeper.Auth0("tenant.example.com", oauthtest.DefaultClientID, "").WithBaseURL(srv.URL())
+	cfg := tokenkeeper.Auth0("tenant.example.com", oauthtest.DefaultClientID, "")
+	cfg.BaseURL = srv.URL()
 	cfg.AuthStyle, cfg.HTTPClient = tokenkeeper.AuthNone, srv.Client()
 	c, _ := tokenkeeper.New(cfg)
 
@@ -43,7 +44,8 @@ func ExampleClient_DeviceLogin() {
 func ExampleSource_Logout() {
 	srv, _ := oauthtest.NewServer(oauthtest.Options{Preset: oauthtest.Auth0})
 	defer srv.Close()
-	cfg := tokenkeeper.Auth0("tenant.example.com", oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
+	cfg := tokenkeeper.Auth0("tenant.example.com", oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.BaseURL = srv.URL()
 	cfg.HTTPClient = srv.Client()
 	c, _ := tokenkeeper.New(cfg)
 	tr := srv.Issue("", "offline_access")

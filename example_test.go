@@ -32,7 +32,9 @@ func ExamplePasswordGrant() {
 	}))
 	defer srv.Close()
 
-	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir("app-id", "app-secret").WithBaseURL(srv.URL))
+	cfg := tokenkeeper.DaxiumAir("app-id", "app-secret")
+	cfg.BaseURL = srv.URL
+	client, err := tokenkeeper.New(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -93,7 +95,9 @@ func ExampleRefreshTokenGrant() {
 	defer srv.Close()
 
 	// Transiteo is a public client: client_id only, no secret.
-	client, err := tokenkeeper.New(tokenkeeper.Transiteo("my-client-id").WithBaseURL(srv.URL))
+	cfg := tokenkeeper.Transiteo("my-client-id")
+	cfg.BaseURL = srv.URL
+	client, err := tokenkeeper.New(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -127,8 +131,9 @@ func ExampleSource_HTTPClient() {
 	}
 	defer provider.Close()
 
-	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).
-		WithBaseURL(provider.URL()))
+	cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.BaseURL = provider.URL()
+	client, err := tokenkeeper.New(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}

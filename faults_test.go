@@ -63,7 +63,8 @@ func newFaultHarness(t *testing.T, refreshTimeout time.Duration) *faultHarness {
 	h.srv = srv
 	h.tokenT = http.DefaultTransport.(*http.Transport).Clone()
 	h.apiT = http.DefaultTransport.(*http.Transport).Clone()
-	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
+	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.BaseURL = srv.URL()
 	cfg.HTTPClient = &http.Client{Transport: h.tokenT}
 	cfg.Clock = h.clock
 	c, err := New(cfg)

@@ -303,7 +303,8 @@ func mtProvider(t *testing.T, opts oauthtest.Options) *oauthtest.Server {
 // base (an oauthtest server or a front of one).
 func mtDaxiumClient(t *testing.T, base string, clock *oauthtest.Clock, hc *http.Client) *Client {
 	t.Helper()
-	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(base)
+	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.BaseURL = base
 	cfg.Clock = clock
 	cfg.HTTPClient = hc
 	c, err := New(cfg)
@@ -333,7 +334,8 @@ func mtTransiteo(t *testing.T, opts ...func(*oauthtest.Options)) (*oauthtest.Clo
 		f(&o)
 	}
 	srv := mtProvider(t, o)
-	cfg := Transiteo(oauthtest.DefaultClientID).WithBaseURL(srv.URL())
+	cfg := Transiteo(oauthtest.DefaultClientID)
+	cfg.BaseURL = srv.URL()
 	cfg.Clock = clock
 	cfg.HTTPClient = srv.Client()
 	c, err := New(cfg)

@@ -459,7 +459,8 @@ func hygDaxium(t *testing.T, rec *hygRecorder) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	cfg := DaxiumAir(oauthtest.DefaultClientID, hygDaxiumSecret).WithBaseURL(srv.URL())
+	cfg := DaxiumAir(oauthtest.DefaultClientID, hygDaxiumSecret)
+	cfg.BaseURL = srv.URL()
 	client := hygNewClient(t, rec, cfg, clock)
 	login := PasswordGrant(hygUser, hygDaxiumPassword)
 	rec.value("PasswordGrant", login)
@@ -528,7 +529,8 @@ func hygTransiteo(t *testing.T, rec *hygRecorder) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	cfg := Transiteo(oauthtest.DefaultClientID).WithBaseURL(srv.URL())
+	cfg := Transiteo(oauthtest.DefaultClientID)
+	cfg.BaseURL = srv.URL()
 	client := hygNewClient(t, rec, cfg, clock)
 	src := hygNewSource(t, rec, client, SourceConfig{Token: &Token{RefreshToken: hygTransiteoRT}})
 	api := src.HTTPClient(rec.wire(t))
@@ -595,7 +597,9 @@ func hygAuth0(t *testing.T, rec *hygRecorder) {
 	t.Cleanup(srv.Close)
 	ctx := mtImpatient(t)
 	preset := func(id, secret string) Config {
-		return Auth0("tenant.example.com", id, secret).WithBaseURL(srv.URL())
+		cfg := Auth0("tenant.example.com", id, secret)
+		cfg.BaseURL = srv.URL()
+		return cfg
 	}
 	client := hygNewClient(t, rec, preset(oauthtest.DefaultClientID, hygAuth0Secret), clock)
 
@@ -704,7 +708,8 @@ func hygAssertions(t *testing.T, rec *hygRecorder) {
 	t.Cleanup(srv.Close)
 	ctx := mtImpatient(t)
 	cfg := func(k ed25519.PrivateKey) Config {
-		c := Auth0("tenant.example.com", oauthtest.DefaultClientID, "").WithBaseURL(srv.URL())
+		c := Auth0("tenant.example.com", oauthtest.DefaultClientID, "")
+		c.BaseURL = srv.URL()
 		c.AuthStyle, c.ClientKey = AuthJWT, k
 		return c
 	}
@@ -795,7 +800,8 @@ func hygDPoPSource(t *testing.T, rec *hygRecorder) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	cfg := Auth0("tenant.example.com", oauthtest.DefaultClientID, "").WithBaseURL(srv.URL())
+	cfg := Auth0("tenant.example.com", oauthtest.DefaultClientID, "")
+	cfg.BaseURL = srv.URL()
 	cfg.AuthStyle = AuthNone
 	client := hygNewClient(t, rec, cfg, clock)
 	login := func(ctx context.Context) (*Token, error) {

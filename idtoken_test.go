@@ -34,7 +34,8 @@ func TestTransiteoExpiryFromIDToken(t *testing.T) {
 			ts.setRespond(func(w http.ResponseWriter, _ *http.Request, _ int64) {
 				mtWriteJSON(w, http.StatusOK, map[string]any{"access_token": "at", "id_token": tt.idToken, "token_type": "Bearer"})
 			})
-			cfg := Transiteo("client").WithBaseURL(ts.ts.URL)
+			cfg := Transiteo("client")
+			cfg.BaseURL = ts.ts.URL
 			cfg.Credential.IDToken = tt.idCredential
 			cfg.Clock, cfg.HTTPClient = clock, ts.ts.Client()
 			c, err := New(cfg)

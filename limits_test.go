@@ -391,7 +391,8 @@ func TestLimitDefaultTimeouts(t *testing.T) {
 	t.Cleanup(srv.Close)
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(transport.CloseIdleConnections)
-	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
+	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.BaseURL = srv.URL()
 	cfg.HTTPClient = &http.Client{Transport: transport}
 	cfg.Clock = clock
 	const refreshTimeout = 300 * time.Millisecond

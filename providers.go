@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 )
 
@@ -75,16 +74,16 @@ func (c Credential) value(t *Token) (string, error) {
 	return scheme + " " + tok, nil
 }
 
-// WithBaseURL returns a copy of c whose endpoints point at baseURL (for
-// example a test server) with the same paths. Its Header and
-// ClientErrorCodes are copies too.
-func (c Config) WithBaseURL(baseURL string) Config {
-	c.TokenURL = rebase(c.TokenURL, baseURL)
-	c.AuthURL = rebase(c.AuthURL, baseURL)
-	c.RevocationURL = rebase(c.RevocationURL, baseURL)
-	c.DeviceAuthURL = rebase(c.DeviceAuthURL, baseURL)
-	c.Header = c.Header.Clone()
-	c.ClientErrorCodes = slices.Clone(c.ClientErrorCodes)
+// rebased returns c with its endpoints moved to c.BaseURL, if set, with
+// the same paths.
+func (c Config) rebased() Config {
+	if c.BaseURL == "" {
+		return c
+	}
+	c.TokenURL = rebase(c.TokenURL, c.BaseURL)
+	c.AuthURL = rebase(c.AuthURL, c.BaseURL)
+	c.RevocationURL = rebase(c.RevocationURL, c.BaseURL)
+	c.DeviceAuthURL = rebase(c.DeviceAuthURL, c.BaseURL)
 	return c
 }
 

@@ -3,6 +3,7 @@ package tokenkeeper
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -175,7 +176,7 @@ func TestPresetsAreFresh(t *testing.T) {
 	}
 }
 
-func TestWithBaseURL(t *testing.T) {
+func TestBaseURL(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name          string
@@ -187,30 +188,49 @@ func TestWithBaseURL(t *testing.T) {
 		{"trailing slash", DaxiumAir("id", "s"), "http://127.0.0.1:8080/", "http://127.0.0.1:8080/oauth/v2/token", ""},
 		{"path prefix", Transiteo("id"), "http://127.0.0.1:8080/mock/", "http://127.0.0.1:8080/mock/oauth2/token", ""},
 		{"Auth0 both endpoints", Auth0("tenant.auth0.com", "id", ""), "http://[::1]:9000", "http://[::1]:9000/oauth/token", "http://[::1]:9000/authorize"},
-		{"endpoint without a path", Config{TokenURL: "https://auth.example.com"}, "http://localhost:1", "http://localhost:1", ""},
-		{"endpoint without a scheme kept", Config{TokenURL: "relative/token"}, "http://localhost:1", "relative/token", ""},
+		{"endpoint without a path", Config{TokenURL: "https://auth.example.com", ClientID: "id"}, "http://localhost:1", "http://localhost:1", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := tt.cfg.WithBaseURL(tt.base)
-			assert.Equal(t, tt.token, got.TokenURL, "TokenURL")
-			assert.Equal(t, tt.author, got.AuthURL, "AuthURL")
-			assert.Equal(t, tt.cfg.ClientID, got.ClientID, "ClientID")
-			assert.Equal(t, tt.cfg.AuthStyle, got.AuthStyle, "AuthStyle")
-			assert.Equal(t, tt.cfg.Credential, got.Credential, "Credential")
-			assert.Equal(t, tt.cfg.Header, got.Header, "Header")
+			cfg := tt.cfg
+			cfg.BaseURL = tt.base
+			c, err := New(cfg)
+			require.NoError(t, err)
+			assert.Equal(t, tt.token, c.tokenURL, "TokenURL")
+			if tt.author == "" {
+				assert.Nil(t, c.authURL, "AuthURL")
+			} else {
+				assert.Equal(t, tt.author, c.authURL.String(), "AuthURL")
+			}
+			assert.Equal(t, tt.cfg.ClientID, c.clientID, "ClientID")
+			assert.Equal(t, tt.cfg.AuthStyle, c.style, "AuthStyle")
 		})
 	}
-	t.Run("leaves the original alone", func(t *testing.T) {
+	t.Run("endpoint without a scheme kept", func(t *testing.T) {
+		t.Parallel()
+		got := Config{TokenURL: "relative/token", BaseURL: "http://localhost:1"}.rebased()
+		assert.Equal(t, "relative/token", got.TokenURL)
+	})
+	t.Run("leaves the Config alone", func(t *testing.T) {
 		t.Parallel()
 		cfg := DaxiumAir("id", "s")
-		moved := cfg.WithBaseURL("http://127.0.0.1:1")
-		moved.Header.Set("X-Accept-Version", "v0")
-		moved.ClientErrorCodes[0] = "changed"
+		cfg.BaseURL = "http://127.0.0.1:1"
+		_, err := New(cfg)
+		require.NoError(t, err)
 		assert.Equal(t, "https://api.daxium-air.com/oauth/v2/token", cfg.TokenURL)
-		assert.Equal(t, "v1.3", cfg.Header.Get("X-Accept-Version"))
-		assert.Equal(t, []string{"DAERR-AUTH001"}, cfg.ClientErrorCodes)
+		assert.Contains(t, fmt.Sprint(cfg), `BaseURL:"http://127.0.0.1:1"`)
+	})
+	t.Run("a bad base is one error", func(t *testing.T) {
+		t.Parallel()
+		for _, base := range []string{"127.0.0.1:8080", "http://example.com", "ftp://127.0.0.1"} {
+			cfg := DaxiumAir("id", "s")
+			cfg.BaseURL = base
+			_, err := New(cfg)
+			require.Error(t, err, base)
+			assert.Contains(t, err.Error(), "BaseURL", base)
+			assert.NotContains(t, err.Error(), "TokenURL", base)
+		}
 	})
 }
 
@@ -235,7 +255,8 @@ func TestAuth0(t *testing.T) {
 func TestClientErrorCodesMatchInvalidClient(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	cfg := DaxiumAir(oauthtest.DefaultClientID, "wrong-secret").WithBaseURL(srv.URL())
+	cfg := DaxiumAir(oauthtest.DefaultClientID, "wrong-secret")
+	cfg.BaseURL = srv.URL()
 	cfg.HTTPClient = srv.Client()
 	c, err := New(cfg)
 	if err != nil {

@@ -67,7 +67,9 @@ func rnAuth0ClientCredentials(t *testing.T, lifetime time.Duration, cfg SourceCo
 	t.Helper()
 	clock := oauthtest.NewClock(mtT0)
 	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Auth0, Clock: clock, TokenLifetime: lifetime})
-	c := rnClient(t, Auth0("tenant.example.com", oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL()), clock, srv.Client())
+	auth0 := Auth0("tenant.example.com", oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	auth0.BaseURL = srv.URL()
+	c := rnClient(t, auth0, clock, srv.Client())
 	cfg.Login = ClientCredentialsGrant(Param("audience", oauthtest.DefaultAudience))
 	return clock, srv, mtSource(t, c, cfg)
 }
@@ -329,7 +331,9 @@ func TestOutageOverEarlyRefreshWindowIsBounded(t *testing.T) {
 func TestRejectedClientKeepsRefreshToken(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
-	c := rnClient(t, DaxiumAir(oauthtest.DefaultClientID, "a-wrong-secret").WithBaseURL(srv.URL()), clock, srv.Client())
+	cfg := DaxiumAir(oauthtest.DefaultClientID, "a-wrong-secret")
+	cfg.BaseURL = srv.URL()
+	c := rnClient(t, cfg, clock, srv.Client())
 	store := &memoryStore{}
 	seed := mtIssued(clock, srv.Issue("", ""))
 	store.Save(mtCtx(t), seed)

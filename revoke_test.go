@@ -17,7 +17,8 @@ func mtAuth0(t *testing.T, opts oauthtest.Options) (*oauthtest.Clock, *oauthtest
 	clock := oauthtest.NewClock(mtT0)
 	opts.Preset, opts.Clock = oauthtest.Auth0, clock
 	srv := mtProvider(t, opts)
-	cfg := Auth0("tenant.example.com", oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
+	cfg := Auth0("tenant.example.com", oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.BaseURL = srv.URL()
 	if opts.PublicClient {
 		cfg.ClientSecret, cfg.AuthStyle = "", AuthNone
 	}
@@ -89,7 +90,8 @@ func TestClientRevokeErrors(t *testing.T) {
 		t.Error("empty token: nil error")
 	}
 
-	bad := Auth0("x", oauthtest.DefaultClientID, "wrong-secret").WithBaseURL(srv.URL())
+	bad := Auth0("x", oauthtest.DefaultClientID, "wrong-secret")
+	bad.BaseURL = srv.URL()
 	bad.HTTPClient = srv.Client()
 	badClient, _ := New(bad)
 	err = badClient.Revoke(ctx, secret, "refresh_token")

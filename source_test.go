@@ -1242,7 +1242,8 @@ func TestSourceObservabilityNoSecrets(t *testing.T) {
 	srv := mtProvider(t, oauthtest.Options{Preset: oauthtest.Daxium, Clock: clock})
 	var buf syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
+	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.BaseURL = srv.URL()
 	cfg.Clock = clock
 	cfg.HTTPClient = srv.Client()
 	cfg.Logger = logger
@@ -1408,7 +1409,9 @@ func TestSourceOAuth2TokenSource(t *testing.T) {
 func TestNewSourceValidates(t *testing.T) {
 	clock := oauthtest.NewClock(mtT0)
 	c := mtClient(t, "http://127.0.0.1:1/token", clock, nil)
-	cfgT, err := New(Transiteo("id").WithBaseURL("http://127.0.0.1:1"))
+	transiteo := Transiteo("id")
+	transiteo.BaseURL = "http://127.0.0.1:1"
+	cfgT, err := New(transiteo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1464,7 +1467,8 @@ func TestSourceTokenWithoutCredential(t *testing.T) {
 		}
 		mtWriteJSON(w, http.StatusOK, body)
 	})
-	cfg := Transiteo("id").WithBaseURL(ts.ts.URL)
+	cfg := Transiteo("id")
+	cfg.BaseURL = ts.ts.URL
 	cfg.TokenURL = ts.url()
 	cfg.Clock = clock
 	cfg.HTTPClient = ts.ts.Client()

@@ -766,7 +766,8 @@ func mtRealDaxium(t *testing.T, base string) *Client {
 	t.Helper()
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
-	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(base)
+	cfg := DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.BaseURL = base
 	cfg.HTTPClient = &http.Client{Transport: tr}
 	c, err := New(cfg)
 	if err != nil {

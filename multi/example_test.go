@@ -27,7 +27,8 @@ func Example() {
 
 	m, err := multi.New(multi.Config{
 		Open: func(ctx context.Context, k multi.Key) (*tokenkeeper.Client, tokenkeeper.SourceConfig, error) {
-			cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
+			cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+			cfg.BaseURL = srv.URL()
 			cfg.HTTPClient = srv.Client()
 			c, err := tokenkeeper.New(cfg)
 			return c, tokenkeeper.SourceConfig{

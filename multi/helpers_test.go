@@ -80,7 +80,8 @@ func daxium(t *testing.T, n int, clock *oauthtest.Clock) *oauthtest.Server {
 // grant.
 func daxiumOpen(srv *oauthtest.Server, clock *oauthtest.Clock) func(context.Context, Key) (*tokenkeeper.Client, tokenkeeper.SourceConfig, error) {
 	return func(_ context.Context, k Key) (*tokenkeeper.Client, tokenkeeper.SourceConfig, error) {
-		cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
+		cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+		cfg.BaseURL = srv.URL()
 		cfg.Clock, cfg.HTTPClient = clock, srv.Client()
 		c, err := tokenkeeper.New(cfg)
 		return c, tokenkeeper.SourceConfig{Login: tokenkeeper.PasswordGrant(k.Subject, "pw-"+k.Subject)}, err

@@ -415,7 +415,8 @@ func TestManagerRemoveRevokes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	cfg := tokenkeeper.Auth0("tenant.example.com", oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
+	cfg := tokenkeeper.Auth0("tenant.example.com", oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.BaseURL = srv.URL()
 	cfg.Clock, cfg.HTTPClient = clock, srv.Client()
 	c, err := tokenkeeper.New(cfg)
 	if err != nil {

@@ -34,7 +34,8 @@ func Example() {
 		},
 	})
 
-	cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
+	cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.BaseURL = srv.URL()
 	cfg.Clock, cfg.HTTPClient = clock, srv.Client()
 	c, _ := tokenkeeper.New(cfg)
 	src, _ := tokenkeeper.NewSource(c, tokenkeeper.SourceConfig{

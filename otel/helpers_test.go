@@ -65,7 +65,8 @@ func newRig(t *testing.T, opts ...func(*tokenkeeper.Config, *tokenkeeper.SourceC
 		},
 	})
 	require.NoError(t, err)
-	cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
+	cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.BaseURL = srv.URL()
 	cfg.Clock, cfg.HTTPClient = r.clock, srv.Client()
 	tr := srv.Issue("", "")
 	first := &tokenkeeper.Token{AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken, TokenType: "Bearer", IssuedAt: t0, Expiry: t0.Add(time.Duration(tr.ExpiresIn) * time.Second)}

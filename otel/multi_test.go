@@ -31,7 +31,8 @@ func multiRig(t *testing.T, users int, group func(multi.Key) string) (*multi.Man
 	var hooked []string // the subjects the application's own hook saw
 	open, err := MultiOpen(Config{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)), Provider: "daxium-air"}, group,
 		func(_ context.Context, k multi.Key) (*tokenkeeper.Client, tokenkeeper.SourceConfig, error) {
-			cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
+			cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+			cfg.BaseURL = srv.URL()
 			cfg.HTTPClient, cfg.Clock = srv.Client(), clock
 			c, err := tokenkeeper.New(cfg)
 			return c, tokenkeeper.SourceConfig{

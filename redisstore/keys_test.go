@@ -30,7 +30,8 @@ func TestStorePerCredentialKey(t *testing.T) {
 	defer srv.Close()
 	stores := map[string]*Store{}
 	open := func(_ context.Context, k multi.Key) (*tokenkeeper.Client, tokenkeeper.SourceConfig, error) {
-		cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(srv.URL())
+		cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+		cfg.BaseURL = srv.URL()
 		cfg.Clock, cfg.HTTPClient = clock, srv.Client()
 		c, err := tokenkeeper.New(cfg)
 		if err != nil {

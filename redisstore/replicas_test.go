@@ -109,7 +109,8 @@ func (f *fleet) replica(name string, rc replicaConfig) *replica {
 	base := &http.Transport{MaxIdleConnsPerHost: 32, MaxConnsPerHost: 32}
 	t.Cleanup(base.CloseIdleConnections)
 
-	cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(f.srv.URL())
+	cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.BaseURL = f.srv.URL()
 	cfg.Clock = f.clock
 	cfg.HTTPClient = &http.Client{Transport: base, Timeout: 10 * time.Second}
 	client, err := tokenkeeper.New(cfg)

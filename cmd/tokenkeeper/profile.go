@@ -192,9 +192,7 @@ func (p *profile) base(ctx context.Context, secret string) (tokenkeeper.Config, 
 	default:
 		return cfg, configErrorf("unknown preset %q (daxium, transiteo, auth0)", p.Preset)
 	}
-	if p.BaseURL != "" {
-		cfg = cfg.WithBaseURL(p.BaseURL)
-	}
+	cfg.BaseURL = p.BaseURL
 	return cfg, nil
 }
 

@@ -122,7 +122,8 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		fmt.Fprintf(w, "AUTH0_DOMAIN and AUTH0_CLIENT_ID are not set:\n"+
 			"running offline against a fake Auth0 tenant at %s.\n\n", provider.URL())
 		s.clientID, s.audience, s.apiURL = oauthtest.DefaultClientID, oauthtest.DefaultAudience, provider.APIURL()
-		cfg = tokenkeeper.Auth0("tenant.example.com", s.clientID, s.clientSecret).WithBaseURL(provider.URL())
+		cfg = tokenkeeper.Auth0("tenant.example.com", s.clientID, s.clientSecret)
+		cfg.BaseURL = provider.URL()
 		timeout = offlineTimeout
 	} else if s.apiURL == "" {
 		s.apiURL = "https://" + s.domain + "/userinfo"

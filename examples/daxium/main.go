@@ -116,7 +116,8 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		fmt.Fprintf(w, "DAXIUM_CLIENT_ID and the other credential variables are not set:\n"+
 			"running offline against a fake Daxium Air at %s.\n\n", provider.URL())
 		s.clientID, s.clientSecret = oauthtest.DefaultClientID, oauthtest.DefaultClientSecret
-		cfg = tokenkeeper.DaxiumAir(s.clientID, s.clientSecret).WithBaseURL(provider.URL())
+		cfg = tokenkeeper.DaxiumAir(s.clientID, s.clientSecret)
+		cfg.BaseURL = provider.URL()
 		s.username, s.password = oauthtest.DefaultUser, oauthtest.DefaultPassword
 		s.apiURL = provider.APIURL()
 	}

@@ -41,7 +41,8 @@ func run(w io.Writer) error {
 	defer provider.Close()
 	fmt.Fprintf(w, "A fake Daxium Air provider listens on %s (tokens live 1h, every refresh rotates).\n\n", provider.URL())
 
-	cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).WithBaseURL(provider.URL())
+	cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.BaseURL = provider.URL()
 	cfg.Clock = clock
 	client, err := tokenkeeper.New(cfg)
 	if err != nil {

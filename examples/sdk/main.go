@@ -43,8 +43,9 @@ func run(ctx context.Context, w io.Writer) error {
 	fmt.Fprintf(w, "A fake Daxium Air listens on %s.\n\n", provider.URL())
 
 	// The application's side: the token endpoint, the client, the login.
-	client, err := tokenkeeper.New(tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret).
-		WithBaseURL(provider.URL()))
+	cfg := tokenkeeper.DaxiumAir(oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.BaseURL = provider.URL()
+	client, err := tokenkeeper.New(cfg)
 	if err != nil {
 		return err
 	}

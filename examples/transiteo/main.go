@@ -74,7 +74,8 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 		fmt.Fprintf(w, "TRANSITEO_CLIENT_ID and TRANSITEO_REFRESH_TOKEN are not set:\n"+
 			"running offline against a fake Transiteo at %s.\n\n", provider.URL())
 		clientID, refreshToken, apiURL = oauthtest.DefaultClientID, provider.RefreshToken(), provider.APIURL()
-		cfg = tokenkeeper.Transiteo(clientID).WithBaseURL(provider.URL())
+		cfg = tokenkeeper.Transiteo(clientID)
+		cfg.BaseURL = provider.URL()
 	}
 
 	// A public client: the preset sends client_id and no secret.
