@@ -599,9 +599,11 @@ func TestSlowTokenEndpointKeepsLock(t *testing.T) {
 	const (
 		replicas  = 8
 		requests  = 5
-		rotations = 20
-		lease     = 150 * time.Millisecond
-		latency   = 400 * time.Millisecond // more than twice the lease
+		rotations = 8
+		// The lease is renewed every third of it: a renewal late by up
+		// to two thirds of it (a loaded machine) still holds the lock.
+		lease   = 500 * time.Millisecond
+		latency = 1100 * time.Millisecond // more than twice the lease
 	)
 	f := newFleet(t, oauthtest.Options{})
 	f.seed()
