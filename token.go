@@ -182,7 +182,9 @@ func redacted(s string) string {
 // the scope and every other response field are reachable through its Extra
 // method. FromOAuth2 converts it back to a Token equal to t. A token from
 // FromOAuth2 goes back with the extra fields of its original, unless its
-// IDToken or Scope was changed.
+// IDToken or Scope was changed. The DPoP key a Source generated for t
+// (SourceConfig.DPoP) does not go: it is a secret, which Extra would
+// expose, so a DPoP-bound token from FromOAuth2 has no key of its own.
 func (t *Token) OAuth2() *oauth2.Token {
 	if t == nil {
 		return nil
