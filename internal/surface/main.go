@@ -5,9 +5,11 @@
 //
 // Usage:
 //
-//	go run ./internal/surface [-max N] [DIR]
+//	go run ./internal/surface [-max N] [-list] [DIR]
 //
-// With -max, it exits with status 1 when the total is above N.
+// With -max, it exits with status 1 when the total is above N. With -list,
+// it also prints every name counted, a line each, sorted ("method
+// Source.Close", "func New", ...).
 package main
 
 import (
@@ -18,18 +20,21 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
 // counts holds the exported declarations of one package, by kind.
 type counts struct {
 	types, funcs, methods, vars, consts int
+	names                               []string // "kind Name", in file order
 }
 
 func (c counts) total() int { return c.types + c.funcs + c.methods + c.vars + c.consts }
 
 func main() {
 	limit := flag.Int("max", 0, "fail when the total is above this (0: no limit)")
+	list := flag.Bool("list", false, "print every name counted")
 	flag.Parse()
 	dir := "."
 	if flag.NArg() > 0 {
@@ -39,6 +44,13 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "surface:", err)
 		os.Exit(2)
+	}
+	if *list {
+		names := slices.Clone(c.names)
+		slices.Sort(names)
+		for _, n := range names {
+			fmt.Println(n)
+		}
 	}
 	fmt.Printf("types %d funcs %d methods %d vars %d consts %d total %d\n",
 		c.types, c.funcs, c.methods, c.vars, c.consts, c.total())
@@ -80,8 +92,12 @@ func (c *counts) add(d ast.Decl) {
 		case !d.Name.IsExported():
 		case d.Recv == nil:
 			c.funcs++
-		case receiverExported(d.Recv.List[0].Type):
-			c.methods++
+			c.names = append(c.names, "func "+d.Name.Name)
+		default:
+			if recv, ok := receiverName(d.Recv.List[0].Type); ok {
+				c.methods++
+				c.names = append(c.names, "method "+recv+"."+d.Name.Name)
+			}
 		}
 	case *ast.GenDecl:
 		for _, spec := range d.Specs {
@@ -89,6 +105,7 @@ func (c *counts) add(d ast.Decl) {
 			case *ast.TypeSpec:
 				if spec.Name.IsExported() {
 					c.types++
+					c.names = append(c.names, "type "+spec.Name.Name)
 				}
 			case *ast.ValueSpec:
 				for _, n := range spec.Names {
@@ -96,8 +113,10 @@ func (c *counts) add(d ast.Decl) {
 					case !n.IsExported():
 					case d.Tok == token.CONST:
 						c.consts++
+						c.names = append(c.names, "const "+n.Name)
 					default:
 						c.vars++
+						c.names = append(c.names, "var "+n.Name)
 					}
 				}
 			}
@@ -105,9 +124,9 @@ func (c *counts) add(d ast.Decl) {
 	}
 }
 
-// receiverExported reports whether a receiver type expression (T, *T,
-// T[P], *T[P, Q]) names an exported type.
-func receiverExported(e ast.Expr) bool {
+// receiverName returns the type a receiver type expression (T, *T, T[P],
+// *T[P, Q]) names, and whether it is exported.
+func receiverName(e ast.Expr) (string, bool) {
 	for {
 		switch x := e.(type) {
 		case *ast.StarExpr:
@@ -119,9 +138,9 @@ func receiverExported(e ast.Expr) bool {
 		case *ast.ParenExpr:
 			e = x.X
 		case *ast.Ident:
-			return x.IsExported()
+			return x.Name, x.IsExported()
 		default:
-			return false
+			return "", false
 		}
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -41,8 +43,15 @@ const C, D = 1, 2
 		t.Fatal(err)
 	}
 	want := counts{types: 2, funcs: 2, methods: 3, vars: 1, consts: 2}
-	if got != want {
+	names := got.names
+	got.names = nil
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("count = %+v; want %+v", got, want)
+	}
+	slices.Sort(names)
+	wantNames := []string{"const C", "const D", "func F", "func P", "method G.M", "method T.M", "method T.N", "type G", "type T", "var V"}
+	if !slices.Equal(names, wantNames) {
+		t.Errorf("names = %q; want %q", names, wantNames)
 	}
 	if got.total() != 10 {
 		t.Errorf("total = %d; want 10", got.total())
