@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tokenkeeper/tokenkeeper"
+	"github.com/tokenkeeper/tokenkeeper/oauthtest"
 )
 
 // newDPoPSource returns a tokenkeeper Source holding a fresh DPoP-bound
@@ -42,6 +43,49 @@ func newDPoPSource(b *testing.B) *tokenkeeper.Source {
 // DPoP-bound token: the cost of an ES256 proof per request.
 func BenchmarkTransportDPoP(b *testing.B) {
 	rt := &tokenkeeper.Transport{Source: newDPoPSource(b), Base: newCannedTransport()}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		roundTrip(b, ctx, rt)
+	}
+}
+
+// newSourceKeySource returns a Source whose DPoP key is its own
+// (SourceConfig.DPoP): it logs in once, by client credentials, at an
+// in-process Auth0 fake that binds the token to that key.
+func newSourceKeySource(b *testing.B) *tokenkeeper.Source {
+	b.Helper()
+	srv, err := oauthtest.NewServer(oauthtest.Options{Preset: oauthtest.Auth0, DPoP: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(srv.Close)
+	cfg := tokenkeeper.Auth0("tenant.example.com", oauthtest.DefaultClientID, oauthtest.DefaultClientSecret)
+	cfg.BaseURL = srv.URL()
+	cfg.HTTPClient = srv.Client()
+	c, err := tokenkeeper.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	src, err := tokenkeeper.NewSource(c, tokenkeeper.SourceConfig{
+		Login: tokenkeeper.ClientCredentialsGrant(tokenkeeper.Param("audience", oauthtest.DefaultAudience)),
+		DPoP:  true,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { src.Close() })
+	tok, err := src.TokenContext(context.Background())
+	if err != nil || tok.TokenType != "DPoP" {
+		b.Fatalf("login: %v, %v; want a DPoP-bound token", tok, err)
+	}
+	return src
+}
+
+// BenchmarkTransportDPoPSourceKey is BenchmarkTransportDPoP with the
+// Source's own key, kept with its token, instead of the Client's.
+func BenchmarkTransportDPoPSourceKey(b *testing.B) {
+	rt := &tokenkeeper.Transport{Source: newSourceKeySource(b), Base: newCannedTransport()}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
