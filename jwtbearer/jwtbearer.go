@@ -71,8 +71,8 @@ type Config struct {
 	Clock interface{ Now() time.Time }
 }
 
-// Signer signs JWT bearer assertions with one key. Build one with New. It
-// is immutable and safe for concurrent use by multiple goroutines. It
+// Signer signs JWT bearer assertions with one key. Build one with New: the
+// zero Signer cannot sign. It is immutable and safe for concurrent use by multiple goroutines. It
 // prints (with every fmt verb, and so in slog) its algorithm, kid and
 // claims, never its key; encoding/json shows nothing of it.
 type Signer struct {
@@ -211,7 +211,8 @@ func (s *Signer) Sign(ctx context.Context) (string, error) {
 
 // LoginFunc returns a function for tokenkeeper.SourceConfig.LoginFunc:
 // each call signs a new assertion and presents it to client with
-// tokenkeeper.JWTBearerGrant and opts (a scope, say). A refusal of the
+// tokenkeeper.JWTBearerGrant and opts (a scope, say); client must not be
+// nil. The function is safe for concurrent use. A refusal of the
 // provider is the Client's *tokenkeeper.Error, matching
 // tokenkeeper.ErrInvalidGrant for a bad assertion.
 func (s *Signer) LoginFunc(client *tokenkeeper.Client, opts ...tokenkeeper.GrantOption) func(context.Context) (*tokenkeeper.Token, error) {

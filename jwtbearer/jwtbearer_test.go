@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -252,5 +253,41 @@ func TestNewRefuses(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("New(nil, Config{}) = %v; want every problem, %q among them", err, want)
 		}
+	}
+}
+
+// TestConcurrentSign signs from many goroutines at once: every assertion
+// gets its own jti.
+func TestConcurrentSign(t *testing.T) {
+	t.Parallel()
+	clock, srv := provider(t, edKey().Public())
+	s := signer(t, srv, clock, edKey(), nil)
+	const callers, each = 8, 20
+	assertions := make(chan string, callers*each)
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for range each {
+				a, err := s.Sign(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				assertions <- a
+			}
+		})
+	}
+	wg.Wait()
+	close(assertions)
+	seen := map[any]bool{}
+	for a := range assertions {
+		_, claims := decode(t, a)
+		if seen[claims["jti"]] {
+			t.Fatalf("jti %v given twice", claims["jti"])
+		}
+		seen[claims["jti"]] = true
+	}
+	if len(seen) != callers*each {
+		t.Errorf("%d assertions; want %d", len(seen), callers*each)
 	}
 }
