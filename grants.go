@@ -143,6 +143,8 @@ func ClientCredentialsGrant(opts ...GrantOption) Grant {
 // service account acting as a user, or a workload identity token. The
 // assertion is short-lived: for a Source, sign or read a new one in
 // SourceConfig.LoginFunc and call Client.Token with this grant there.
+// Package [github.com/tokenkeeper/tokenkeeper/jwtbearer] signs them with a
+// private key and makes such a LoginFunc.
 // Client authentication, if the Client has one, is added as for any grant.
 func JWTBearerGrant(assertion string, opts ...GrantOption) Grant {
 	var err error

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2/jwt"
 
 	"github.com/tokenkeeper/tokenkeeper"
+	"github.com/tokenkeeper/tokenkeeper/jwtbearer"
 )
 
 // The provider checks a JWT of client authentication and of the JWT bearer
@@ -189,8 +190,8 @@ func unexpired(tok *tokenkeeper.Token, err error) error {
 
 // TestJWTBearerGrant gets the service user's tokens with the JWT bearer
 // grant and an assertion signed by its registered RSA key, renewed over two
-// expiries: with tokenkeeper's JWTBearerGrant as a Source's login, and with
-// x/oauth2's jwt package.
+// expiries: with a jwtbearer Signer's LoginFunc as a Source's login, and
+// with x/oauth2's jwt package.
 func TestJWTBearerGrant(t *testing.T) {
 	t.Parallel()
 	t.Run("tokenkeeper", func(t *testing.T) {
@@ -226,18 +227,19 @@ func TestJWTBearerGrant(t *testing.T) {
 }
 
 // bearerSource returns a Source whose login is the JWT bearer grant, with
-// an assertion signed with key for each login.
+// an assertion signed with key by jwtbearer for each login: iss and sub
+// the service user, aud the issuer, as the provider wants.
 func bearerSource(t *testing.T, p *provider, key *rsa.PrivateKey, kid string) *tokenkeeper.Source {
 	t.Helper()
 	client := p.tkClient(t, bearerIssuer, "", tokenkeeper.AuthNone)
+	signer, err := jwtbearer.New(key, jwtbearer.Config{
+		Issuer: bearerIssuer, Audience: p.Issuer, KeyID: kid, Lifetime: time.Minute,
+	})
+	if err != nil {
+		t.Fatalf("jwtbearer.New: %v", err)
+	}
 	src, err := tokenkeeper.NewSource(client, tokenkeeper.SourceConfig{
-		LoginFunc: func(ctx context.Context) (*tokenkeeper.Token, error) {
-			a, err := signRS256(key, kid, newClaims(bearerIssuer, p.Issuer))
-			if err != nil {
-				return nil, err
-			}
-			return client.Token(ctx, tokenkeeper.JWTBearerGrant(a, tokenkeeper.Param("scope", "openid")))
-		},
+		LoginFunc: signer.LoginFunc(client, tokenkeeper.Param("scope", "openid")),
 	})
 	if err != nil {
 		t.Fatalf("NewSource: %v", err)
