@@ -32,6 +32,10 @@
 //     tenant, user and request parameters, behind one *http.Client.
 //   - Package oidc validates id_tokens against the provider's keys; the
 //     nonce it checks is the one AuthCodeURL sent (AuthCodeFlow.Nonce).
+//   - Package jwtbearer signs the assertions of the JWT bearer grant
+//     (JWTBearerGrant), a fresh one for every login of a Source.
+//   - Packages discovery (provider metadata) and seal (tokens encrypted
+//     at rest) complete the map.
 //
 // Secrets (passwords, client secrets, access, refresh and id tokens) never
 // appear in Error, in any fmt verb, in slog output or in JSON. Nothing is
