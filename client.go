@@ -276,7 +276,7 @@ func New(cfg Config) (*Client, error) {
 		secret:     cfg.ClientSecret,
 		style:      cfg.style(),
 		credential: cfg.Credential.withDefaults(),
-		header:     cfg.Header.Clone(),
+		header:     canonicalHeader(cfg.Header),
 		userAgent:  cfg.UserAgent,
 		clock:      cfg.Clock,
 		logger:     cfg.Logger,
@@ -405,6 +405,18 @@ func checkClientCertificate(hc *http.Client) error {
 }
 
 // checkHeader reports every header name or value that cannot be sent.
+// canonicalHeader returns a copy of h whose keys are canonical, so that
+// token requests and API requests send the same names, and neither
+// canonicalizes per request.
+func canonicalHeader(h http.Header) http.Header {
+	out := make(http.Header, len(h))
+	for k, vs := range h {
+		ck := http.CanonicalHeaderKey(k)
+		out[ck] = append(out[ck], vs...)
+	}
+	return out
+}
+
 func checkHeader(h http.Header) []error {
 	var errs []error
 	for k, vs := range h {

@@ -987,3 +987,15 @@ func TestConfigJSON(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(`{"TokenURL":"https://auth.example.com/token","ClientID":"id","ClientSecret":"s"}`), &fromFile))
 	assert.Equal(t, "s", fromFile.ClientSecret)
 }
+
+// New keeps Config.Header under canonical names, merging the values of
+// names that differ only in case, so that no request canonicalizes them.
+func TestNewCanonicalHeader(t *testing.T) {
+	t.Parallel()
+	c, err := New(Config{TokenURL: "https://auth.example.com/token", ClientID: "id",
+		Header: http.Header{"x-tenant": {"a"}, "X-TENANT": {"b"}, "X-Other": {"o"}}})
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"a", "b"}, c.header["X-Tenant"])
+	assert.Equal(t, []string{"o"}, c.header["X-Other"])
+	assert.Len(t, c.header, 2)
+}

@@ -153,8 +153,7 @@ func (c *Client) requestHeader(own http.Header, cred []string) http.Header {
 	for k, v := range own {
 		h[k] = v
 	}
-	for k, v := range extra {
-		k = http.CanonicalHeaderKey(k)
+	for k, v := range extra { // canonical since New
 		if _, ok := h[k]; !ok {
 			h[k] = v
 		}
