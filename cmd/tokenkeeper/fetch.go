@@ -55,6 +55,19 @@ func (s *session) source() (*tokenkeeper.Source, error) {
 	return tokenkeeper.NewSource(s.client, sc)
 }
 
+// openSource is open followed by source: the caller closes the Source.
+func (e *env) openSource(ctx context.Context) (*session, *tokenkeeper.Source, error) {
+	s, err := e.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := s.source()
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, src, nil
+}
+
 // token returns a valid token of the profile: cached, refreshed or
 // logged in. With renew, a new one even when the cached one is valid.
 func (s *session) token(ctx context.Context, renew bool) (*tokenkeeper.Token, error) {

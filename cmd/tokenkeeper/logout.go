@@ -26,11 +26,7 @@ func runLogout(ctx context.Context, e *env, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
-	s, err := e.open(ctx)
-	if err != nil {
-		return err
-	}
-	src, err := s.source()
+	s, src, err := e.openSource(ctx)
 	if err != nil {
 		return err
 	}
